@@ -1,0 +1,57 @@
+# lxcbox: `make demo` and `make test` do everything on a fresh Debian machine (as root).
+SHELL := /bin/bash
+PYTHON ?= /usr/bin/python3
+VENV := $(CURDIR)/.venv
+VPY := $(VENV)/bin/python
+BIN ?= /usr/local/bin
+APT_PACKAGES := lxc lxc-dev pkg-config busybox-static nftables iproute2 python3-venv python3-dev gcc
+BENCH_PACKAGES := podman runc hyperfine
+
+.PHONY: install deps venv launcher test unit integration demo bench clean
+
+install: deps venv launcher
+
+# Debian packages, only those missing (so a second `make install` costs nothing)
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "apt-get install $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@# Debian ships the stdlib without some bytecode; compile it once so start-up is not spent compiling
+	@$(PYTHON) -m compileall -q -j0 /usr/lib/python3*/ >/dev/null 2>&1 || true
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+# The command on PATH runs on the venv's interpreter with -IS: never through a pyenv shim,
+# and without `site` (see docs/ARCHITECTURE.md, "The run hot path").
+launcher: venv
+	@sed -e '1s|.*|#!$(VPY) -IS|' -e 's|@REPO@|$(CURDIR)|' bin/lxcbox > $(BIN)/lxcbox.tmp
+	@chmod 755 $(BIN)/lxcbox.tmp && mv $(BIN)/lxcbox.tmp $(BIN)/lxcbox
+	@$(VPY) -m compileall -q lxcbox >/dev/null
+	@echo "lxcbox installed: $(BIN)/lxcbox -> $(VPY)"
+
+test: install
+	LXCBOX_REQUIRE_INTEGRATION=1 $(VPY) -m pytest -q tests
+
+unit: venv
+	$(VPY) -m pytest -q tests/unit
+
+integration: install
+	LXCBOX_REQUIRE_INTEGRATION=1 $(VPY) -m pytest -q tests/integration
+
+demo: install
+	@bash examples/demo.sh
+
+bench: install
+	@missing=$$(for p in $(BENCH_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
+	$(VPY) bench/bench.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

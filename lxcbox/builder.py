@@ -1,0 +1,102 @@
+"""Build images from the image-building templates in templates/images/.
+
+A template names directories, host files to copy, applets to link and files to write, plus
+the image config.  The result is one layer and one tagged image, stored like any other.
+"""
+import os
+import subprocess
+
+from . import archive, fsutil, paths
+from .errors import InvalidArgument, NotFound
+
+
+def template_path(name):
+    return os.path.join(paths.templates_dir(), "images", name + ".yaml")
+
+
+def available():
+    try:
+        return sorted(n[:-5] for n in os.listdir(os.path.join(paths.templates_dir(), "images")) if n.endswith(".yaml"))
+    except FileNotFoundError:
+        return []
+
+
+def load_template(name):
+    import yaml
+
+    path = template_path(name)
+    try:
+        with open(path) as f:
+            spec = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise NotFound("pull access denied for %s, repository does not exist and no image template %s"
+                       % (name, path)) from None
+    if not isinstance(spec, dict) or "config" not in spec:
+        raise InvalidArgument("image template %s has no config" % path)
+    return spec
+
+
+def _mode(value, default):
+    if value is None:
+        return default
+    return int(value, 8) if isinstance(value, str) else int(value)
+
+
+def populate(spec, rootdir):
+    """Lay the template's content out under rootdir."""
+    def target(path):
+        rel = os.path.normpath(path).lstrip("/")
+        if rel.startswith(".."):
+            raise InvalidArgument("template path escapes the image: %s" % path)
+        return os.path.join(rootdir, rel)
+
+    for path, mode in (spec.get("directories") or {}).items():
+        os.makedirs(target(path), exist_ok=True)
+        os.chmod(target(path), _mode(mode, 0o755))
+    for image_path, host_path in (spec.get("copy") or {}).items():
+        dest = target(image_path)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with open(host_path, "rb") as src, open(dest, "wb") as out:
+            out.write(src.read())
+        os.chmod(dest, os.stat(host_path).st_mode & 0o7777)
+    applets = spec.get("applets")
+    if applets:
+        binary = applets["binary"]
+        listing = subprocess.run([binary] + list(applets.get("list") or ["--list-full"]),
+                                 check=True, capture_output=True, text=True).stdout.split()
+        for applet in listing:
+            link = target("/" + applet)
+            if os.path.lexists(link) or os.path.abspath(link) == os.path.abspath(target(binary)):
+                continue
+            os.makedirs(os.path.dirname(link), exist_ok=True)
+            os.symlink(os.path.relpath(target(binary), os.path.dirname(link)), link)
+    for path, body in (spec.get("files") or {}).items():
+        if isinstance(body, dict):
+            content, mode = body.get("content", ""), _mode(body.get("mode"), 0o644)
+        else:
+            content, mode = body or "", 0o644
+        dest = target(path)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with open(dest, "w") as out:
+            out.write(content)
+        os.chmod(dest, mode)
+
+
+def build(graph, name):
+    """Build the template `name` into graph; returns (image hex id, tag)."""
+    spec = load_template(name)
+    graph.ensure_dirs()
+    staging = os.path.join(graph.root, "tmp", "build-%s-%s" % (name, os.urandom(4).hex()))
+    try:
+        os.makedirs(os.path.join(staging, "diff"))
+        populate(spec, os.path.join(staging, "diff"))
+        digest, size = archive.layer_digest(os.path.join(staging, "diff"))
+        with graph.lock():
+            graph.add_layer(staging, digest, size)
+            image_id = graph.add_image([digest], spec["config"], comment=spec.get("comment", ""),
+                                       created_by="lxcbox build templates/images/%s.yaml" % name)
+            tag = graph.tag(image_id, "%s:%s" % (spec.get("name", name), spec.get("tag", "latest")))
+            graph.commit_cache()
+    finally:
+        fsutil.rmtree(staging)
+    return image_id, tag

@@ -1,0 +1,466 @@
+"""The lxcbox command line: one small function per verb, each a thin layer over the API.
+
+Errors become one line on stderr.  Exit codes follow Docker: the container's own code for
+`run`, 125 for lxcbox's failures there (126 and 127 for a command that cannot run), and 1
+for a failed verb elsewhere.
+"""
+import os
+import sys
+
+from .cliparse import Opt, UsageError, parse, usage_text
+from .errors import LxcboxError
+
+PROG = "lxcbox"
+
+_CONTAINER_OPTS = [
+    Opt("--name", "value", "Assign a name to the container", metavar="NAME"),
+    Opt("-e|--env", "list", "Set environment variables", metavar="K=V", dest="env"),
+    Opt("-w|--workdir", "value", "Working directory inside the container", metavar="DIR", dest="workdir"),
+    Opt("-u|--user", "value", "Username or UID (format: <name|uid>[:<group|gid>])", metavar="USER", dest="user"),
+    Opt("-h|--hostname", "value", "Container host name", metavar="HOSTNAME", dest="hostname"),
+    Opt("--entrypoint", "value", "Overwrite the default ENTRYPOINT of the image", metavar="CMD"),
+    Opt("-i|--interactive", "flag", "Keep STDIN open", dest="interactive"),
+    Opt("-t|--tty", "flag", "Allocate a pseudo-TTY", dest="tty"),
+    Opt("--rm", "flag", "Automatically remove the container when it exits"),
+    Opt("-l|--label", "list", "Set metadata on a container", metavar="K=V", dest="label"),
+]
+_RUN_OPTS = _CONTAINER_OPTS + [Opt("-d|--detach", "flag", "Run in the background and print the container ID",
+                                   dest="detach")]
+
+
+def _client(g):
+    from .client import Client
+
+    return Client(root=g["root"])
+
+
+def _container_kwargs(o, image, cmd):
+    labels = {}
+    for item in o["label"]:
+        k, _, v = item.partition("=")
+        labels[k] = v
+    return dict(image=image, command=cmd or None, name=o["name"], environment=o["env"],
+                working_dir=o["workdir"], user=o["user"], hostname=o["hostname"],
+                auto_remove=o["rm"], tty=o["tty"], stdin_open=o["interactive"],
+                entrypoint=o["entrypoint"], labels=labels)
+
+
+def cmd_run(g, o, args):
+    if o["tty"] and not o["detach"]:
+        raise LxcboxError("-t needs the interactive monitor, which is not built yet; use -i without -t")
+    client = _client(g)
+    c = client.containers.create(**_container_kwargs(o, args[0], args[1:]))
+    if o["detach"]:
+        c.start()
+        print(c.id)
+        return 0
+    import _signal
+
+    # Ctrl-C reaches the container through lxc-execute (sig-proxy); the CLI itself stays
+    for sig in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT):
+        _signal.signal(sig, _signal.SIG_IGN)
+    return c.start_attached(0 if o["interactive"] else None, 1, 2)
+
+
+def cmd_create(g, o, args):
+    c = _client(g).containers.create(**_container_kwargs(o, args[0], args[1:]))
+    print(c.id)
+    return 0
+
+
+def cmd_start(g, o, args):
+    client = _client(g)
+    rc = 0
+    for ref in args:
+        c = client.containers.get(ref)
+        if o["attach"]:
+            return c.start_attached(0 if o["interactive"] else None, 1, 2)
+        c.start()
+        print(ref)
+    return rc
+
+
+def _each(args, fn):
+    """Apply fn to each argument; report each failure on its own line; exit 1 if any failed."""
+    rc = 0
+    for ref in args:
+        try:
+            fn(ref)
+        except LxcboxError as exc:
+            _error(exc)
+            rc = 1
+    return rc
+
+
+def cmd_rm(g, o, args):
+    client = _client(g)
+
+    def rm(ref):
+        client.containers.get(ref).remove(force=o["force"])
+        print(ref)
+
+    return _each(args, rm)
+
+
+def cmd_stop(g, o, args):
+    client = _client(g)
+    timeout = _int(o["time"], "--time")
+
+    def stop(ref):
+        client.containers.get(ref).stop(timeout=timeout)
+        print(ref)
+
+    return _each(args, stop)
+
+
+def cmd_kill(g, o, args):
+    client = _client(g)
+
+    def kill(ref):
+        client.containers.get(ref).kill(o["signal"])
+        print(ref)
+
+    return _each(args, kill)
+
+
+def cmd_wait(g, o, args):
+    client = _client(g)
+
+    def wait(ref):
+        print(client.containers.get(ref).wait()["StatusCode"])
+
+    return _each(args, wait)
+
+
+def cmd_logs(g, o, args):
+    c = _client(g).containers.get(args[0])
+    from . import logs
+
+    tail = None if o["tail"] in (None, "all") else _int(o["tail"], "--tail")
+    for stream, line in logs.read(c.log_path, timestamps=o["timestamps"], tail=tail):
+        out = sys.stdout if stream == "stdout" else sys.stderr
+        out.buffer.write(line)
+        out.flush()
+    return 0
+
+
+def _int(text, flag):
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        raise UsageError('invalid argument "%s" for "%s" flag' % (text, flag)) from None
+
+
+def human_duration(seconds):
+    """Docker's units.HumanDuration."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return "%d seconds" % s
+    m = s // 60
+    if m == 1:
+        return "About a minute"
+    if m < 60:
+        return "%d minutes" % m
+    h = round(s / 3600)
+    if h == 1:
+        return "About an hour"
+    if h < 48:
+        return "%d hours" % h
+    if h < 24 * 7 * 2:
+        return "%d days" % (h // 24)
+    if h < 24 * 30 * 2:
+        return "%d weeks" % (h // 24 // 7)
+    if h < 24 * 365 * 2:
+        return "%d months" % (h // 24 // 30)
+    return "%d years" % (h // 24 // 365)
+
+
+def status_string(state, now=None):
+    import time
+
+    from .fsutil import parse_time
+
+    now = now or time.time()
+    status = state["Status"]
+    if status in ("running", "paused"):
+        text = "Up " + human_duration(now - parse_time(state["StartedAt"]))
+        return text + " (Paused)" if status == "paused" else text
+    if status == "exited":
+        return "Exited (%d) %s ago" % (state["ExitCode"], human_duration(now - parse_time(state["FinishedAt"])))
+    return status.capitalize()
+
+
+def cmd_ps(g, o, args):
+    import time
+
+    from .fsutil import parse_time
+
+    containers = _client(g).containers.list(all=o["all"])
+    if o["quiet"]:
+        for c in containers:
+            print(c.short_id if not o["no_trunc"] else c.id)
+        return 0
+    now = time.time()
+    rows = []
+    for c in containers:
+        cfg, state = c.config, c._state
+        cmd = " ".join(cfg["cmd"])
+        if not o["no_trunc"] and len(cmd) > 20:
+            cmd = cmd[:19] + "…"
+        rows.append([c.id if o["no_trunc"] else c.short_id, cfg["image"], '"%s"' % cmd,
+                     human_duration(now - parse_time(cfg["created"])) + " ago",
+                     status_string(state, now), "", cfg["name"]])
+    _table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], rows)
+    return 0
+
+
+def _table(headers, rows):
+    from tabulate import tabulate
+
+    print(tabulate(rows, headers=headers, tablefmt="plain", disable_numparse=True).replace("\n\n", "\n"))
+
+
+def cmd_inspect(g, o, args):
+    import json
+
+    from .errors import NotFound
+
+    client = _client(g)
+    out, rc = [], 0
+    for ref in args:
+        try:
+            if o["type"] in (None, "container"):
+                try:
+                    out.append(client.containers.get(ref).attrs)
+                    continue
+                except NotFound:
+                    if o["type"] == "container":
+                        raise
+            out.append(client.images.get(ref).attrs)
+        except LxcboxError:
+            print("Error: No such object: %s" % ref, file=sys.stderr)
+            rc = 1
+    if o["format"]:
+        for item in out:
+            print(_format(o["format"], item))
+    else:
+        print(json.dumps(out, indent=4))
+    return rc
+
+
+def _format(template, data):
+    """A small subset of Go templates: {{.Field.Sub}} and {{json .Field}}."""
+    import json
+
+    out, rest = "", template
+    while "{{" in rest:
+        head, _, rest = rest.partition("{{")
+        expr, _, rest = rest.partition("}}")
+        expr = expr.strip()
+        as_json = expr.startswith("json ")
+        if as_json:
+            expr = expr[5:].strip()
+        value = data
+        for part in expr.lstrip(".").split("."):
+            if part:
+                value = value.get(part) if isinstance(value, dict) else None
+        if as_json:
+            text = json.dumps(value)
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        elif value is None:
+            text = "<no value>"
+        else:
+            text = str(value)
+        out += head + text
+    return out + rest
+
+
+def cmd_images(g, o, args):
+    import time
+
+    from .fsutil import parse_time
+
+    client = _client(g)
+    images = client.images.list(name=args[0] if args else None)
+    if o["quiet"]:
+        seen = []
+        for im in images:
+            if im.hexid not in seen:
+                seen.append(im.hexid)
+                print(im.hexid if o["no_trunc"] else im.hexid[:12])
+        return 0
+    now = time.time()
+    rows = []
+    for im in images:
+        m = im.manifest
+        created = human_duration(now - parse_time(m.get("created"))) + " ago"
+        size = _size(m.get("size", 0))
+        iid = im.id if o["no_trunc"] else im.hexid[:12]
+        for tag in im.tags or ["<none>:<none>"]:
+            repo, _, t = tag.rpartition(":")
+            rows.append([repo, t, iid, created, size])
+    _table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], rows)
+    return 0
+
+
+def _size(n):
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000:
+            return ("%.3g%s" % (n, unit)) if unit != "B" else "%dB" % n
+        n /= 1000.0
+    return "%.3gTB" % n
+
+
+def cmd_rmi(g, o, args):
+    client = _client(g)
+
+    def rmi(ref):
+        for item in client.images.remove(ref, force=o["force"]):
+            for k, v in item.items():
+                print("%s: %s" % (k, v))
+
+    return _each(args, rmi)
+
+
+def cmd_pull(g, o, args):
+    image = _client(g).images.pull(args[0])
+    print("Status: Downloaded newer image for %s" % (image.tags[0] if image.tags else image.id))
+    print(image.id)
+    return 0
+
+
+def cmd_info(g, o, args):
+    info = _client(g).info()
+    for k, v in info.items():
+        print("%s: %s" % (k, v))
+    return 0
+
+
+def cmd_version(g, o, args):
+    from . import __version__
+
+    print("lxcbox version %s" % __version__)
+    return 0
+
+
+# verb: (function, synopsis, summary, options, min args, max args, interspersed)
+VERBS = {
+    "run": (cmd_run, "[OPTIONS] IMAGE [COMMAND] [ARG...]", "Create and run a new container from an image",
+            _RUN_OPTS, 1, None, False),
+    "create": (cmd_create, "[OPTIONS] IMAGE [COMMAND] [ARG...]", "Create a new container",
+               _CONTAINER_OPTS, 1, None, False),
+    "start": (cmd_start, "[OPTIONS] CONTAINER [CONTAINER...]", "Start one or more stopped containers",
+              [Opt("-a|--attach", "flag", "Attach STDOUT/STDERR", dest="attach"),
+               Opt("-i|--interactive", "flag", "Attach container's STDIN", dest="interactive")], 1, None, True),
+    "ps": (cmd_ps, "[OPTIONS]", "List containers",
+           [Opt("-a|--all", "flag", "Show all containers (default shows just running)", dest="all"),
+            Opt("-q|--quiet", "flag", "Only display container IDs", dest="quiet"),
+            Opt("--no-trunc", "flag", "Don't truncate output")], 0, 0, True),
+    "rm": (cmd_rm, "[OPTIONS] CONTAINER [CONTAINER...]", "Remove one or more containers",
+           [Opt("-f|--force", "flag", "Force the removal of a running container (uses SIGKILL)", dest="force"),
+            Opt("-v|--volumes", "flag", "Remove anonymous volumes associated with the container", dest="volumes")],
+           1, None, True),
+    "stop": (cmd_stop, "[OPTIONS] CONTAINER [CONTAINER...]", "Stop one or more running containers",
+             [Opt("-t|--time", "value", "Seconds to wait before killing it", default="10", dest="time",
+                  metavar="SECS")], 1, None, True),
+    "kill": (cmd_kill, "[OPTIONS] CONTAINER [CONTAINER...]", "Kill one or more running containers",
+             [Opt("-s|--signal", "value", "Signal to send to the container", default="KILL", dest="signal",
+                  metavar="SIG")], 1, None, True),
+    "wait": (cmd_wait, "CONTAINER [CONTAINER...]", "Block until containers stop, then print their exit codes",
+             [], 1, None, True),
+    "logs": (cmd_logs, "[OPTIONS] CONTAINER", "Fetch the logs of a container",
+             [Opt("-t|--timestamps", "flag", "Show timestamps", dest="timestamps"),
+              Opt("-n|--tail", "value", "Number of lines to show from the end of the logs", default="all",
+                  dest="tail", metavar="N")], 1, 1, True),
+    "inspect": (cmd_inspect, "[OPTIONS] NAME|ID [NAME|ID...]", "Return low-level information on objects",
+                [Opt("-f|--format", "value", "Format output using a Go-style template", dest="format",
+                     metavar="TEMPLATE"),
+                 Opt("--type", "value", "Only inspect objects of the given type (container, image)", dest="type",
+                     metavar="TYPE")], 1, None, True),
+    "images": (cmd_images, "[OPTIONS] [REPOSITORY[:TAG]]", "List images",
+               [Opt("-q|--quiet", "flag", "Only show image IDs", dest="quiet"),
+                Opt("--no-trunc", "flag", "Don't truncate output")], 0, 1, True),
+    "rmi": (cmd_rmi, "[OPTIONS] IMAGE [IMAGE...]", "Remove one or more images",
+            [Opt("-f|--force", "flag", "Force removal of the image", dest="force")], 1, None, True),
+    "pull": (cmd_pull, "NAME[:TAG]", "Download an image (offline: build it from templates/images/)",
+             [], 1, 1, True),
+    "info": (cmd_info, "", "Display system-wide information", [], 0, 0, True),
+    "version": (cmd_version, "", "Show the lxcbox version", [], 0, 0, True),
+}
+
+_CONTAINER_VERBS = {"run", "create", "start"}
+
+_GLOBAL_OPTS = [
+    Opt("--root", "value", "Root of lxcbox's state (default /var/lib/lxcbox, or $LXCBOX_ROOT)", metavar="DIR"),
+    Opt("--help", "flag", "Print usage"),
+    Opt("-v|--version", "flag", "Print version information and quit", dest="version"),
+]
+
+
+def main_usage():
+    lines = ["Usage:  %s [OPTIONS] COMMAND" % PROG, "", "A container engine over LXC, after the 2013 Docker.",
+             "", "Options:"]
+    for o in _GLOBAL_OPTS:
+        lines.append("  %-28s %s" % (", ".join(o.names) + (" " + o.metavar if o.kind != "flag" else ""), o.help))
+    lines += ["", "Commands:"]
+    for verb, spec in VERBS.items():
+        lines.append("  %-10s %s" % (verb, spec[2]))
+    lines += ["", "Run '%s COMMAND --help' for more information on a command." % PROG]
+    return "\n".join(lines)
+
+
+def _error(exc):
+    msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+    print("%s: error: %s" % (PROG, msg), file=sys.stderr)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    verb = None
+    try:
+        g, rest = parse(argv, _GLOBAL_OPTS, interspersed=False)
+        if g["version"]:
+            return cmd_version(g, {}, [])
+        if g["help"] or not rest or rest[0] == "help":
+            print(main_usage())
+            return 0 if (g["help"] or rest) else 1
+        verb, vargs = rest[0], rest[1:]
+        spec = VERBS.get(verb)
+        if spec is None:
+            raise UsageError("'%s' is not a %s command. See '%s --help'" % (verb, PROG, PROG))
+        fn, synopsis, summary, opts, lo, hi, interspersed = spec
+        if "--help" in vargs[:1] or (interspersed and "--help" in vargs):
+            print(usage_text(PROG, verb, synopsis, summary, opts))
+            return 0
+        o, args = parse(vargs, opts, interspersed)
+        if len(args) < lo or (hi is not None and len(args) > hi):
+            raise UsageError('"%s %s" requires %s. See \'%s %s --help\''
+                             % (PROG, verb, _arity(lo, hi), PROG, verb))
+        return fn(g, o, args)
+    except LxcboxError as exc:
+        _error(exc)
+        if verb in _CONTAINER_VERBS or verb is None:
+            return exc.exit_code if verb in _CONTAINER_VERBS else 125
+        return 1 if not isinstance(exc, UsageError) else 125
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug or an unexpected OS error: still one line, no traceback
+        if os.environ.get("LXCBOX_DEBUG"):
+            raise
+        _error("%s: %s" % (exc.__class__.__name__, exc))
+        return 125 if verb in _CONTAINER_VERBS else 1
+
+
+def _arity(lo, hi):
+    if hi == lo:
+        return "exactly %d argument%s" % (lo, "" if lo == 1 else "s")
+    if hi is None:
+        return "at least %d argument%s" % (lo, "" if lo == 1 else "s")
+    return "between %d and %d arguments" % (lo, hi)

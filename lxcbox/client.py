@@ -1,0 +1,241 @@
+"""The Python API, in docker-py's shape.
+
+    import lxcbox
+    client = lxcbox.from_env()
+    client.images.pull("base")
+    print(client.containers.run("base", ["echo", "hi"]))     # b'hi\\n'
+"""
+import os
+
+from . import container as _container, paths
+from .errors import ContainerError, ImageNotFound, InvalidArgument, LxcboxError, NotFound
+from .graph import Graph
+from .image import Image
+from .names import Registry
+
+
+class Client:
+    def __init__(self, root=None):
+        self.root, explicit = paths.resolve_root(root)
+        if not os.path.isdir(self.root):
+            if explicit:
+                raise InvalidArgument('root directory "%s" does not exist' % self.root)
+            os.makedirs(self.root, mode=0o711, exist_ok=True)
+        self.containers_dir = os.path.join(self.root, "containers")
+        self.graph = Graph(self.root)
+        self.names = Registry(self.root)
+        self.containers = ContainerCollection(self)
+        self.images = ImageCollection(self)
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def info(self):
+        from .lxcconf import cgroup_layout
+
+        return {
+            "Root": self.root,
+            "Driver": "overlay",
+            "CgroupVersion": "2" if cgroup_layout() == "v2" else "1",
+            "Containers": len(self.containers.list(all=True)),
+            "Images": len(self.graph.image_ids()),
+        }
+
+
+def from_env():
+    """A client for $LXCBOX_ROOT, or the default root."""
+    return Client()
+
+
+class ContainerCollection:
+    def __init__(self, client):
+        self.client = client
+
+    def create(self, image, command=None, **kwargs):
+        self.client.graph.ensure_dirs()
+        return _container.create(self.client, image, command, **kwargs)
+
+    def run(self, image, command=None, stdout=True, stderr=False, remove=False, detach=False, **kwargs):
+        """Run a container.  Returns its output as bytes, or the Container with detach=True.
+
+        A non-zero exit raises ContainerError with the exit status and the stderr.
+        """
+        if detach and remove:
+            kwargs["auto_remove"] = True
+        c = self.create(image, command, **kwargs)
+        if detach:
+            c.start()
+            return c
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            code_box = {}
+            import threading
+
+            def starter():
+                try:
+                    code_box["code"] = c.start_attached(None, out_w, err_w)
+                except BaseException as exc:
+                    code_box["error"] = exc
+                finally:
+                    os.close(out_w)
+                    os.close(err_w)
+
+            t = threading.Thread(target=starter, daemon=True)
+            t.start()
+            out, err = _drain(out_r, err_r)
+            t.join()
+        finally:
+            os.close(out_r)
+            os.close(err_r)
+        if "error" in code_box:
+            if remove:
+                _quiet_remove(c)
+            raise code_box["error"]
+        code = code_box["code"]
+        if remove:
+            _quiet_remove(c)
+        if code != 0:
+            raise ContainerError(c, code, c.config["cmd"], image, err)
+        return (out if stdout else b"") + (err if stderr else b"")
+
+    def get(self, container_id):
+        return Container(self.client, self._resolve(container_id))
+
+    def _resolve(self, ref):
+        if not ref:
+            raise NotFound("No such container: %r" % ref)
+        cid = self.client.names.lookup(ref.lstrip("/"))
+        if cid:
+            return cid
+        try:
+            ids = os.listdir(self.client.containers_dir)
+        except FileNotFoundError:
+            ids = []
+        if ref in ids:
+            return ref
+        found = [i for i in ids if i.startswith(ref)] if len(ref) >= 1 and set(ref) <= set("0123456789abcdef") else []
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise InvalidArgument("multiple containers match %s: use more of the id" % ref)
+        raise NotFound("No such container: %s" % ref)
+
+    def list(self, all=False, filters=None, limit=-1):
+        """Containers, newest first.  Stopped ones only with all=True."""
+        out = []
+        try:
+            ids = os.listdir(self.client.containers_dir)
+        except FileNotFoundError:
+            return out
+        for cid in ids:
+            c = Container(self.client, cid)
+            try:
+                c.config
+                state = c.read_state()
+            except (NotFound, FileNotFoundError):
+                continue  # being created or removed right now
+            if not all and not state["Running"]:
+                continue
+            out.append(c)
+        out.sort(key=lambda c: c.config["created"], reverse=True)
+        return out[:limit] if limit and limit > 0 else out
+
+
+Container = _container.Container
+
+
+def _quiet_remove(c):
+    try:
+        c.remove(force=True)
+    except NotFound:
+        pass
+
+
+def _drain(out_r, err_r):
+    from select import poll, POLLIN, POLLHUP
+
+    bufs = {out_r: [], err_r: []}
+    p = poll()
+    for fd in bufs:
+        p.register(fd, POLLIN | POLLHUP)
+    open_fds = set(bufs)
+    while open_fds:
+        for fd, _ in p.poll():
+            data = os.read(fd, 65536)
+            if data:
+                bufs[fd].append(data)
+            else:
+                p.unregister(fd)
+                open_fds.discard(fd)
+    return b"".join(bufs[out_r]), b"".join(bufs[err_r])
+
+
+class ImageCollection:
+    def __init__(self, client):
+        self.client = client
+
+    def pull(self, repository, tag=None):
+        """Get an image.  With no registry configured, builds it from templates/images/."""
+        from . import builder, reference
+
+        ref = repository if tag is None else "%s:%s" % (repository, tag)
+        name, _ = reference.parse(ref)
+        image_id, _ = builder.build(self.client.graph, name.rsplit("/", 1)[-1])
+        return Image(self.client, image_id)
+
+    def get(self, name):
+        return Image(self.client, self.client.graph.resolve(name))
+
+    def list(self, name=None, all=False):
+        graph = self.client.graph
+        ids = graph.image_ids()
+        if name:
+            from . import reference
+
+            tags = graph.tags()
+            want = reference.normalize(name) if ":" in name else None
+            ids = [i for i in ids if any(v == i and (k == want or (want is None and k.rsplit(":", 1)[0] == name))
+                                         for k, v in tags.items())]
+        images = [Image(self.client, i) for i in ids]
+        images.sort(key=lambda im: im.manifest.get("created") or "", reverse=True)
+        return images
+
+    def remove(self, image, force=False, noprune=False):
+        """Untag image; delete it when no tag is left and no container uses it."""
+        from . import reference
+
+        graph = self.client.graph
+        hexid = graph.resolve(image)
+        users = [c.id for c in self.client.containers.list(all=True) if c.config["image_id"] == hexid]
+        tags = [k for k, v in graph.tags().items() if v == hexid]
+        is_tag = not (image.startswith("sha256:") or (reference.is_hex(image) and image not in ("latest",)
+                                                      and reference.normalize(image) not in tags))
+        with graph.lock():
+            if is_tag and len(tags) > 1:
+                key = graph.untag(image)
+                graph.commit_cache()
+                return [{"Untagged": key}]
+            if users and not force:
+                raise _conflict("unable to remove image %s (must be forced) - image is being used by "
+                                "container %s" % (image, users[0][:12]))
+            if users:
+                # forced: keep the image for its containers, only drop the tags
+                for t in tags:
+                    graph.untag(t)
+                graph.commit_cache()
+                return [{"Untagged": t} for t in tags]
+            removed = graph.delete_image(hexid)
+        return [{"Untagged": t} for t in removed] + [{"Deleted": "sha256:" + hexid}]
+
+
+def _conflict(msg):
+    from .errors import Conflict
+
+    return Conflict(msg)

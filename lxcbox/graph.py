@@ -1,0 +1,281 @@
+"""The image store: layers stored once by digest, image manifests in YAML, and tags.
+
+On disk, under the root:
+    layers/sha256/<hex>/diff/       the unpacked layer, a read-only overlay lowerdir
+    layers/sha256/<hex>/meta.json   diff_id, size, created
+    images/<hex>.yaml               the manifest: id, parent, layers, created, comment, config
+    repositories.yaml               "name:tag" -> image id
+    cache/runtime.marshal           derived: what `run` needs, readable without yaml
+    store.lock                      every write holds it
+
+Writes are a temp file and a rename, under the lock.  The runtime cache is rebuilt whenever
+its stamp (the mtimes of repositories.yaml and images/) no longer matches, so a crash
+between a write and the cache refresh costs one rebuild, never a wrong answer.
+"""
+import marshal
+import os
+
+from . import fsutil, reference
+from .errors import Conflict, ImageNotFound, InvalidArgument
+
+CACHE_VERSION = 1
+
+
+class Graph:
+    def __init__(self, root):
+        self.root = root
+        self.layers_dir = os.path.join(root, "layers", "sha256")
+        self.images_dir = os.path.join(root, "images")
+        self.repositories_path = os.path.join(root, "repositories.yaml")
+        self.cache_path = os.path.join(root, "cache", "runtime.marshal")
+        self.lock_path = os.path.join(root, "store.lock")
+
+    # -- paths ---------------------------------------------------------------------------
+    def layer_dir(self, diff_id):
+        return os.path.join(self.layers_dir, _hex(diff_id))
+
+    def layer_diff(self, diff_id):
+        return os.path.join(self.layers_dir, _hex(diff_id), "diff")
+
+    def manifest_path(self, image_id):
+        return os.path.join(self.images_dir, _hex(image_id) + ".yaml")
+
+    def ensure_dirs(self):
+        for d in (self.layers_dir, self.images_dir, os.path.dirname(self.cache_path),
+                  os.path.join(self.root, "tmp")):
+            os.makedirs(d, exist_ok=True)
+
+    def lock(self):
+        return fsutil.Lock(self.lock_path)
+
+    # -- the hot path ------------------------------------------------------------------------
+    def _stamp(self):
+        try:
+            repo = os.stat(self.repositories_path).st_mtime_ns
+        except FileNotFoundError:
+            repo = 0
+        try:
+            imgs = os.stat(self.images_dir).st_mtime_ns
+        except FileNotFoundError:
+            imgs = 0
+        return (CACHE_VERSION, repo, imgs)
+
+    def _cache(self):
+        try:
+            with open(self.cache_path, "rb") as f:
+                cache = marshal.load(f)
+            if cache.get("stamp") == self._stamp():
+                return cache
+        except (OSError, EOFError, ValueError, TypeError, AttributeError):
+            pass
+        with self.lock():
+            return self._write_cache()
+
+    def _write_cache(self):
+        """Rebuild the runtime cache from the YAML truth.  Caller holds the lock."""
+        stamp = self._stamp()
+        images = {}
+        for hexid, manifest in self._load_manifests().items():
+            images[hexid] = {"layers": [_hex(l) for l in manifest.get("layers") or []],
+                             "config": manifest.get("config") or {}}
+        cache = {"stamp": stamp, "tags": self._load_tags(), "images": images}
+        if os.path.isdir(os.path.dirname(self.cache_path)):
+            fsutil.atomic_write(self.cache_path, marshal.dumps(cache))
+        return cache
+
+    def resolve(self, ref):
+        """Resolve a tag, a full id or a unique id prefix to an image's hex id."""
+        cache = self._cache()
+        return self._resolve_in(cache, ref)
+
+    def _resolve_in(self, cache, ref):
+        if not ref:
+            raise InvalidArgument("image reference is empty")
+        if ref.startswith("sha256:"):
+            ref = ref[7:]
+        images = cache["images"]
+        if ref in images:
+            return ref
+        if len(ref) >= 4 and reference.is_hex(ref):
+            found = [h for h in images if h.startswith(ref)]
+            if len(found) == 1:
+                return found[0]
+            if len(found) > 1:
+                raise InvalidArgument("image id prefix %s is ambiguous" % ref)
+        try:
+            key = reference.normalize(ref)
+        except InvalidArgument:
+            raise
+        hexid = cache["tags"].get(key)
+        if hexid is None or hexid not in images:
+            raise ImageNotFound("No such image: %s" % key)
+        return hexid
+
+    def runtime(self, ref):
+        """What starting a container needs: (hex id, layer diff dirs top-first, config)."""
+        cache = self._cache()
+        hexid = self._resolve_in(cache, ref)
+        img = cache["images"][hexid]
+        lowers = [os.path.join(self.layers_dir, h, "diff") for h in reversed(img["layers"])]
+        return hexid, lowers, img["config"]
+
+    # -- reading the truth -----------------------------------------------------------------
+    def _load_tags(self):
+        import yaml
+
+        try:
+            with open(self.repositories_path) as f:
+                data = yaml.safe_load(f) or {}
+        except FileNotFoundError:
+            return {}
+        return {str(k): _hex(v) for k, v in data.items()}
+
+    def _load_manifests(self):
+        out = {}
+        try:
+            names = os.listdir(self.images_dir)
+        except FileNotFoundError:
+            return out
+        for name in names:
+            if name.endswith(".yaml") and ".tmp-" not in name:
+                out[name[:-5]] = self.manifest(name[:-5])
+        return out
+
+    def manifest(self, image_id):
+        import yaml
+
+        try:
+            with open(self.manifest_path(image_id)) as f:
+                return yaml.safe_load(f)
+        except FileNotFoundError:
+            raise ImageNotFound("No such image: %s" % image_id) from None
+
+    def tags(self):
+        return self._cache()["tags"]
+
+    def image_ids(self):
+        return list(self._cache()["images"])
+
+    def layer_meta(self, diff_id):
+        return fsutil.read_json(os.path.join(self.layer_dir(diff_id), "meta.json"))
+
+    # -- writing -------------------------------------------------------------------------
+    def _write_tags(self, tags):
+        import yaml
+
+        data = {k: "sha256:" + v for k, v in sorted(tags.items())}
+        fsutil.atomic_write(self.repositories_path, yaml.safe_dump(data, default_flow_style=False))
+
+    def add_layer(self, staging_dir, diff_id, size):
+        """Move an unpacked layer into the store under its digest; a duplicate is dropped.
+
+        staging_dir/diff holds the files.  Caller holds the lock.
+        """
+        target = self.layer_dir(diff_id)
+        if os.path.isdir(target):
+            fsutil.rmtree(staging_dir)
+            return target
+        fsutil.write_json(os.path.join(staging_dir, "meta.json"),
+                          {"diff_id": "sha256:" + _hex(diff_id), "size": size, "created": fsutil.now()})
+        os.rename(staging_dir, target)
+        return target
+
+    def add_image(self, layers, config, parent=None, comment="", created_by="", author=""):
+        """Write a manifest for layers (diff ids, bottom first).  Caller holds the lock."""
+        import hashlib
+        import json
+
+        import yaml
+
+        for diff_id in layers:
+            if not os.path.isdir(self.layer_diff(diff_id)):
+                raise ImageNotFound("layer %s is not in the store" % diff_id)
+        manifest = {
+            "parent": ("sha256:" + _hex(parent)) if parent else None,
+            "layers": ["sha256:" + _hex(l) for l in layers],
+            "created": fsutil.now(),
+            "created_by": created_by,
+            "author": author,
+            "comment": comment,
+            "config": _clean_config(config),
+        }
+        hexid = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
+        manifest = {"id": "sha256:" + hexid, **manifest}
+        manifest["size"] = sum(self.layer_meta(l)["size"] for l in layers)
+        fsutil.atomic_write(self.manifest_path(hexid), yaml.safe_dump(manifest, default_flow_style=False, sort_keys=False))
+        return hexid
+
+    def tag(self, image_id, ref):
+        """Point name:tag at an image.  Caller holds the lock."""
+        key = reference.normalize(ref)
+        tags = self._load_tags()
+        tags[key] = _hex(image_id)
+        self._write_tags(tags)
+        return key
+
+    def untag(self, ref):
+        key = reference.normalize(ref)
+        tags = self._load_tags()
+        if key not in tags:
+            raise ImageNotFound("No such image: %s" % key)
+        del tags[key]
+        self._write_tags(tags)
+        return key
+
+    def delete_image(self, image_id, in_use_by=()):
+        """Remove an image and its tags, and the layers no other image uses.  Caller holds the lock."""
+        hexid = _hex(image_id)
+        if in_use_by:
+            raise Conflict("unable to remove image %s: image is being used by container %s"
+                           % (hexid[:12], in_use_by[0][:12]))
+        manifests = self._load_manifests()
+        children = [h for h, m in manifests.items() if _hex(m.get("parent") or "") == hexid]
+        if children:
+            raise Conflict("unable to remove image %s: image has dependent child images" % hexid[:12])
+        mine = manifests.pop(hexid, None)
+        if mine is None:
+            raise ImageNotFound("No such image: %s" % hexid)
+        tags = self._load_tags()
+        removed = [k for k, v in tags.items() if v == hexid]
+        if removed:
+            self._write_tags({k: v for k, v in tags.items() if v != hexid})
+        os.unlink(self.manifest_path(hexid))
+        still_used = {_hex(l) for m in manifests.values() for l in m.get("layers") or []}
+        for layer in mine.get("layers") or []:
+            if _hex(layer) not in still_used:
+                self._remove_layer(layer)
+        self._write_cache()
+        return removed
+
+    def _remove_layer(self, diff_id):
+        # rename first so that a crash never leaves a half-deleted layer under its digest
+        doomed = os.path.join(self.root, "tmp", "deleted-" + _hex(diff_id))
+        try:
+            os.rename(self.layer_dir(diff_id), doomed)
+        except FileNotFoundError:
+            return
+        fsutil.rmtree(doomed)
+
+    def commit_cache(self):
+        """Refresh the runtime cache after writes.  Caller holds the lock."""
+        self._write_cache()
+
+
+def _hex(image_id):
+    image_id = str(image_id)
+    return image_id[7:] if image_id.startswith("sha256:") else image_id
+
+
+def _clean_config(config):
+    config = dict(config or {})
+    out = {
+        "cmd": list(config.get("cmd") or []) or None,
+        "entrypoint": list(config.get("entrypoint") or []) or None,
+        "env": list(config.get("env") or []),
+        "workdir": config.get("workdir") or "",
+        "user": config.get("user") or "",
+    }
+    for k, v in config.items():
+        if k not in out:
+            out[k] = v
+    return out

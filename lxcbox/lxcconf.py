@@ -1,0 +1,49 @@
+"""Render a container's LXC config from templates/lxc/container.conf.
+
+The template uses str.format fields: `string.Template` would import `re` on the hot path.
+"""
+import os
+
+from . import paths
+from .errors import InvalidArgument
+
+_template_cache = {}
+
+
+def cgroup_layout():
+    """'v2' on a unified-only host, else 'v1' (legacy or hybrid, where LXC applies v1 keys)."""
+    return "v2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "v1"
+
+
+def cgroup_prefix(layout=None):
+    return "lxc.cgroup2" if (layout or cgroup_layout()) == "v2" else "lxc.cgroup"
+
+
+def _template(name):
+    text = _template_cache.get(name)
+    if text is None:
+        with open(os.path.join(paths.templates_dir(), "lxc", name), encoding="utf-8") as f:
+            text = _template_cache[name] = f.read()
+    return text
+
+
+def _value(text, what):
+    # a newline would let a value inject config lines
+    if "\n" in text or "\r" in text or "\0" in text:
+        raise InvalidArgument("%s must not contain a newline or NUL: %r" % (what, text))
+    return text
+
+
+def render(cid, hostname, rootfs, env, uid=0, gid=0, workdir="/", net_type="empty", layout=None):
+    environment = "\n".join("lxc.environment = " + _value(e, "environment variable") for e in env)
+    return _template("container.conf").format(
+        id=cid,
+        hostname=_value(hostname, "hostname"),
+        rootfs=_value(rootfs, "rootfs"),
+        net_type=net_type,
+        cgroup=cgroup_prefix(layout),
+        uid=int(uid),
+        gid=int(gid),
+        workdir=_value(workdir or "/", "working directory"),
+        environment=environment,
+    )

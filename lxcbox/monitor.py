@@ -1,0 +1,231 @@
+"""The per-container monitor, after podman's conmon: no daemon, one small process per container.
+
+`launch()` double-forks from the calling process (so starting it costs a fork, not a new
+interpreter); the monitor calls setsid and outlives the CLI.  It starts `lxc-execute`, owns
+the container's stdout and stderr, writes the json-file log, copies the output to an attached
+client while there is one, records every state change atomically, and removes an `--rm`
+container when it ends.
+
+It tells its launcher how things went through a status pipe, one line each:
+    S <pid>        the container started
+    X <code>       the container exited with code (and an --rm container is gone)
+    E <code> <msg> it could not be started
+"""
+import os
+
+from . import fsutil, state as st
+
+_LXC_EXECUTE = None
+
+
+def lxc_execute_path():
+    global _LXC_EXECUTE
+    if _LXC_EXECUTE is None:
+        for d in (os.environ.get("PATH") or "/usr/bin:/bin").split(":") + ["/usr/bin", "/usr/local/bin"]:
+            cand = os.path.join(d or ".", "lxc-execute")
+            if os.access(cand, os.X_OK):
+                _LXC_EXECUTE = cand
+                break
+        else:
+            from .errors import LxcboxError
+
+            raise LxcboxError("lxc-execute not found: install LXC (make install)")
+    return _LXC_EXECUTE
+
+
+def launch(container, stdin_fd=None, stdout_fd=None, stderr_fd=None):
+    """Start container's monitor.  Returns the read end of its status pipe.
+
+    stdout_fd/stderr_fd: where to copy the output while attached (None: detached).
+    stdin_fd: handed to the container as its stdin (None: /dev/null).
+    """
+    argv = container.lxc_argv()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the intermediate child
+        try:
+            os.close(r)
+            os.setsid()
+            if os.fork() == 0:
+                code = 0
+                try:
+                    Monitor(container, argv, w, stdin_fd, stdout_fd, stderr_fd).run()
+                except BaseException as exc:  # the monitor must never print a traceback
+                    _report(w, "E 125 monitor failed: %s\n" % exc)
+                    code = 1
+                os._exit(code)
+        finally:
+            os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    return r
+
+
+def _report(fd, line):
+    try:
+        os.write(fd, line.encode())
+    except OSError:
+        pass  # the launcher is gone (killed); the state file still tells the truth
+
+
+class Monitor:
+    def __init__(self, container, argv, status_fd, stdin_fd, stdout_fd, stderr_fd):
+        self.container = container
+        self.argv = argv
+        self.status_fd = status_fd
+        self.stdin_fd = stdin_fd
+        self.targets = {"stdout": stdout_fd, "stderr": stderr_fd}
+
+    def _isolate(self):
+        import _signal
+
+        for sig in (_signal.SIGINT, _signal.SIGHUP, _signal.SIGPIPE, _signal.SIGTTOU, _signal.SIGTTIN):
+            _signal.signal(sig, _signal.SIG_IGN)
+        os.chdir("/")
+        devnull = os.open("/dev/null", os.O_RDWR)
+        keep = {self.status_fd, devnull}
+        keep.update(fd for fd in (self.stdin_fd, *self.targets.values()) if fd is not None)
+        # the monitor's own 0/1/2 go to /dev/null; attached fds were duplicated above 2
+        for name, fd in list(self.targets.items()):
+            if fd is not None and fd <= 2:
+                self.targets[name] = os.dup(fd)
+                keep.add(self.targets[name])
+        if self.stdin_fd is not None and self.stdin_fd <= 2:
+            self.stdin_fd = os.dup(self.stdin_fd)
+            keep.add(self.stdin_fd)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        keep.update((0, 1, 2))
+        for fd in _open_fds():
+            if fd not in keep:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.devnull = devnull
+
+    def run(self):
+        self._isolate()
+        c = self.container
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        stdin = self.stdin_fd if self.stdin_fd is not None else self.devnull
+        import _signal
+
+        try:
+            pid = os.posix_spawn(
+                self.argv[0], self.argv, {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+                file_actions=[(os.POSIX_SPAWN_DUP2, stdin, 0), (os.POSIX_SPAWN_DUP2, out_w, 1),
+                              (os.POSIX_SPAWN_DUP2, err_w, 2)],
+                setsigdef=(_signal.SIGINT, _signal.SIGHUP, _signal.SIGPIPE, _signal.SIGTTOU,
+                           _signal.SIGTTIN, _signal.SIGTERM, _signal.SIGQUIT),
+                setsigmask=(),
+            )
+        except OSError as exc:
+            self._finish_state(125, error="lxc-execute: %s" % exc)
+            _report(self.status_fd, "E 125 cannot start lxc-execute: %s\n" % exc)
+            return
+        os.close(out_w)
+        os.close(err_w)
+        if self.stdin_fd is not None:
+            os.close(self.stdin_fd)
+        state = dict(c._state)  # the launcher's copy: the monitor is the only writer from here
+        state.update(Status=st.RUNNING, Running=True, Pid=pid, PidStart=fsutil.pid_start_time(pid),
+                     MonitorPid=os.getpid(), MonitorStart=fsutil.pid_start_time(os.getpid()),
+                     StartedAt=fsutil.now(), FinishedAt=st.ZERO_TIME, ExitCode=0, Error="")
+        c.write_state(state)
+        _report(self.status_fd, "S %d\n" % pid)
+        self._pump({out_r: "stdout", err_r: "stderr"})
+        _, status = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        if code < 0:
+            code = 128 - code
+        self._finish_state(code)
+        for fd in self.targets.values():
+            if fd is not None:
+                os.close(fd)
+        if c.config.get("auto_remove"):
+            c.remove_files()
+        _report(self.status_fd, "X %d\n" % code)
+
+    def _finish_state(self, code, error=""):
+        c = self.container
+        state = dict(c._state)
+        state.update(Status=st.EXITED, Running=False, Paused=False, Restarting=False,
+                     ExitCode=code, FinishedAt=fsutil.now(), Error=error)
+        try:
+            c.write_state(state)
+        except FileNotFoundError:
+            pass
+
+    def _pump(self, fds):
+        """Copy output to the log and to the attached client until the container closes it."""
+        from select import poll, POLLIN, POLLHUP, POLLERR
+
+        from .logs import LogWriter
+
+        log = LogWriter(self.container.log_path)
+        p = poll()
+        for fd in fds:
+            p.register(fd, POLLIN | POLLHUP | POLLERR)
+        open_fds = dict(fds)
+        while open_fds:
+            for fd, _ in p.poll():
+                stream = open_fds.get(fd)
+                if stream is None:
+                    continue
+                data = os.read(fd, 65536)
+                if not data:
+                    p.unregister(fd)
+                    os.close(fd)
+                    del open_fds[fd]
+                    continue
+                log.write(stream, data)
+                target = self.targets.get(stream)
+                if target is not None:
+                    try:
+                        _write_all(target, data)
+                    except OSError:
+                        # the attached client went away: keep logging, stop copying
+                        self.targets[stream] = None
+        log.close()
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _open_fds():
+    try:
+        return [int(n) for n in os.listdir("/proc/self/fd")]
+    except OSError:
+        return list(range(3, 256))
+
+
+def wait_status(fd):
+    """Read the monitor's status lines until it closes the pipe; returns the last line."""
+    buf = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except InterruptedError:
+            continue
+        if not chunk:
+            break
+        buf += chunk
+    os.close(fd)
+    lines = buf.decode(errors="replace").splitlines()
+    return lines
+
+
+def read_started(fd):
+    """Read up to the first status line (S or E) and return it; the pipe stays open."""
+    buf = b""
+    while not buf.endswith(b"\n"):
+        chunk = os.read(fd, 1)
+        if not chunk:
+            break
+        buf += chunk
+    return buf.decode(errors="replace").strip()
