@@ -82,6 +82,18 @@ def populate(spec, rootdir):
         os.chmod(dest, mode)
 
 
+# Every file of a template-built layer gets this mtime, and the image this creation time, so
+# that building the same template twice gives the same layer digest and the same image id.
+BUILD_EPOCH = 1363737600  # 2013-03-20, Docker's first public release
+
+
+def _pin_mtimes(rootdir):
+    for dirpath, dirnames, filenames in os.walk(rootdir):
+        for name in dirnames + filenames:
+            os.utime(os.path.join(dirpath, name), (BUILD_EPOCH, BUILD_EPOCH), follow_symlinks=False)
+    os.utime(rootdir, (BUILD_EPOCH, BUILD_EPOCH))
+
+
 def build(graph, name):
     """Build the template `name` into graph; returns (image hex id, tag)."""
     spec = load_template(name)
@@ -90,11 +102,13 @@ def build(graph, name):
     try:
         os.makedirs(os.path.join(staging, "diff"))
         populate(spec, os.path.join(staging, "diff"))
+        _pin_mtimes(os.path.join(staging, "diff"))
         digest, size = archive.layer_digest(os.path.join(staging, "diff"))
         with graph.lock():
             graph.add_layer(staging, digest, size)
             image_id = graph.add_image([digest], spec["config"], comment=spec.get("comment", ""),
-                                       created_by="lxcbox build templates/images/%s.yaml" % name)
+                                       created_by="lxcbox build templates/images/%s.yaml" % name,
+                                       created=fsutil.format_time(BUILD_EPOCH * 1_000_000_000))
             tag = graph.tag(image_id, "%s:%s" % (spec.get("name", name), spec.get("tag", "latest")))
             graph.commit_cache()
     finally:

@@ -23,6 +23,7 @@ _CONTAINER_OPTS = [
     Opt("-t|--tty", "flag", "Allocate a pseudo-TTY", dest="tty"),
     Opt("--rm", "flag", "Automatically remove the container when it exits"),
     Opt("-l|--label", "list", "Set metadata on a container", metavar="K=V", dest="label"),
+    Opt("--cidfile", "value", "Write the container ID to the file", metavar="FILE"),
 ]
 _RUN_OPTS = _CONTAINER_OPTS + [Opt("-d|--detach", "flag", "Run in the background and print the container ID",
                                    dest="detach")]
@@ -45,11 +46,22 @@ def _container_kwargs(o, image, cmd):
                 entrypoint=o["entrypoint"], labels=labels)
 
 
+def _create(g, o, args):
+    if o["cidfile"] and os.path.exists(o["cidfile"]):
+        raise LxcboxError("Container ID file found, make sure the other container isn't running or delete %s"
+                          % o["cidfile"])
+    c = _client(g).containers.create(**_container_kwargs(o, args[0], args[1:]))
+    if o["cidfile"]:
+        from .fsutil import atomic_write
+
+        atomic_write(o["cidfile"], c.id)
+    return c
+
+
 def cmd_run(g, o, args):
     if o["tty"] and not o["detach"]:
         raise LxcboxError("-t needs the interactive monitor, which is not built yet; use -i without -t")
-    client = _client(g)
-    c = client.containers.create(**_container_kwargs(o, args[0], args[1:]))
+    c = _create(g, o, args)
     if o["detach"]:
         c.start()
         print(c.id)
@@ -63,7 +75,7 @@ def cmd_run(g, o, args):
 
 
 def cmd_create(g, o, args):
-    c = _client(g).containers.create(**_container_kwargs(o, args[0], args[1:]))
+    c = _create(g, o, args)
     print(c.id)
     return 0
 
@@ -328,8 +340,14 @@ def cmd_rmi(g, o, args):
 
 
 def cmd_pull(g, o, args):
-    image = _client(g).images.pull(args[0])
-    print("Status: Downloaded newer image for %s" % (image.tags[0] if image.tags else image.id))
+    from . import reference
+
+    client = _client(g)
+    key = reference.normalize(args[0])
+    before = client.graph.tags().get(key)
+    image = client.images.pull(args[0])
+    fresh = "Image is up to date for" if before == image.hexid else "Downloaded newer image for"
+    print("Status: %s %s" % (fresh, key))
     print(image.id)
     return 0
 

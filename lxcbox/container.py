@@ -109,6 +109,14 @@ class Container:
         st.write(self.state_path, state)
         self._state = state
 
+    @property
+    def pid(self):
+        """The host pid of the container's init (lxc-execute's child), as Docker's State.Pid."""
+        s = self._state or self.read_state()
+        if not s["Running"]:
+            return 0
+        return _init_pid(s["Pid"]) or s["Pid"]
+
     def reload(self):
         self._config = None
         self.config
@@ -127,7 +135,7 @@ class Container:
             "State": {
                 "Status": s["Status"], "Running": s["Running"], "Paused": s["Paused"],
                 "Restarting": s["Restarting"], "OOMKilled": s["OOMKilled"], "Dead": s["Dead"],
-                "Pid": s["Pid"] if s["Running"] else 0, "ExitCode": s["ExitCode"], "Error": s["Error"],
+                "Pid": self.pid if s["Running"] else 0, "ExitCode": s["ExitCode"], "Error": s["Error"],
                 "StartedAt": s["StartedAt"], "FinishedAt": s["FinishedAt"],
             },
             "Image": "sha256:" + c["image_id"],
@@ -153,8 +161,10 @@ class Container:
     def lxc_argv(self):
         from .monitor import lxc_execute_path
 
+        c = self.config
+        prefix = [lxcconf.SETUSER_PATH, str(c["uid"]), str(c["gid"])] if (c["uid"] or c["gid"]) else []
         return [lxc_execute_path(), "-n", self.id, "-P", self.client.containers_dir,
-                "-f", self.lxc_conf_path, "--"] + list(self.config["cmd"])
+                "-f", self.lxc_conf_path, "--"] + prefix + list(c["cmd"])
 
     def _check_command(self):
         c = self.config
@@ -376,7 +386,10 @@ def create(client, image, command=None, name=None, environment=None, working_dir
     full_env = env + extra
     cdir = os.path.join(client.containers_dir, cid)
     try:
-        os.makedirs(os.path.join(cdir, "upper"), mode=0o700)
+        os.makedirs(cdir, mode=0o700)
+        # the upper dir's mode becomes the mode of the container's / : keep it the image's
+        os.mkdir(os.path.join(cdir, "upper"), 0o755)
+        os.chmod(os.path.join(cdir, "upper"), _root_mode(lowers))
         if workdir != "/":
             # Docker creates a missing working directory; do it in the container's own branch
             if rootfs.lookup(lowers, workdir) is None:
@@ -401,6 +414,15 @@ def create(client, image, command=None, name=None, environment=None, working_dir
     c = Container(client, cid, config)
     c._state = state
     return c
+
+
+def _root_mode(lowers):
+    for d in lowers:
+        try:
+            return os.stat(d).st_mode & 0o7777
+        except FileNotFoundError:
+            continue
+    return 0o755
 
 
 def _merge_env(image_env, environment):

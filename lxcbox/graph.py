@@ -180,7 +180,7 @@ class Graph:
         os.rename(staging_dir, target)
         return target
 
-    def add_image(self, layers, config, parent=None, comment="", created_by="", author=""):
+    def add_image(self, layers, config, parent=None, comment="", created_by="", author="", created=None):
         """Write a manifest for layers (diff ids, bottom first).  Caller holds the lock."""
         import hashlib
         import json
@@ -193,7 +193,7 @@ class Graph:
         manifest = {
             "parent": ("sha256:" + _hex(parent)) if parent else None,
             "layers": ["sha256:" + _hex(l) for l in layers],
-            "created": fsutil.now(),
+            "created": created or fsutil.now(),
             "created_by": created_by,
             "author": author,
             "comment": comment,

@@ -34,16 +34,28 @@ def _value(text, what):
     return text
 
 
+SETUSER_PATH = "/dev/.lxcbox-setuser"  # on the container's /dev tmpfs: never in its layer
+
+
+def setuser_helper():
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers", "setuser")
+
+
 def render(cid, hostname, rootfs, env, uid=0, gid=0, workdir="/", net_type="empty", layout=None):
     environment = "\n".join("lxc.environment = " + _value(e, "environment variable") for e in env)
+    setuser = ""
+    if uid or gid:
+        helper = setuser_helper()
+        if not os.path.exists(helper):
+            raise InvalidArgument("%s is missing: run `make install` to build it" % helper)
+        setuser = "lxc.mount.entry = %s %s none bind,ro,create=file 0 0" % (helper, SETUSER_PATH[1:])
     return _template("container.conf").format(
         id=cid,
         hostname=_value(hostname, "hostname"),
         rootfs=_value(rootfs, "rootfs"),
         net_type=net_type,
         cgroup=cgroup_prefix(layout),
-        uid=int(uid),
-        gid=int(gid),
+        setuser=setuser,
         workdir=_value(workdir or "/", "working directory"),
         environment=environment,
     )

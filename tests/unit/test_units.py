@@ -1,0 +1,178 @@
+"""Unit tests: pure functions, no containers."""
+import json
+import os
+
+import pytest
+
+from lxcbox import cliparse, fsutil, lxcconf, names, reference, rootfs
+from lxcbox.cli import human_duration, status_string
+from lxcbox.cliparse import Opt
+from lxcbox.errors import CommandNotExecutable, CommandNotFound, InvalidArgument
+
+RUN_OPTS = [Opt("-e|--env", "list", dest="env"), Opt("--name", "value"), Opt("-i", "flag", dest="i"),
+            Opt("-t", "flag", dest="t"), Opt("--rm", "flag")]
+
+
+def test_parse_docker_style_flags():
+    values, args = cliparse.parse(["-it", "--rm", "-eA=1", "--env", "B=2", "--name=x", "img", "sh", "-c", "ls -l"],
+                                  RUN_OPTS, interspersed=False)
+    assert values == {"env": ["A=1", "B=2"], "name": "x", "i": True, "t": True, "rm": True}
+    assert args == ["img", "sh", "-c", "ls -l"]
+
+
+def test_parse_errors():
+    with pytest.raises(cliparse.UsageError):
+        cliparse.parse(["--nope"], RUN_OPTS)
+    with pytest.raises(cliparse.UsageError):
+        cliparse.parse(["--name"], RUN_OPTS)
+    with pytest.raises(cliparse.UsageError):
+        cliparse.parse(["--rm=maybe"], RUN_OPTS)
+    assert cliparse.parse(["--rm=false", "--", "-x"], RUN_OPTS) == (
+        {"env": [], "name": None, "i": False, "t": False, "rm": False}, ["-x"])
+
+
+@pytest.mark.parametrize("value", ["plain", 'q"uote\\back\nnl\ttab\x01ctl', "ünïcode", 0, -3, 1.5, True, None,
+                                   [], {}, {"a": [1, {"b": None}]}])
+def test_encode_json_round_trips(value):
+    assert json.loads(fsutil.encode_json(value)) == value
+    assert json.loads(fsutil.encode_json(value, indent=2)) == value
+
+
+def test_atomic_write_leaves_no_temp(tmp_path):
+    path = tmp_path / "f.json"
+    fsutil.write_json(str(path), {"k": 1})
+    fsutil.write_json(str(path), {"k": 2})
+    assert json.loads(path.read_text()) == {"k": 2}
+    assert os.listdir(tmp_path) == ["f.json"]
+
+
+def test_time_format_round_trip():
+    ns = 1_700_000_000_123_456_789
+    text = fsutil.format_time(ns)
+    assert text == "2023-11-14T22:13:20.123456789Z"
+    assert abs(fsutil.parse_time(text) - ns / 1e9) < 1e-6
+
+
+@pytest.mark.parametrize("good", ["ab", "web-1", "A_b.c"])
+def test_valid_names(good):
+    assert names.validate(good) == good
+
+
+@pytest.mark.parametrize("bad", ["../x", "a b", "x", "-ab", "a/b", "", "a" * 129])
+def test_invalid_names(bad):
+    with pytest.raises(InvalidArgument):
+        names.validate(bad)
+
+
+def test_random_names_are_valid():
+    for _ in range(50):
+        names.validate(names.random_name())
+
+
+def test_name_registry_claims_once(tmp_path):
+    reg = names.Registry(str(tmp_path))
+    os.makedirs(tmp_path / "containers" / "c1")
+    reg.claim("web", "c1")
+    from lxcbox.errors import Conflict
+
+    with pytest.raises(Conflict):
+        reg.claim("web", "c2")
+    # a stale link (its container directory never made it) is reclaimed
+    reg.claim("stale", "ghost")
+    reg.claim("stale", "c1")
+    assert reg.lookup("stale") == "c1"
+
+
+@pytest.mark.parametrize("ref,expected", [
+    ("base", ("base", "latest")), ("base:1.0", ("base", "1.0")),
+    ("localhost:5000/team/app:v2", ("localhost:5000/team/app", "v2")),
+    ("registry.example/app", ("registry.example/app", "latest")),
+])
+def test_references(ref, expected):
+    assert reference.parse(ref) == expected
+
+
+@pytest.mark.parametrize("bad", ["Base", "a b", "base:", "base:-x", "", "a//b", "-a"])
+def test_bad_references(bad):
+    with pytest.raises(InvalidArgument):
+        reference.parse(bad)
+
+
+def test_lxc_config_v1_and_v2():
+    v1 = lxcconf.render("c" * 64, "host1", "overlay:/l1:/u", ["A=1"], layout="v1")
+    assert "lxc.cgroup.devices.deny = a" in v1 and "lxc.cgroup2." not in v1
+    assert "lxc.uts.name = host1" in v1 and "lxc.environment = A=1" in v1
+    assert "lxc.cap.keep = chown dac_override" in v1
+    assert "lxc.include" not in v1 and "lxc.hook" not in v1
+    v2 = lxcconf.render("c" * 64, "host1", "overlay:/l1:/u", [], layout="v2")
+    assert "lxc.cgroup2.devices.deny = a" in v2 and "lxc.cgroup.devices" not in v2
+
+
+def test_lxc_config_rejects_injection():
+    with pytest.raises(InvalidArgument):
+        lxcconf.render("c", "h", "overlay:/l:/u", ["A=1\nlxc.cap.keep = all"])
+
+
+def _layer(tmp_path, name, files):
+    d = tmp_path / name
+    d.mkdir()
+    for path, content in files.items():
+        p = d / path.lstrip("/")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, tuple):
+            os.symlink(content[1], p)
+        else:
+            p.write_text(content)
+            p.chmod(0o755 if path.startswith("/bin") else 0o644)
+    return str(d)
+
+
+def test_command_lookup_through_layers(tmp_path):
+    lower = _layer(tmp_path, "lower", {"/bin/busybox": "x", "/bin/sh": ("link", "busybox"),
+                                       "/usr/bin/env": ("link", "/bin/busybox"), "/etc/passwd": "root"})
+    upper = _layer(tmp_path, "upper", {"/bin/tool": "y"})
+    layers = [upper, lower]
+    assert rootfs.find_command(layers, "sh", "/usr/bin:/bin", "/") == "/bin/sh"
+    assert rootfs.find_command(layers, "env", "/usr/bin:/bin", "/") == "/usr/bin/env"
+    assert rootfs.find_command(layers, "tool", "/bin", "/") == "/bin/tool"
+    with pytest.raises(CommandNotFound):
+        rootfs.find_command(layers, "nope", "/usr/bin:/bin", "/")
+    with pytest.raises(CommandNotExecutable):
+        rootfs.find_command(layers, "/etc/passwd", "/bin", "/")
+    with pytest.raises(CommandNotExecutable):
+        rootfs.find_command(layers, "/etc", "/bin", "/")
+    # a whiteout in the upper layer hides the lower file
+    os.mknod(os.path.join(upper, "bin", "sh"), 0o600 | 0o020000, os.makedev(0, 0))
+    with pytest.raises(CommandNotFound):
+        rootfs.find_command(layers, "sh", "/bin", "/")
+
+
+def test_resolve_user(tmp_path):
+    layer = _layer(tmp_path, "l", {"/etc/passwd": "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n",
+                                   "/etc/group": "root:x:0:\nstaff:x:50:\n"})
+    assert rootfs.resolve_user([layer], "") == (0, 0, "/root")
+    assert rootfs.resolve_user([layer], "app") == (1000, 1001, "/home/app")
+    assert rootfs.resolve_user([layer], "app:staff") == (1000, 50, "/home/app")
+    assert rootfs.resolve_user([layer], "4242:7")[:2] == (4242, 7)
+    with pytest.raises(InvalidArgument):
+        rootfs.resolve_user([layer], "ghost")
+
+
+def test_human_duration_matches_docker():
+    assert human_duration(0.5) == "Less than a second"
+    assert human_duration(1) == "1 second"
+    assert human_duration(3) == "3 seconds"
+    assert human_duration(90) == "About a minute"
+    assert human_duration(300) == "5 minutes"
+    assert human_duration(3600) == "About an hour"
+    assert human_duration(5 * 3600) == "5 hours"
+    assert human_duration(3 * 86400) == "3 days"
+
+
+def test_status_strings():
+    now = fsutil.parse_time("2026-01-01T00:01:00Z")
+    assert status_string({"Status": "running", "StartedAt": "2026-01-01T00:00:57Z"}, now) == "Up 3 seconds"
+    assert status_string({"Status": "paused", "StartedAt": "2026-01-01T00:00:55Z"}, now) == "Up 5 seconds (Paused)"
+    assert status_string({"Status": "exited", "ExitCode": 0, "FinishedAt": "2025-12-31T23:59:00Z"}, now) == \
+        "Exited (0) 2 minutes ago"
+    assert status_string({"Status": "created"}, now) == "Created"
