@@ -4,7 +4,7 @@ PYTHON ?= /usr/bin/python3
 VENV := $(CURDIR)/.venv
 VPY := $(VENV)/bin/python
 BIN ?= /usr/local/bin
-APT_PACKAGES := lxc lxc-dev pkg-config busybox-static nftables iproute2 python3-venv python3-dev gcc
+APT_PACKAGES := lxc lxc-dev pkg-config busybox-static nftables iproute2 python3-venv python3-dev gcc libc6-dev
 BENCH_PACKAGES := podman runc hyperfine
 
 .PHONY: install deps venv launcher test unit integration demo bench clean
@@ -30,11 +30,15 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 # The command on PATH runs on the venv's interpreter with -IS: never through a pyenv shim,
 # and without `site` (see docs/ARCHITECTURE.md, "The run hot path").
-launcher: venv
+launcher: venv lxcbox/helpers/setuser
 	@sed -e '1s|.*|#!$(VPY) -IS|' -e 's|@REPO@|$(CURDIR)|' bin/lxcbox > $(BIN)/lxcbox.tmp
 	@chmod 755 $(BIN)/lxcbox.tmp && mv $(BIN)/lxcbox.tmp $(BIN)/lxcbox
 	@$(VPY) -m compileall -q lxcbox >/dev/null
 	@echo "lxcbox installed: $(BIN)/lxcbox -> $(VPY)"
+
+# `run -u` switches user through this static helper (see lxcbox/helpers/setuser.c)
+lxcbox/helpers/setuser: lxcbox/helpers/setuser.c
+	gcc -static -O2 -Wall -o $@ $<
 
 test: install
 	LXCBOX_REQUIRE_INTEGRATION=1 $(VPY) -m pytest -q tests

@@ -10,7 +10,6 @@ import os
 from . import container as _container, paths
 from .errors import ContainerError, ImageNotFound, InvalidArgument, LxcboxError, NotFound
 from .graph import Graph
-from .image import Image
 from .names import Registry
 
 
@@ -175,6 +174,12 @@ def _drain(out_r, err_r):
                 p.unregister(fd)
                 open_fds.discard(fd)
     return b"".join(bufs[out_r]), b"".join(bufs[err_r])
+
+
+def Image(client, hexid):
+    from .image import Image as _Image
+
+    return _Image(client, hexid)
 
 
 class ImageCollection:

@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""`make bench`: lxcbox side by side with raw lxc-execute and podman, in the same run.
+
+Each round runs every contender once, in turn (so that machine noise hits them alike), and
+the table gives medians and ratios.  Results are saved under bench/results/.
+
+Scenarios:
+  run      `lxcbox run --rm base true`  vs  raw `lxc-execute` (minimal overlay config, fresh
+           upper dir)  vs  `podman run --rm --network none` on the same busybox rootfs.
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENV_PY = os.path.join(REPO, ".venv", "bin", "python")
+LXCBOX = [VENV_PY if os.path.exists(VENV_PY) else sys.executable, "-IS", os.path.join(REPO, "bin", "lxcbox")]
+
+RAW_CONF = """lxc.uts.name = bench
+lxc.rootfs.path = overlay:{lower}:{upper}
+lxc.net.0.type = empty
+lxc.autodev = 1
+lxc.mount.auto = cgroup:mixed proc:mixed sys:ro
+lxc.environment = PATH=/bin:/usr/bin
+"""
+
+PODMAN_CONF = """[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]
+"""
+
+
+def timed(argv, env=None):
+    """Wall time of one command in ms; its output is discarded; a failure stops the bench."""
+    t0 = time.perf_counter()
+    r = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    ms = (time.perf_counter() - t0) * 1000
+    if r.returncode != 0:
+        sys.exit("bench: %s failed (%d): %s" % (" ".join(argv), r.returncode, r.stderr.decode()[-500:]))
+    return ms
+
+
+class Bench:
+    def __init__(self, workdir, with_podman):
+        self.work = workdir
+        self.root = os.path.join(workdir, "lxcbox")
+        os.makedirs(self.root)
+        subprocess.run(LXCBOX + ["--root", self.root, "pull", "base"], check=True, stdout=subprocess.DEVNULL)
+        layers = os.path.join(self.root, "layers", "sha256")
+        self.lower = os.path.join(layers, os.listdir(layers)[0], "diff")
+        self.raw_dir = os.path.join(workdir, "raw")
+        os.makedirs(self.raw_dir)
+        self.raw_conf = os.path.join(workdir, "raw.conf")
+        self.podman = None
+        if with_podman:
+            self._setup_podman()
+
+    def _setup_podman(self):
+        if not (shutil.which("podman") and shutil.which("runc")):
+            sys.exit("bench: podman and runc are needed (make bench installs them)")
+        conf = os.path.join(self.work, "containers.conf")
+        with open(conf, "w") as f:
+            f.write(PODMAN_CONF)
+        self.podman_env = dict(os.environ, CONTAINERS_CONF=conf)
+        self.podman = ["podman", "--root", os.path.join(self.work, "podman-root"),
+                       "--runroot", os.path.join(self.work, "podman-run"), "--runtime", "runc"]
+        tar = os.path.join(self.work, "rootfs.tar")
+        subprocess.run(["tar", "-C", self.lower, "-cf", tar, "."], check=True)
+        subprocess.run(self.podman + ["import", tar, "lxcbox-bench-busybox"], check=True,
+                       stdout=subprocess.DEVNULL, env=self.podman_env)
+
+    def raw_execute(self, i):
+        upper = os.path.join(self.raw_dir, "upper%d" % i)
+        os.makedirs(upper)
+        with open(self.raw_conf, "w") as f:
+            f.write(RAW_CONF.format(lower=self.lower, upper=upper))
+        return timed(["lxc-execute", "-n", "bench%d" % i, "-P", self.raw_dir, "-f", self.raw_conf, "--", "true"])
+
+    def lxcbox_run(self, i):
+        return timed(LXCBOX + ["--root", self.root, "run", "--rm", "base", "true"])
+
+    def podman_run(self, i):
+        return timed(self.podman + ["run", "--rm", "--network", "none", "lxcbox-bench-busybox", "true"],
+                     env=self.podman_env)
+
+    def close(self):
+        if self.podman:
+            subprocess.run(self.podman + ["rmi", "-f", "lxcbox-bench-busybox"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, env=self.podman_env)
+            subprocess.run(self.podman + ["system", "reset", "-f"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, env=self.podman_env)
+
+
+# Moving a process between cgroups waits for an RCU grace period (~10 ms here) unless another
+# move happened just before.  Without a pause, whichever contender runs right after another
+# container start gets that for free.  The same idle gap before every run makes it fair.
+SETTLE_S = 0.1
+
+
+def alternate(contenders, runs, warmup=3):
+    times = {name: [] for name, _ in contenders}
+    for i in range(warmup + runs):
+        for name, fn in contenders:
+            time.sleep(SETTLE_S)
+            ms = fn(i)
+            if i >= warmup:
+                times[name].append(ms)
+    return {name: statistics.median(v) for name, v in times.items()}, times
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--no-podman", action="store_true")
+    opts = ap.parse_args()
+    if opts.runs < 20:
+        sys.exit("bench: at least 20 runs each")
+    work = tempfile.mkdtemp(prefix="lxcbox-bench-")
+    bench = Bench(work, not opts.no_podman)
+    try:
+        contenders = [("lxcbox run --rm base true", bench.lxcbox_run),
+                      ("raw lxc-execute true", bench.raw_execute)]
+        if bench.podman:
+            contenders.append(("podman run --rm --network none", bench.podman_run))
+        medians, samples = alternate(contenders, opts.runs)
+    finally:
+        bench.close()
+        subprocess.run(["rm", "-rf", work, "/run/lxc/lock" + work])
+    base = medians["raw lxc-execute true"]
+    mine = medians["lxcbox run --rm base true"]
+    rows = [(name, med, med / base, med / mine) for name, med in medians.items()]
+    lines = ["%-34s %10s %14s %14s" % ("scenario (%d runs each, alternating)" % opts.runs, "median ms",
+                                        "x raw lxc", "x lxcbox")]
+    lines += ["%-34s %10.1f %14.2f %14.2f" % row for row in rows]
+    verdicts = ["lxcbox / raw lxc-execute = %.2f (bar: <= 2.5)  %s" % (mine / base, "OK" if mine / base <= 2.5 else "OVER")]
+    if "podman run --rm --network none" in medians:
+        ratio = medians["podman run --rm --network none"] / mine
+        verdicts.append("podman / lxcbox = %.2f (bar: >= 4)  %s" % (ratio, "OK" if ratio >= 4 else "UNDER"))
+    text = "\n".join(lines + [""] + verdicts)
+    print(text)
+    os.makedirs(os.path.join(REPO, "bench", "results"), exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    with open(os.path.join(REPO, "bench", "results", "run-%s.json" % stamp), "w") as f:
+        json.dump({"medians_ms": medians, "samples_ms": samples, "runs": opts.runs}, f, indent=1)
+    with open(os.path.join(REPO, "bench", "results", "latest.txt"), "w") as f:
+        f.write(time.strftime("%Y-%m-%d %H:%M:%S\n") + text + "\n")
+
+
+if __name__ == "__main__":
+    main()
