@@ -24,6 +24,9 @@ _CONTAINER_OPTS = [
     Opt("--rm", "flag", "Automatically remove the container when it exits"),
     Opt("-l|--label", "list", "Set metadata on a container", metavar="K=V", dest="label"),
     Opt("--cidfile", "value", "Write the container ID to the file", metavar="FILE"),
+    Opt("--restart", "value", "Restart policy: no, on-failure[:max-retries], always, unless-stopped",
+        metavar="POLICY"),
+    Opt("--log-opt", "list", "Log driver options: max-size=10m, max-file=3", metavar="K=V", dest="log_opt"),
 ]
 _RUN_OPTS = _CONTAINER_OPTS + [Opt("-d|--detach", "flag", "Run in the background and print the container ID",
                                    dest="detach")]
@@ -40,10 +43,17 @@ def _container_kwargs(o, image, cmd):
     for item in o["label"]:
         k, _, v = item.partition("=")
         labels[k] = v
+    log_opts = {}
+    for item in o["log_opt"]:
+        k, sep, v = item.partition("=")
+        if not sep:
+            raise UsageError("invalid log opt %r: use KEY=VALUE" % item)
+        log_opts[k] = v
     return dict(image=image, command=cmd or None, name=o["name"], environment=o["env"],
                 working_dir=o["workdir"], user=o["user"], hostname=o["hostname"],
                 auto_remove=o["rm"], tty=o["tty"], stdin_open=o["interactive"],
-                entrypoint=o["entrypoint"], labels=labels)
+                entrypoint=o["entrypoint"], labels=labels, restart_policy=o["restart"],
+                log_config={"Type": "json-file", "Config": log_opts})
 
 
 def _create(g, o, args):
@@ -66,12 +76,8 @@ def cmd_run(g, o, args):
         c.start()
         print(c.id)
         return 0
-    import _signal
-
-    # Ctrl-C reaches the container through lxc-execute (sig-proxy); the CLI itself stays
-    for sig in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT):
-        _signal.signal(sig, _signal.SIG_IGN)
-    code = c.start_attached(0 if o["interactive"] else None, 1, 2)
+    # Ctrl-C and friends are forwarded to the container (Docker's sig-proxy)
+    code = c.start_attached(0 if o["interactive"] else None, 1, 2, sig_proxy=True)
     # nothing is left to clean up: skip the interpreter's teardown on the hot path
     sys.stdout.flush()
     sys.stderr.flush()
@@ -90,7 +96,7 @@ def cmd_start(g, o, args):
     for ref in args:
         c = client.containers.get(ref)
         if o["attach"]:
-            return c.start_attached(0 if o["interactive"] else None, 1, 2)
+            return c.start_attached(0 if o["interactive"] else None, 1, 2, sig_proxy=True)
         c.start()
         print(ref)
     return rc
@@ -150,14 +156,49 @@ def cmd_wait(g, o, args):
 
 def cmd_logs(g, o, args):
     c = _client(g).containers.get(args[0])
-    from . import logs
-
     tail = None if o["tail"] in (None, "all") else _int(o["tail"], "--tail")
-    for stream, line in logs.read(c.log_path, timestamps=o["timestamps"], tail=tail):
+    for stream, line in c.log_entries(timestamps=o["timestamps"], tail=tail, since=o["since"],
+                                      until=o["until"], follow=o["follow"]):
         out = sys.stdout if stream == "stdout" else sys.stderr
         out.buffer.write(line)
         out.flush()
     return 0
+
+
+def cmd_pause(g, o, args):
+    client = _client(g)
+    return _each(args, lambda ref: (client.containers.get(ref).pause(), print(ref)))
+
+
+def cmd_unpause(g, o, args):
+    client = _client(g)
+    return _each(args, lambda ref: (client.containers.get(ref).unpause(), print(ref)))
+
+
+def cmd_restart(g, o, args):
+    client = _client(g)
+    timeout = _int(o["time"], "--time")
+    return _each(args, lambda ref: (client.containers.get(ref).restart(timeout=timeout), print(ref)))
+
+
+def cmd_rename(g, o, args):
+    _client(g).containers.get(args[0]).rename(args[1])
+    return 0
+
+
+def cmd_top(g, o, args):
+    top = _client(g).containers.get(args[0]).top()
+    _table(top["Titles"], top["Processes"])
+    return 0
+
+
+def cmd_exec(g, o, args):
+    c = _client(g).containers.get(args[0])
+    if o["tty"]:
+        raise LxcboxError("exec -t needs the interactive monitor, which is not built yet; use -i without -t")
+    if o["detach"]:
+        raise LxcboxError("exec -d is not supported yet")
+    return c.exec_fds(args[1:], 0 if o["interactive"] else None, 1, 2, o["env"], o["workdir"], o["user"])
 
 
 def _int(text, flag):
@@ -210,12 +251,61 @@ def status_string(state, now=None):
     return status.capitalize()
 
 
+def _ps_filter(filters):
+    """--filter status=exited, name=web, id=abc, label=k[=v]: all must match (Docker's rules)."""
+    from .errors import InvalidArgument
+
+    parsed = []
+    for f in filters:
+        key, sep, value = f.partition("=")
+        if not sep or key not in ("status", "name", "id", "label", "exited"):
+            raise InvalidArgument("invalid filter '%s'" % f)
+        if key == "status" and value not in ("created", "restarting", "running", "removing", "paused",
+                                             "exited", "dead"):
+            raise InvalidArgument("invalid filter 'status=%s'" % value)
+        parsed.append((key, value))
+
+    def match(c):
+        by_key = {}
+        for key, value in parsed:
+            st = c._state
+            if key == "status":
+                ok = st["Status"] == value
+            elif key == "name":
+                ok = value in c.name
+            elif key == "id":
+                ok = c.id.startswith(value)
+            elif key == "exited":
+                ok = st["Status"] == "exited" and str(st["ExitCode"]) == value
+            else:
+                k, _, v = value.partition("=")
+                ok = k in c.labels and (not v or c.labels[k] == v)
+            by_key.setdefault(key, []).append(ok)
+        # values of one key are alternatives; different keys must all hold
+        return all(any(v) for v in by_key.values())
+
+    return match
+
+
 def cmd_ps(g, o, args):
     import time
 
     from .fsutil import parse_time
 
-    containers = _client(g).containers.list(all=o["all"])
+    containers = _client(g).containers.list(all=o["all"] or bool(o["filter"]))
+    if o["filter"]:
+        containers = [c for c in containers if _ps_filter(o["filter"])(c)]
+    if o["format"]:
+        now = time.time()
+        for c in containers:
+            row = _ps_row(c, now, o["no_trunc"])
+            if o["format"] == "json":
+                import json
+
+                print(json.dumps(row))
+            else:
+                print(_format(o["format"], row))
+        return 0
     if o["quiet"]:
         for c in containers:
             print(c.short_id if not o["no_trunc"] else c.id)
@@ -232,6 +322,16 @@ def cmd_ps(g, o, args):
                      status_string(state, now), "", cfg["name"]])
     _table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], rows)
     return 0
+
+
+def _ps_row(c, now, no_trunc=False):
+    from .fsutil import parse_time
+
+    cfg, state = c.config, c._state
+    return {"ID": c.id if no_trunc else c.short_id, "Image": cfg["image"], "Command": " ".join(cfg["cmd"]),
+            "CreatedAt": cfg["created"], "RunningFor": human_duration(now - parse_time(cfg["created"])) + " ago",
+            "Status": status_string(state, now), "State": state["Status"], "Ports": "", "Names": cfg["name"],
+            "Labels": ",".join("%s=%s" % kv for kv in sorted(c.labels.items()))}
 
 
 def _table(headers, rows):
@@ -382,6 +482,10 @@ VERBS = {
     "ps": (cmd_ps, "[OPTIONS]", "List containers",
            [Opt("-a|--all", "flag", "Show all containers (default shows just running)", dest="all"),
             Opt("-q|--quiet", "flag", "Only display container IDs", dest="quiet"),
+            Opt("-f|--filter", "list", "Filter output: status=, name=, id=, label=, exited=", dest="filter",
+                metavar="FILTER"),
+            Opt("--format", "value", "Go-style template ({{.ID}} {{.Names}} {{.Status}} ...) or json",
+                metavar="FORMAT"),
             Opt("--no-trunc", "flag", "Don't truncate output")], 0, 0, True),
     "rm": (cmd_rm, "[OPTIONS] CONTAINER [CONTAINER...]", "Remove one or more containers",
            [Opt("-f|--force", "flag", "Force the removal of a running container (uses SIGKILL)", dest="force"),
@@ -396,9 +500,28 @@ VERBS = {
     "wait": (cmd_wait, "CONTAINER [CONTAINER...]", "Block until containers stop, then print their exit codes",
              [], 1, None, True),
     "logs": (cmd_logs, "[OPTIONS] CONTAINER", "Fetch the logs of a container",
-             [Opt("-t|--timestamps", "flag", "Show timestamps", dest="timestamps"),
+             [Opt("-f|--follow", "flag", "Follow log output", dest="follow"),
+              Opt("-t|--timestamps", "flag", "Show timestamps", dest="timestamps"),
+              Opt("--since", "value", "Show logs since a timestamp or a relative time (e.g. 10m)", metavar="T"),
+              Opt("--until", "value", "Show logs before a timestamp or a relative time", metavar="T"),
               Opt("-n|--tail", "value", "Number of lines to show from the end of the logs", default="all",
                   dest="tail", metavar="N")], 1, 1, True),
+    "pause": (cmd_pause, "CONTAINER [CONTAINER...]", "Pause all processes within one or more containers",
+              [], 1, None, True),
+    "unpause": (cmd_unpause, "CONTAINER [CONTAINER...]", "Unpause all processes within one or more containers",
+                [], 1, None, True),
+    "restart": (cmd_restart, "[OPTIONS] CONTAINER [CONTAINER...]", "Restart one or more containers",
+                [Opt("-t|--time", "value", "Seconds to wait before killing it", default="10", dest="time",
+                     metavar="SECS")], 1, None, True),
+    "rename": (cmd_rename, "CONTAINER NEW_NAME", "Rename a container", [], 2, 2, True),
+    "top": (cmd_top, "CONTAINER", "Display the running processes of a container", [], 1, 1, True),
+    "exec": (cmd_exec, "[OPTIONS] CONTAINER COMMAND [ARG...]", "Execute a command in a running container",
+             [Opt("-i|--interactive", "flag", "Keep STDIN open", dest="interactive"),
+              Opt("-t|--tty", "flag", "Allocate a pseudo-TTY", dest="tty"),
+              Opt("-d|--detach", "flag", "Detached mode", dest="detach"),
+              Opt("-e|--env", "list", "Set environment variables", metavar="K=V", dest="env"),
+              Opt("-w|--workdir", "value", "Working directory inside the container", metavar="DIR", dest="workdir"),
+              Opt("-u|--user", "value", "Username or UID", metavar="USER", dest="user")], 2, None, False),
     "inspect": (cmd_inspect, "[OPTIONS] NAME|ID [NAME|ID...]", "Return low-level information on objects",
                 [Opt("-f|--format", "value", "Format output using a Go-style template", dest="format",
                      metavar="TEMPLATE"),
@@ -415,7 +538,7 @@ VERBS = {
     "version": (cmd_version, "", "Show the lxcbox version", [], 0, 0, True),
 }
 
-_CONTAINER_VERBS = {"run", "create", "start"}
+_CONTAINER_VERBS = {"run", "create", "start", "exec"}
 
 _GLOBAL_OPTS = [
     Opt("--root", "value", "Root of lxcbox's state (default /var/lib/lxcbox, or $LXCBOX_ROOT)", metavar="DIR"),

@@ -143,7 +143,9 @@ class Container:
             "RestartCount": s.get("RestartCount", 0),
             "Driver": "overlay",
             "LogPath": self.log_path,
-            "HostConfig": {"AutoRemove": bool(c.get("auto_remove")), "NetworkMode": c.get("network", "none")},
+            "HostConfig": {"AutoRemove": bool(c.get("auto_remove")), "NetworkMode": c.get("network", "none"),
+                           "RestartPolicy": c.get("restart_policy") or {"Name": "no", "MaximumRetryCount": 0},
+                           "LogConfig": {"Type": "json-file", "Config": c.get("log_opts") or {}}},
             "Config": {
                 "Hostname": c["hostname"], "User": c.get("user") or "", "Env": c["env"],
                 "Cmd": c["cmd"], "Image": c["image"], "WorkingDir": c.get("workdir") or "",
@@ -192,16 +194,55 @@ class Container:
         except LxcboxError as exc:
             self._fail_start(exc)
             raise
-        # a restarted container starts from a fresh work dir and an empty log tail
+        # a restarted container starts from a fresh overlay work dir
         fsutil.rmtree(self.work_dir)
+        try:
+            os.unlink(self.stop_marker)
+        except FileNotFoundError:
+            pass
 
-    def start_attached(self, stdin_fd=None, stdout_fd=1, stderr_fd=2):
-        """Start with the output copied to the given fds; returns the exit code when it ends."""
+    @property
+    def stop_marker(self):
+        return os.path.join(self.dir, "stop-requested")
+
+    def stop_requested(self):
+        return os.path.exists(self.stop_marker)
+
+    def _request_stop(self, killed=False):
+        """Tell the monitor not to restart: the user stopped this container.
+
+        killed: lxcbox SIGKILLs the command itself; LXC's init then reports odd codes, so the
+        monitor records Docker's 137.
+        """
+        try:
+            fd = os.open(self.stop_marker, os.O_WRONLY | os.O_CREAT, 0o600)
+            if killed:
+                os.write(fd, b"9")
+            os.close(fd)
+        except FileNotFoundError:
+            pass
+
+    def was_killed(self):
+        try:
+            with open(self.stop_marker, "rb") as f:
+                return f.read(1) == b"9"
+        except FileNotFoundError:
+            return False
+
+    def start_attached(self, stdin_fd=None, stdout_fd=1, stderr_fd=2, sig_proxy=False):
+        """Start with the output copied to the given fds; returns the exit code when it ends.
+
+        sig_proxy: forward SIGINT, SIGTERM, SIGHUP and SIGQUIT to the container, as Docker's
+        CLI does (only from the main thread).
+        """
         from . import monitor
 
         self._prepare_start()
         fd = monitor.launch(self, stdin_fd, stdout_fd, stderr_fd)
-        return _exit_code(monitor.wait_status(fd), self)
+        first = monitor.read_started(fd)
+        if sig_proxy and first.startswith("S "):
+            _proxy_signals(int(first[2:]))
+        return _exit_code([first] + monitor.wait_status(fd), self)
 
     def start(self):
         """Start in the background (detached); returns once the container runs."""
@@ -228,26 +269,250 @@ class Container:
         import signal as _signal
 
         state = self.read_state()
-        if state["Status"] not in (st.RUNNING, st.PAUSED):
+        if state["Status"] not in (st.RUNNING, st.PAUSED, st.RESTARTING):
             raise Conflict("Container %s is not running" % self.short_id)
         signum = signal if isinstance(signal, int) else _parse_signal(signal)
-        if fsutil.pid_alive(state["Pid"], state["PidStart"]):
-            # lxc-execute forwards the signal to the container's init, which forwards it on
-            target = state["Pid"]
-            if signum == _signal.SIGKILL:
-                target = _init_pid(target) or target
-            os.kill(target, signum)
+        if signum in (_signal.SIGKILL, _signal.SIGTERM, _signal.SIGINT):
+            self._request_stop()
+        if state["Status"] == st.PAUSED and signum != _signal.SIGKILL:
+            raise Conflict("Container %s is paused. Unpause the container before stopping or killing"
+                           % self.short_id)
+        if not fsutil.pid_alive(state["Pid"], state["PidStart"]):
+            return
+        if signum == _signal.SIGKILL:
+            self._kill_all()
+        else:
+            # to the command itself: LXC's init, given SIGTERM, would kill everything after
+            # its own one-second grace, whatever `stop -t` asked for
+            main = self._main_pid()
+            os.kill(main or state["Pid"], signum)
+
+    def _main_pid(self):
+        """The container's command: the only child of LXC's init (0 if not started yet)."""
+        init = self.pid
+        if init <= 1 or init == (self._state or {}).get("Pid"):
+            return 0
+        return _init_pid(init) or 0
+
+    def _kill_all(self):
+        """SIGKILL every process but LXC's init, in a frozen cgroup so none can fork away.
+
+        The init then exits with the command's status (137), and lxc-execute cleans up its
+        cgroups and mounts as usual; killing lxc-execute itself would leave them behind.
+        """
+        self._request_stop(killed=True)
+        ctrl = "freezer" if lxcconf.cgroup_layout() == "v1" else ""
+        procs_dir = None
+        deadline = None
+        while procs_dir is None:
+            # just after the start, LXC may not have moved the init into its cgroup yet
+            try:
+                procs_dir = self._cgroup_dir(ctrl)
+            except (OSError, StateError):
+                import time
+
+                state = self.read_state()
+                if not fsutil.pid_alive(state["Pid"], state["PidStart"]):
+                    return
+                deadline = deadline or time.monotonic() + 5
+                if time.monotonic() > deadline:
+                    os.kill(state["Pid"], 9)  # last resort: lxc-execute itself, by its own pid
+                    return
+                time.sleep(0.01)
+        init = self.pid
+        with open(os.path.join(procs_dir, "cgroup.procs")) as f:
+            pids = [int(p) for p in f.read().split()]
+        was_paused = self._state and self._state["Status"] == st.PAUSED
+        self._freeze(True)
+        try:
+            for pid in pids:
+                if pid != init and pid > 1:
+                    try:
+                        os.kill(pid, 9)
+                    except ProcessLookupError:
+                        pass
+            if len(pids) == 1 and pids[0] == init:
+                os.kill(init, 9)
+        finally:
+            self._freeze(False)
+        if was_paused:
+            state = dict(self._state, Status=st.RUNNING, Paused=False)
+            self.write_state(state)
 
     def stop(self, timeout=10):
+        """SIGTERM, then SIGKILL after timeout seconds."""
         state = self.read_state()
-        if state["Status"] not in (st.RUNNING, st.PAUSED):
+        if state["Status"] not in (st.RUNNING, st.PAUSED, st.RESTARTING):
             return
+        self._request_stop()
         try:
+            if state["Status"] == st.PAUSED:
+                raise TimeoutError  # a frozen process cannot handle SIGTERM
             self.kill(15)
             _wait_pid(state["Pid"], timeout)
-        except TimeoutError:
-            self.kill(9)
+        except (TimeoutError, Conflict):
+            if fsutil.pid_alive(state["Pid"], state["PidStart"]):
+                self._kill_all()
         self.wait()
+
+    def restart(self, timeout=10):
+        self.stop(timeout)
+        self._state = None
+        self.start()
+
+    def _cgroup_dir(self, controller):
+        """The container's own cgroup directory for a v1 controller ('' for the v2 hierarchy).
+
+        Only ever a `lxc.payload.<id>` cgroup: freezing or killing anything else (the root
+        cgroup of a process that is not yet in its container, say) would hit the whole host.
+        """
+        init = self.pid
+        if init <= 1:
+            raise StateError("container %s has no running init" % self.short_id)
+        with open("/proc/%d/cgroup" % init) as f:
+            for line in f:
+                _, ctrls, path = line.rstrip("\n").split(":", 2)
+                if (controller and controller in ctrls.split(",")) or (not controller and ctrls == ""):
+                    if not os.path.basename(path).startswith("lxc.payload." + self.id):
+                        raise StateError("container %s is not in its cgroup yet" % self.short_id)
+                    base = "/sys/fs/cgroup/" + controller if controller else (
+                        "/sys/fs/cgroup" if lxcconf.cgroup_layout() == "v2" else "/sys/fs/cgroup/unified")
+                    return base + path
+        raise StateError("container %s has no %s cgroup" % (self.short_id, controller or "v2"))
+
+    def _freeze(self, frozen):
+        if lxcconf.cgroup_layout() == "v2":
+            path = os.path.join(self._cgroup_dir(""), "cgroup.freeze")
+            value = "1" if frozen else "0"
+        else:
+            path = os.path.join(self._cgroup_dir("freezer"), "freezer.state")
+            value = "FROZEN" if frozen else "THAWED"
+        with open(path, "w") as f:
+            f.write(value)
+
+    def pause(self):
+        """Freeze every process of the container (the cgroup freezer)."""
+        state = self.read_state()
+        if state["Status"] == st.PAUSED:
+            raise Conflict("Container %s is already paused" % self.short_id)
+        if state["Status"] != st.RUNNING:
+            raise Conflict("Container %s is not running" % self.short_id)
+        self._freeze(True)
+        state.update(Status=st.PAUSED, Paused=True)
+        self.write_state(state)
+
+    def unpause(self):
+        state = self.read_state()
+        if state["Status"] != st.PAUSED:
+            raise Conflict("Container %s is not paused" % self.short_id)
+        self._freeze(False)
+        state.update(Status=st.RUNNING, Paused=False)
+        self.write_state(state)
+
+    def rename(self, name):
+        names.validate(name)
+        old = self.config["name"]
+        self.client.names.claim(name, self.id)
+        config = dict(self.config, name=name)
+        fsutil.write_json(self.config_path, config)
+        self._config = config
+        self.client.names.release(old, self.id)
+
+    def top(self):
+        """The container's processes: {'Titles': [...], 'Processes': [[...], ...]}, as docker-py."""
+        state = self.read_state()
+        if state["Status"] not in (st.RUNNING, st.PAUSED):
+            raise Conflict("Container %s is not running" % self.short_id)
+        with open(os.path.join(self._cgroup_dir("pids") if lxcconf.cgroup_layout() == "v1"
+                               else self._cgroup_dir(""), "cgroup.procs")) as f:
+            pids = sorted(int(p) for p in f.read().split())
+        procs = []
+        for pid in pids:
+            try:
+                with open("/proc/%d/stat" % pid, "rb") as f:
+                    stat = f.read()
+                with open("/proc/%d/cmdline" % pid, "rb") as f:
+                    cmd = f.read().replace(b"\0", b" ").strip().decode(errors="replace")
+                uid = os.stat("/proc/%d" % pid).st_uid
+            except OSError:
+                continue
+            fields = stat[stat.rindex(b")") + 2:].split()
+            procs.append([str(uid), str(pid), fields[1].decode(), cmd or stat[stat.index(b"(") + 1:stat.rindex(b")")].decode()])
+        return {"Titles": ["UID", "PID", "PPID", "CMD"], "Processes": procs}
+
+    def exec_run(self, cmd, stdout=True, stderr=True, stdin=False, tty=False, privileged=False, user="",
+                 detach=False, stream=False, socket=False, environment=None, workdir=None, demux=False):
+        """Run cmd in the running container; returns ExecResult(exit_code, output), as docker-py."""
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            import threading
+
+            box = {}
+
+            def runner():
+                try:
+                    box["code"] = self.exec_fds(cmd, None, out_w, err_w, environment, workdir, user)
+                except BaseException as exc:
+                    box["error"] = exc
+                finally:
+                    os.close(out_w)
+                    os.close(err_w)
+
+            t = threading.Thread(target=runner, daemon=True)
+            t.start()
+            from .client import _drain
+
+            out, err = _drain(out_r, err_r)
+            t.join()
+        finally:
+            os.close(out_r)
+            os.close(err_r)
+        if "error" in box:
+            raise box["error"]
+        if demux:
+            output = (out if stdout else None, err if stderr else None)
+        else:
+            output = (out if stdout else b"") + (err if stderr else b"")
+        return ExecResult(box["code"], output)
+
+    def exec_fds(self, cmd, stdin_fd, stdout_fd, stderr_fd, environment=None, workdir=None, user=""):
+        """Run cmd inside the container through LXC's attach, on the given fds; returns its exit code."""
+        import lxc
+
+        state = self.read_state()
+        if state["Status"] == st.PAUSED:
+            raise Conflict("Container %s is paused, unpause the container before exec" % self.short_id)
+        if state["Status"] != st.RUNNING:
+            raise Conflict("Container %s is not running" % self.short_id)
+        if isinstance(cmd, str):
+            import shlex
+
+            cmd = shlex.split(cmd)
+        if not cmd:
+            raise InvalidArgument("no command specified")
+        c = self.config
+        env = _merge_env(c["env"], environment)
+        env_path = next((e[5:] for e in env if e.startswith("PATH=")), "")
+        layers = [self.upper_dir] + c["lowers"]
+        workdir = workdir or c.get("workdir") or "/"
+        rootfs.find_command(layers, cmd[0], env_path, workdir)
+        uid, gid, _ = rootfs.resolve_user(layers, user if user else c.get("user") or "")
+        lx = lxc.Container(self.id, config_path=self.client.containers_dir)
+        devnull = None
+        if stdin_fd is None:
+            devnull = stdin_fd = os.open("/dev/null", os.O_RDONLY)
+        try:
+            status = lx.attach_wait(lxc.attach_run_command, cmd, env_policy=lxc.LXC_ATTACH_CLEAR_ENV,
+                                    extra_env_vars=env, initial_cwd=workdir, uid=uid, gid=gid,
+                                    stdin=stdin_fd, stdout=stdout_fd, stderr=stderr_fd)
+        finally:
+            if devnull is not None:
+                os.close(devnull)
+        if status < 0:
+            raise LxcboxError("cannot attach to container %s" % self.short_id)
+        code = os.waitstatus_to_exitcode(status)
+        return 128 - code if code < 0 else code
 
     def remove(self, force=False, v=False):
         state = self.read_state()
@@ -277,11 +542,64 @@ class Container:
         except OSError:
             pass
 
-    def logs(self, stdout=True, stderr=True, timestamps=False, tail="all", stream=False, follow=False):
+    def is_running(self):
+        return self.read_state()["Status"] in (st.RUNNING, st.PAUSED, st.RESTARTING)
+
+    def _wait_briefly(self, seconds):
+        """Block until the monitor exits or seconds pass (wakes at once on exit)."""
+        state = self._state or {}
+        try:
+            _wait_pid(state.get("MonitorPid") or 0, seconds) if fsutil.pid_alive(
+                state.get("MonitorPid"), state.get("MonitorStart")) else None
+        except TimeoutError:
+            pass
+
+    def log_entries(self, stdout=True, stderr=True, timestamps=False, tail="all", since=None, until=None,
+                    follow=False):
+        """(stream, bytes) pairs from the log; with follow, a generator that ends when the container stops."""
         from . import logs
 
-        n = None if tail in (None, "all") else int(tail)
-        return b"".join(line for _, line in logs.read(self.log_path, stdout, stderr, timestamps, n))
+        n = None if tail in (None, "all", -1) else int(tail)
+        since = logs.parse_since(since) if isinstance(since, str) else since
+        until = logs.parse_since(until) if isinstance(until, str) else until
+        if follow:
+            return logs.follow(self.log_path, self.is_running, self._wait_briefly, stdout, stderr, timestamps,
+                               n, since, until)
+        return iter(logs.read(self.log_path, stdout, stderr, timestamps, n, since, until))
+
+    def logs(self, stdout=True, stderr=True, timestamps=False, tail="all", stream=False, follow=False,
+             since=None, until=None):
+        """The log as bytes, or with stream=True a generator of chunks (docker-py's shape)."""
+        entries = self.log_entries(stdout, stderr, timestamps, tail, since, until, follow)
+        if stream or follow:
+            return (line for _, line in entries)
+        return b"".join(line for _, line in entries)
+
+
+class ExecResult(tuple):
+    """(exit_code, output), as docker-py's exec_run returns."""
+
+    def __new__(cls, exit_code, output):
+        return tuple.__new__(cls, (exit_code, output))
+
+    exit_code = property(lambda self: self[0])
+    output = property(lambda self: self[1])
+
+
+def _proxy_signals(pid):
+    import _signal
+
+    if pid <= 1:
+        return
+
+    def forward(signum, frame):
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    for sig in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT):
+        _signal.signal(sig, forward)
 
 
 def _exit_code(lines, container):
@@ -347,7 +665,8 @@ def _valid_hostname(name):
 
 
 def create(client, image, command=None, name=None, environment=None, working_dir=None, user=None,
-           hostname=None, auto_remove=False, tty=False, stdin_open=False, entrypoint=None, labels=None):
+           hostname=None, auto_remove=False, tty=False, stdin_open=False, entrypoint=None, labels=None,
+           restart_policy=None, log_config=None):
     """Create a container from an image; it is not started."""
     image_id, lowers, img = client.graph.runtime(image)
     if isinstance(command, str):
@@ -370,6 +689,12 @@ def create(client, image, command=None, name=None, environment=None, working_dir
         raise InvalidArgument("the working directory '%s' is invalid: it needs to be an absolute path" % workdir)
     user = user if user is not None else (img.get("user") or "")
     uid, gid, home = rootfs.resolve_user(lowers, user)
+    restart_policy = _restart_policy(restart_policy)
+    if restart_policy["Name"] != "no" and auto_remove:
+        raise InvalidArgument("Conflicting options: --restart and --rm")
+    from .logs import check_opts
+
+    log_opts = check_opts((log_config or {}).get("Config") if isinstance(log_config, dict) else None)
     cid = os.urandom(32).hex()
     hostname = _valid_hostname(hostname) if hostname else cid[:12]
     if name:
@@ -399,7 +724,7 @@ def create(client, image, command=None, name=None, environment=None, working_dir
             "cmd": cmd, "env": full_env, "workdir": workdir, "user": user, "uid": uid, "gid": gid,
             "hostname": hostname, "auto_remove": bool(auto_remove), "tty": bool(tty),
             "stdin_open": bool(stdin_open), "lowers": lowers, "network": "none",
-            "labels": dict(labels or {}),
+            "labels": dict(labels or {}), "restart_policy": restart_policy, "log_opts": log_opts,
         }
         conf = lxcconf.render(cid, hostname, rootfs.rootfs_spec(lowers, os.path.join(cdir, "upper")),
                               full_env, uid, gid, workdir)
@@ -414,6 +739,23 @@ def create(client, image, command=None, name=None, environment=None, working_dir
     c = Container(client, cid, config)
     c._state = state
     return c
+
+
+def _restart_policy(policy):
+    """None, 'no', 'always', 'unless-stopped', 'on-failure[:N]' or docker-py's dict -> dict."""
+    if not policy:
+        return {"Name": "no", "MaximumRetryCount": 0}
+    if isinstance(policy, dict):
+        name, count = policy.get("Name") or "no", policy.get("MaximumRetryCount") or 0
+    else:
+        name, _, count = str(policy).partition(":")
+        if count and not count.isdigit():
+            raise InvalidArgument("invalid restart policy: maximum retry count must be an integer: %s" % policy)
+    if name not in ("no", "always", "on-failure", "unless-stopped"):
+        raise InvalidArgument("invalid restart policy '%s'" % policy)
+    if count and name != "on-failure":
+        raise InvalidArgument("maximum retry count cannot be used with restart policy '%s'" % name)
+    return {"Name": name, "MaximumRetryCount": int(count or 0)}
 
 
 def _root_mode(lowers):

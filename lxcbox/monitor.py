@@ -104,14 +104,11 @@ class Monitor:
                     pass
         self.devnull = devnull
 
-    def run(self):
-        self._isolate()
-        c = self.container
-        out_r, out_w = os.pipe2(os.O_CLOEXEC)
-        err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        stdin = self.stdin_fd if self.stdin_fd is not None else self.devnull
+    def _spawn(self, stdin):
         import _signal
 
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
         try:
             pid = os.posix_spawn(
                 self.argv[0], self.argv, {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
@@ -121,25 +118,62 @@ class Monitor:
                            _signal.SIGTTIN, _signal.SIGTERM, _signal.SIGQUIT),
                 setsigmask=(),
             )
-        except OSError as exc:
-            self._finish_state(125, error="lxc-execute: %s" % exc)
-            _report(self.status_fd, "E 125 cannot start lxc-execute: %s\n" % exc)
-            return
-        os.close(out_w)
-        os.close(err_w)
-        if self.stdin_fd is not None:
-            os.close(self.stdin_fd)
-        state = dict(c._state)  # the launcher's copy: the monitor is the only writer from here
-        state.update(Status=st.RUNNING, Running=True, Pid=pid, PidStart=fsutil.pid_start_time(pid),
-                     MonitorPid=os.getpid(), MonitorStart=fsutil.pid_start_time(os.getpid()),
-                     StartedAt=fsutil.now(), FinishedAt=st.ZERO_TIME, ExitCode=0, Error="")
-        c.write_state(state)
-        _report(self.status_fd, "S %d\n" % pid)
-        self._pump({out_r: "stdout", err_r: "stderr"})
-        _, status = os.waitpid(pid, 0)
-        code = os.waitstatus_to_exitcode(status)
-        if code < 0:
-            code = 128 - code
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        return pid, {out_r: "stdout", err_r: "stderr"}
+
+    def run(self):
+        from .logs import LogWriter, parse_size
+
+        self._isolate()
+        c = self.container
+        opts = c.config.get("log_opts") or {}
+        log = LogWriter(c.log_path, parse_size(opts.get("max-size", "10m")), int(opts.get("max-file", 3)))
+        stdin = self.stdin_fd if self.stdin_fd is not None else self.devnull
+        restarts = c._state.get("RestartCount", 0)
+        delay = 0.1
+        reported = False
+        while True:
+            try:
+                pid, fds = self._spawn(stdin)
+            except OSError as exc:
+                self._finish_state(125, error="lxc-execute: %s" % exc)
+                _report(self.status_fd, "E 125 cannot start lxc-execute: %s\n" % exc)
+                return
+            state = dict(c._state)  # the launcher's copy: the monitor is the only writer from here
+            state.update(Status=st.RUNNING, Running=True, Restarting=False, Pid=pid,
+                         PidStart=fsutil.pid_start_time(pid), MonitorPid=os.getpid(),
+                         MonitorStart=fsutil.pid_start_time(os.getpid()), StartedAt=fsutil.now(),
+                         FinishedAt=st.ZERO_TIME, ExitCode=0, Error="", RestartCount=restarts)
+            c.write_state(state)
+            if not reported:
+                _report(self.status_fd, "S %d\n" % pid)
+                reported = True
+            self._pump(fds, log)
+            _, status = os.waitpid(pid, 0)
+            code = os.waitstatus_to_exitcode(status)
+            if code < 0:
+                code = 128 - code
+            if c.was_killed():
+                code = 137
+            if not self._should_restart(code, restarts):
+                break
+            # Docker's back-off: 100 ms, doubling
+            restarts += 1
+            state = dict(c._state)
+            state.update(Status=st.RESTARTING, Running=True, Restarting=True, ExitCode=code,
+                         FinishedAt=fsutil.now(), RestartCount=restarts)
+            c.write_state(state)
+            import time
+
+            time.sleep(delay)
+            delay = min(delay * 2, 60)
+            if c.stop_requested():
+                break
+        if stdin != self.devnull:
+            os.close(stdin)
+        log.close()
         self._finish_state(code)
         for fd in self.targets.values():
             if fd is not None:
@@ -147,6 +181,18 @@ class Monitor:
         if c.config.get("auto_remove"):
             c.remove_files()
         _report(self.status_fd, "X %d\n" % code)
+
+    def _should_restart(self, code, restarts):
+        policy = self.container.config.get("restart_policy") or {}
+        name = policy.get("Name") or "no"
+        if name == "no" or self.container.stop_requested():
+            return False
+        if name in ("always", "unless-stopped"):
+            return True
+        if name == "on-failure":
+            limit = int(policy.get("MaximumRetryCount") or 0)
+            return code != 0 and (limit == 0 or restarts < limit)
+        return False
 
     def _finish_state(self, code, error=""):
         c = self.container
@@ -158,13 +204,10 @@ class Monitor:
         except FileNotFoundError:
             pass
 
-    def _pump(self, fds):
+    def _pump(self, fds, log):
         """Copy output to the log and to the attached client until the container closes it."""
         from select import poll, POLLIN, POLLHUP, POLLERR
 
-        from .logs import LogWriter
-
-        log = LogWriter(self.container.log_path)
         p = poll()
         for fd in fds:
             p.register(fd, POLLIN | POLLHUP | POLLERR)
@@ -188,7 +231,7 @@ class Monitor:
                     except OSError:
                         # the attached client went away: keep logging, stop copying
                         self.targets[stream] = None
-        log.close()
+        log.flush_partial()
 
 
 def _write_all(fd, data):

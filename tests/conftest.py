@@ -40,7 +40,10 @@ def prerequisites():
 
 
 def _kill_leftovers(root):
-    """Kill every container process recorded under root: the monitors and lxc-execute."""
+    """Kill the monitors recorded under root (after `rm -f` had its chance).
+
+    lxc-execute itself is left to die with its container: killing it would strand its cgroups.
+    """
     import json
 
     cdir = os.path.join(root, "containers")
@@ -50,7 +53,7 @@ def _kill_leftovers(root):
                 state = json.load(f)
         except (OSError, ValueError):
             continue
-        for key in ("Pid", "MonitorPid"):
+        for key in ("MonitorPid",):
             pid = state.get(key)
             start = state.get(key.replace("Pid", "Start"))
             if pid and _start_time(pid) == start:
@@ -74,9 +77,11 @@ def root(prerequisites):
     path = tempfile.mkdtemp(prefix="lxcbox-test-", dir="/tmp")
     os.chmod(path, 0o711)
     yield path
-    _kill_leftovers(path)
     # remove through the CLI first, so the normal path is what cleans up
-    subprocess.run(LAUNCHER + ["--root", path, "rm", "-f"] + _all_ids(path), capture_output=True, timeout=60)
+    ids = _all_ids(path)
+    if ids:
+        subprocess.run(LAUNCHER + ["--root", path, "rm", "-f"] + ids, capture_output=True, timeout=60)
+    _kill_leftovers(path)
     shutil.rmtree(path, ignore_errors=True)
     shutil.rmtree("/run/lxc/lock" + path, ignore_errors=True)
 
