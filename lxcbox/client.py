@@ -71,33 +71,12 @@ class ContainerCollection:
         if detach:
             c.start()
             return c
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
         try:
-            code_box = {}
-            import threading
-
-            def starter():
-                try:
-                    code_box["code"] = c.start_attached(None, out_w, err_w)
-                except BaseException as exc:
-                    code_box["error"] = exc
-                finally:
-                    os.close(out_w)
-                    os.close(err_w)
-
-            t = threading.Thread(target=starter, daemon=True)
-            t.start()
-            out, err = _drain(out_r, err_r)
-            t.join()
-        finally:
-            os.close(out_r)
-            os.close(err_r)
-        if "error" in code_box:
+            code, out, err = capture(lambda out_w, err_w: c.start_attached(None, out_w, err_w))
+        except BaseException:
             if remove:
                 _quiet_remove(c)
-            raise code_box["error"]
-        code = code_box["code"]
+            raise
         if remove:
             _quiet_remove(c)
         if code != 0:
@@ -155,6 +134,39 @@ def _quiet_remove(c):
         c.remove(force=True)
     except NotFound:
         pass
+
+
+def capture(fn):
+    """Run fn(stdout_fd, stderr_fd) in a thread while collecting both streams.
+
+    Returns (fn's result, stdout bytes, stderr bytes); re-raises what fn raised.
+    """
+    import threading
+
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    box = {}
+
+    def runner():
+        try:
+            box["result"] = fn(out_w, err_w)
+        except BaseException as exc:
+            box["error"] = exc
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+
+    try:
+        t = threading.Thread(target=runner, daemon=True)
+        t.start()
+        out, err = _drain(out_r, err_r)
+        t.join()
+    finally:
+        os.close(out_r)
+        os.close(err_r)
+    if "error" in box:
+        raise box["error"]
+    return box["result"], out, err
 
 
 def _drain(out_r, err_r):

@@ -443,38 +443,15 @@ class Container:
     def exec_run(self, cmd, stdout=True, stderr=True, stdin=False, tty=False, privileged=False, user="",
                  detach=False, stream=False, socket=False, environment=None, workdir=None, demux=False):
         """Run cmd in the running container; returns ExecResult(exit_code, output), as docker-py."""
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        try:
-            import threading
+        from .client import capture
 
-            box = {}
-
-            def runner():
-                try:
-                    box["code"] = self.exec_fds(cmd, None, out_w, err_w, environment, workdir, user)
-                except BaseException as exc:
-                    box["error"] = exc
-                finally:
-                    os.close(out_w)
-                    os.close(err_w)
-
-            t = threading.Thread(target=runner, daemon=True)
-            t.start()
-            from .client import _drain
-
-            out, err = _drain(out_r, err_r)
-            t.join()
-        finally:
-            os.close(out_r)
-            os.close(err_r)
-        if "error" in box:
-            raise box["error"]
+        code, out, err = capture(lambda out_w, err_w: self.exec_fds(cmd, None, out_w, err_w, environment,
+                                                                  workdir, user))
         if demux:
             output = (out if stdout else None, err if stderr else None)
         else:
             output = (out if stdout else b"") + (err if stderr else b"")
-        return ExecResult(box["code"], output)
+        return ExecResult(code, output)
 
     def exec_fds(self, cmd, stdin_fd, stdout_fd, stderr_fd, environment=None, workdir=None, user=""):
         """Run cmd inside the container through LXC's attach, on the given fds; returns its exit code."""
