@@ -69,13 +69,16 @@ def _create(g, o, args):
 
 
 def cmd_run(g, o, args):
-    if o["tty"] and not o["detach"]:
-        raise LxcboxError("-t needs the interactive monitor, which is not built yet; use -i without -t")
+    if o["tty"] and o["interactive"] and not o["detach"] and not os.isatty(0):
+        raise LxcboxError("the input device is not a TTY")
     c = _create(g, o, args)
     if o["detach"]:
         c.start()
         print(c.id)
         return 0
+    if o["tty"]:
+        code = c.start_tty()
+        return 0 if code is None else code
     # Ctrl-C and friends are forwarded to the container (Docker's sig-proxy)
     code = c.start_attached(0 if o["interactive"] else None, 1, 2, sig_proxy=True)
     # nothing is left to clean up: skip the interpreter's teardown on the hot path
@@ -165,6 +168,14 @@ def cmd_logs(g, o, args):
     return 0
 
 
+def cmd_attach(g, o, args):
+    c = _client(g).containers.get(args[0])
+    if c.config.get("tty") and c.config.get("stdin_open") and not os.isatty(0):
+        raise LxcboxError("the input device is not a TTY")
+    code = c.attach()
+    return 0 if code is None else code
+
+
 def cmd_pause(g, o, args):
     client = _client(g)
     return _each(args, lambda ref: (client.containers.get(ref).pause(), print(ref)))
@@ -195,7 +206,12 @@ def cmd_top(g, o, args):
 def cmd_exec(g, o, args):
     c = _client(g).containers.get(args[0])
     if o["tty"]:
-        raise LxcboxError("exec -t needs the interactive monitor, which is not built yet; use -i without -t")
+        if o["interactive"] and not os.isatty(0):
+            raise LxcboxError("the input device is not a TTY")
+        # lxc-attach gives the command its own pty as controlling terminal, and relays it
+        argv = c.exec_tty_argv(args[1:], o["env"], o["workdir"], o["user"])
+        sys.stdout.flush()
+        os.execv(argv[0], argv)
     if o["detach"]:
         raise LxcboxError("exec -d is not supported yet")
     return c.exec_fds(args[1:], 0 if o["interactive"] else None, 1, 2, o["env"], o["workdir"], o["user"])
@@ -506,6 +522,8 @@ VERBS = {
               Opt("--until", "value", "Show logs before a timestamp or a relative time", metavar="T"),
               Opt("-n|--tail", "value", "Number of lines to show from the end of the logs", default="all",
                   dest="tail", metavar="N")], 1, 1, True),
+    "attach": (cmd_attach, "CONTAINER", "Attach local standard input and output to a running container",
+               [], 1, 1, True),
     "pause": (cmd_pause, "CONTAINER [CONTAINER...]", "Pause all processes within one or more containers",
               [], 1, None, True),
     "unpause": (cmd_unpause, "CONTAINER [CONTAINER...]", "Unpause all processes within one or more containers",

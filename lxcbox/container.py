@@ -241,8 +241,67 @@ class Container:
         fd = monitor.launch(self, stdin_fd, stdout_fd, stderr_fd)
         first = monitor.read_started(fd)
         if sig_proxy and first.startswith("S "):
-            _proxy_signals(int(first[2:]))
+            _proxy_signals(int(first.split()[1]))
         return _exit_code([first] + monitor.wait_status(fd), self)
+
+    def start_tty(self):
+        """Start a -t container attached: relays this process's terminal to its pty.
+
+        Returns the exit code, or None when the user detached (Ctrl-P Ctrl-Q).
+        """
+        import socket
+
+        from . import monitor, term
+
+        self._prepare_start()
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        fd = monitor.launch(self, client_fd=theirs.fileno(), winsize=term.winsize(0))
+        theirs.close()
+        first = monitor.read_started(fd)
+        if not first.startswith("S "):
+            mine.close()
+            return _exit_code([first] + monitor.wait_status(fd), self)
+        pty_path = first.split()[2]
+        outcome = term.relay(mine, pty_path, send_input=bool(self.config.get("stdin_open")))
+        mine.close()
+        if outcome == "detached":
+            os.close(fd)
+            return None
+        return _exit_code([first] + monitor.wait_status(fd), self)
+
+    def attach(self):
+        """Attach this process's terminal (a tty container) or follow its output (otherwise).
+
+        Returns the exit code when the container ends, or None after a detach.
+        """
+        state = self.read_state()
+        if state["Status"] not in (st.RUNNING, st.PAUSED, st.RESTARTING):
+            raise Conflict("You cannot attach to a stopped container, start it first")
+        if self.config.get("tty"):
+            import socket
+
+            from . import monitor, term
+
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(monitor.attach_address(self.id))
+            except OSError as exc:
+                raise StateError("cannot attach to %s: its monitor is gone (%s)" % (self.short_id, exc)) from None
+            try:
+                pty_path = _pty_of(state["Pid"])
+                if os.isatty(0):
+                    # a redraw: resize so that full-screen programs repaint
+                    term.set_winsize(pty_path, term.winsize(0))
+                outcome = term.relay(sock, pty_path, send_input=bool(self.config.get("stdin_open")))
+            finally:
+                sock.close()
+            if outcome == "detached":
+                return None
+        else:
+            for stream, line in self.log_entries(tail=0, follow=True):
+                out = 1 if stream == "stdout" else 2
+                os.write(out, line)
+        return self.wait()["StatusCode"]
 
     def start(self):
         """Start in the background (detached); returns once the container runs."""
@@ -453,10 +512,7 @@ class Container:
             output = (out if stdout else b"") + (err if stderr else b"")
         return ExecResult(code, output)
 
-    def exec_fds(self, cmd, stdin_fd, stdout_fd, stderr_fd, environment=None, workdir=None, user=""):
-        """Run cmd inside the container through LXC's attach, on the given fds; returns its exit code."""
-        import lxc
-
+    def _exec_prepare(self, cmd, environment, workdir, user):
         state = self.read_state()
         if state["Status"] == st.PAUSED:
             raise Conflict("Container %s is paused, unpause the container before exec" % self.short_id)
@@ -475,6 +531,27 @@ class Container:
         workdir = workdir or c.get("workdir") or "/"
         rootfs.find_command(layers, cmd[0], env_path, workdir)
         uid, gid, _ = rootfs.resolve_user(layers, user if user else c.get("user") or "")
+        return list(cmd), env, workdir, uid, gid
+
+    def exec_tty_argv(self, cmd, environment=None, workdir=None, user=""):
+        """lxc-attach's argv for `exec -t`: LXC allocates the pty and relays the terminal."""
+        import shutil
+
+        cmd, env, workdir, uid, gid = self._exec_prepare(cmd, environment, workdir, user)
+        if workdir != "/":
+            # lxc-attach has no working-directory option: let the image's shell change to it
+            cmd = ["/bin/sh", "-c", 'cd "$0" && exec "$@"', workdir] + cmd
+        argv = [shutil.which("lxc-attach") or "/usr/bin/lxc-attach", "-n", self.id, "-P",
+                self.client.containers_dir, "--clear-env", "-u", str(uid), "-g", str(gid)]
+        for e in env:
+            argv += ["-v", e]
+        return argv + ["--"] + cmd
+
+    def exec_fds(self, cmd, stdin_fd, stdout_fd, stderr_fd, environment=None, workdir=None, user=""):
+        """Run cmd inside the container through LXC's attach, on the given fds; returns its exit code."""
+        import lxc
+
+        cmd, env, workdir, uid, gid = self._exec_prepare(cmd, environment, workdir, user)
         lx = lxc.Container(self.id, config_path=self.client.containers_dir)
         devnull = None
         if stdin_fd is None:
@@ -561,6 +638,14 @@ class ExecResult(tuple):
 
     exit_code = property(lambda self: self[0])
     output = property(lambda self: self[1])
+
+
+def _pty_of(lxc_pid):
+    """The pty lxc-execute runs on (its stdin), for resizing."""
+    try:
+        return os.readlink("/proc/%d/fd/0" % lxc_pid)
+    except OSError:
+        return "-"
 
 
 def _proxy_signals(pid):

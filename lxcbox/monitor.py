@@ -33,11 +33,18 @@ def lxc_execute_path():
     return _LXC_EXECUTE
 
 
-def launch(container, stdin_fd=None, stdout_fd=None, stderr_fd=None):
+def attach_address(cid):
+    """The monitor's attach socket, in the abstract namespace: no file to leak, no path limit."""
+    return "\0lxcbox-attach-" + cid
+
+
+def launch(container, stdin_fd=None, stdout_fd=None, stderr_fd=None, client_fd=None, winsize=None):
     """Start container's monitor.  Returns the read end of its status pipe.
 
     stdout_fd/stderr_fd: where to copy the output while attached (None: detached).
     stdin_fd: handed to the container as its stdin (None: /dev/null).
+    client_fd: with a tty, a connected socket that is the first attached client.
+    winsize: with a tty, its initial (rows, cols).
     """
     argv = container.lxc_argv()
     r, w = os.pipe()
@@ -49,7 +56,9 @@ def launch(container, stdin_fd=None, stdout_fd=None, stderr_fd=None):
             if os.fork() == 0:
                 code = 0
                 try:
-                    Monitor(container, argv, w, stdin_fd, stdout_fd, stderr_fd).run()
+                    m = Monitor(container, argv, w, stdin_fd, stdout_fd, stderr_fd)
+                    m.client_fd, m.winsize = client_fd, winsize
+                    m.run()
                 except BaseException as exc:  # the monitor must never print a traceback
                     _report(w, "E 125 monitor failed: %s\n" % exc)
                     code = 1
@@ -69,6 +78,9 @@ def _report(fd, line):
 
 
 class Monitor:
+    client_fd = None
+    winsize = None
+
     def __init__(self, container, argv, status_fd, stdin_fd, stdout_fd, stderr_fd):
         self.container = container
         self.argv = argv
@@ -84,7 +96,7 @@ class Monitor:
         os.chdir("/")
         devnull = os.open("/dev/null", os.O_RDWR)
         keep = {self.status_fd, devnull}
-        keep.update(fd for fd in (self.stdin_fd, *self.targets.values()) if fd is not None)
+        keep.update(fd for fd in (self.stdin_fd, self.client_fd, *self.targets.values()) if fd is not None)
         # the monitor's own 0/1/2 go to /dev/null; attached fds were duplicated above 2
         for name, fd in list(self.targets.items()):
             if fd is not None and fd <= 2:
@@ -123,6 +135,34 @@ class Monitor:
             os.close(err_w)
         return pid, {out_r: "stdout", err_r: "stderr"}
 
+    def _spawn_tty(self):
+        """lxc-execute on a new pty, which is its controlling terminal (setsid, then open)."""
+        import _signal
+
+        master, slave = os.openpty()
+        os.set_inheritable(master, False)
+        if self.winsize:
+            import fcntl
+            import struct
+            import termios
+
+            fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", self.winsize[0], self.winsize[1], 0, 0))
+        path = os.ttyname(slave)
+        try:
+            pid = os.posix_spawn(
+                self.argv[0], self.argv, {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+                file_actions=[(os.POSIX_SPAWN_CLOSE, 0), (os.POSIX_SPAWN_OPEN, 0, path, os.O_RDWR, 0),
+                              (os.POSIX_SPAWN_DUP2, 0, 1), (os.POSIX_SPAWN_DUP2, 0, 2)],
+                setsid=True,
+                setsigdef=(_signal.SIGINT, _signal.SIGHUP, _signal.SIGPIPE, _signal.SIGTTOU,
+                           _signal.SIGTTIN, _signal.SIGTERM, _signal.SIGQUIT),
+                setsigmask=(),
+            )
+        finally:
+            os.close(slave)
+        self.tty_path = path
+        return pid, master
+
     def run(self):
         from .logs import LogWriter, parse_size
 
@@ -136,7 +176,11 @@ class Monitor:
         reported = False
         while True:
             try:
-                pid, fds = self._spawn(stdin)
+                if c.config.get("tty"):
+                    pid, master = self._spawn_tty()
+                    fds = None
+                else:
+                    pid, fds = self._spawn(stdin)
             except OSError as exc:
                 self._finish_state(125, error="lxc-execute: %s" % exc)
                 _report(self.status_fd, "E 125 cannot start lxc-execute: %s\n" % exc)
@@ -148,9 +192,12 @@ class Monitor:
                          FinishedAt=st.ZERO_TIME, ExitCode=0, Error="", RestartCount=restarts)
             c.write_state(state)
             if not reported:
-                _report(self.status_fd, "S %d\n" % pid)
+                _report(self.status_fd, "S %d %s\n" % (pid, getattr(self, "tty_path", "-")))
                 reported = True
-            self._pump(fds, log)
+            if fds is None:
+                self._pump_tty(master, log)
+            else:
+                self._pump(fds, log)
             _, status = os.waitpid(pid, 0)
             code = os.waitstatus_to_exitcode(status)
             if code < 0:
@@ -173,6 +220,8 @@ class Monitor:
                 break
         if stdin != self.devnull:
             os.close(stdin)
+        for conn in getattr(self, "clients", {}).values():
+            conn.close()  # attached clients see EOF
         log.close()
         self._finish_state(code)
         for fd in self.targets.values():
@@ -232,6 +281,70 @@ class Monitor:
                         # the attached client went away: keep logging, stop copying
                         self.targets[stream] = None
         log.flush_partial()
+
+    def _pump_tty(self, master, log):
+        """Relay between the pty and attached clients; log what the container writes.
+
+        Clients connect to the abstract attach socket (root only, checked by SO_PEERCRED); what
+        a client sends is typed into the pty when the container has stdin open (-i).
+        """
+        import socket
+        import struct
+        from select import poll, POLLIN, POLLHUP, POLLERR
+
+        c = self.container
+        if not hasattr(self, "listener"):
+            self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+            self.listener.bind(attach_address(c.id))
+            self.listener.listen(8)
+            self.clients = {}
+            if self.client_fd is not None:
+                first = socket.socket(fileno=self.client_fd)
+                self.clients[first.fileno()] = first
+        stdin_open = c.config.get("stdin_open")
+        p = poll()
+        p.register(master, POLLIN | POLLHUP | POLLERR)
+        p.register(self.listener.fileno(), POLLIN)
+        for fd in self.clients:
+            p.register(fd, POLLIN | POLLHUP | POLLERR)
+
+        def drop(fd):
+            p.unregister(fd)
+            self.clients.pop(fd).close()
+
+        while True:
+            for fd, _ in p.poll():
+                if fd == master:
+                    try:
+                        data = os.read(master, 65536)
+                    except OSError:  # EIO: every process holding the pty is gone
+                        data = b""
+                    if not data:
+                        os.close(master)
+                        return
+                    log.write("stdout", data)
+                    for cfd in list(self.clients):
+                        try:
+                            self.clients[cfd].sendall(data)
+                        except OSError:
+                            drop(cfd)
+                elif fd == self.listener.fileno():
+                    conn, _ = self.listener.accept()
+                    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+                    if struct.unpack("3i", creds)[1] != 0:
+                        conn.close()  # only root may type into a container
+                        continue
+                    self.clients[conn.fileno()] = conn
+                    p.register(conn.fileno(), POLLIN | POLLHUP | POLLERR)
+                elif fd in self.clients:
+                    try:
+                        data = self.clients[fd].recv(65536)
+                    except OSError:
+                        data = b""
+                    if not data:
+                        drop(fd)
+                    elif stdin_open:
+                        _write_all(master, data)
 
 
 def _write_all(fd, data):
