@@ -7,6 +7,9 @@ the table gives medians and ratios.  Results are saved under bench/results/.
 Scenarios:
   run      `lxcbox run --rm base true`  vs  raw `lxc-execute` (minimal overlay config, fresh
            upper dir)  vs  `podman run --rm --network none` on the same busybox rootfs.
+  logs     a container writing LOG_LINES lines to stdout, attached, through lxcbox's monitor
+           into its json-file log, and through podman's conmon into its k8s-file log: MB/s.
+  monitor  the PSS of one lxcbox monitor (a lone one: nothing to share pages with).
 """
 import argparse
 import json
@@ -57,6 +60,7 @@ class Bench:
         os.makedirs(self.raw_dir)
         self.raw_conf = os.path.join(workdir, "raw.conf")
         self.podman = None
+        self.podman_env = None
         if with_podman:
             self._setup_podman()
 
@@ -102,6 +106,41 @@ class Bench:
 SETTLE_S = 0.1
 
 
+LOG_LINES = 300000
+LOG_SCRIPT = "yes 'a line of container output, 48 bytes long....' | head -n %d" % LOG_LINES
+LOG_BYTES = LOG_LINES * 49
+
+
+def bench_logs(bench, rounds):
+    """MB/s of stdout through each engine's log path, medians of alternating rounds."""
+    argv = {"lxcbox": LXCBOX + ["--root", bench.root, "run", "--rm", "base", "sh", "-c", LOG_SCRIPT]}
+    if bench.podman:
+        argv["podman"] = bench.podman + ["run", "--rm", "--network", "none", "lxcbox-bench-busybox",
+                                         "sh", "-c", LOG_SCRIPT]
+    times = {k: [] for k in argv}
+    for _ in range(rounds):
+        for k, a in argv.items():
+            time.sleep(SETTLE_S)
+            times[k].append(timed(a, env=bench.podman_env if k == "podman" else None))
+    return {k: LOG_BYTES / 1e6 / (statistics.median(v) / 1000) for k, v in times.items()}
+
+
+def monitor_pss(bench):
+    """PSS in KiB of a lone lxcbox monitor, read from /proc/PID/smaps_rollup."""
+    cid = subprocess.run(LXCBOX + ["--root", bench.root, "run", "-d", "base", "sleep", "60"], check=True,
+                         capture_output=True, text=True).stdout.strip()
+    try:
+        with open(os.path.join(bench.root, "containers", cid, "state.json")) as f:
+            pid = json.load(f)["MonitorPid"]
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    finally:
+        subprocess.run(LXCBOX + ["--root", bench.root, "rm", "-f", cid], stdout=subprocess.DEVNULL)
+    return None
+
+
 def alternate(contenders, runs, warmup=3):
     times = {name: [] for name, _ in contenders}
     for i in range(warmup + runs):
@@ -128,6 +167,8 @@ def main():
         if bench.podman:
             contenders.append(("podman run --rm --network none", bench.podman_run))
         medians, samples = alternate(contenders, opts.runs)
+        throughput = bench_logs(bench, 5)
+        pss = monitor_pss(bench)
     finally:
         bench.close()
         subprocess.run(["rm", "-rf", work, "/run/lxc/lock" + work])
@@ -141,12 +182,20 @@ def main():
     if "podman run --rm --network none" in medians:
         ratio = medians["podman run --rm --network none"] / mine
         verdicts.append("podman / lxcbox = %.2f (bar: >= 4)  %s" % (ratio, "OK" if ratio >= 4 else "UNDER"))
+    lines.append("")
+    lines.append("log throughput, %d lines of 49 bytes (median of 5): %s" % (
+        LOG_LINES, ", ".join("%s %.1f MB/s" % kv for kv in throughput.items())))
+    if "podman" in throughput:
+        lines.append("lxcbox / podman log throughput = %.2f" % (throughput["lxcbox"] / throughput["podman"]))
+    lines.append("monitor PSS: %.1f MiB (bar: <= 8 MiB; containerd-shim ~12 MiB, conmon ~0.7 MiB)" % (pss / 1024.0))
+    verdicts.append("monitor PSS %.1f MiB (bar: <= 8)  %s" % (pss / 1024.0, "OK" if pss <= 8192 else "OVER"))
     text = "\n".join(lines + [""] + verdicts)
     print(text)
     os.makedirs(os.path.join(REPO, "bench", "results"), exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     with open(os.path.join(REPO, "bench", "results", "run-%s.json" % stamp), "w") as f:
-        json.dump({"medians_ms": medians, "samples_ms": samples, "runs": opts.runs}, f, indent=1)
+        json.dump({"medians_ms": medians, "samples_ms": samples, "runs": opts.runs,
+                   "log_mb_per_s": throughput, "monitor_pss_kib": pss}, f, indent=1)
     with open(os.path.join(REPO, "bench", "results", "latest.txt"), "w") as f:
         f.write(time.strftime("%Y-%m-%d %H:%M:%S\n") + text + "\n")
 

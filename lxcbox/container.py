@@ -238,7 +238,8 @@ class Container:
         from . import monitor
 
         self._prepare_start()
-        fd = monitor.launch(self, stdin_fd, stdout_fd, stderr_fd)
+        # sig_proxy means the CLI, which exits when this returns: one fork is enough
+        fd = monitor.launch(self, stdin_fd, stdout_fd, stderr_fd, double_fork=not sig_proxy)
         first = monitor.read_started(fd)
         if sig_proxy and first.startswith("S "):
             _proxy_signals(int(first.split()[1]))

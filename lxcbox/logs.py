@@ -12,6 +12,9 @@ from .fsutil import encode_json
 
 DEFAULT_OPTS = {"max-size": "10m", "max-file": "3"}
 
+# bytes that stand for themselves inside a JSON string: printable ASCII but '"' and '\\'
+_PLAIN = bytes(b for b in range(0x20, 0x7F) if b not in b'"\\')
+
 
 def parse_size(text):
     """Docker's sizes: 100, 10k, 10m, 1g (binary multiples, as Docker's json-file uses)."""
@@ -82,6 +85,10 @@ class LogWriter:
         return "%s.%09dZ" % (self._prefix, frac)
 
     def _line(self, stream, raw, stamp):
+        body, nl = (raw[:-1], b"\\n") if raw.endswith(b"\n") else (raw, b"")
+        if not body.translate(None, _PLAIN):
+            # the common case, plain ASCII text: no decoding, no escaping
+            return b'{"log":"%s%s","stream":"%s","time":"%s"}\n' % (body, nl, stream.encode(), stamp.encode())
         return ('{"log":%s,"stream":"%s","time":"%s"}\n'
                 % (encode_json(raw.decode("utf-8", "replace")), stream, stamp)).encode()
 
@@ -102,8 +109,21 @@ class LogWriter:
 
     def write(self, stream, data):
         """Log every complete line in data; keep a trailing partial line for later."""
-        *lines, rest = (self.partial[stream] + data).split(b"\n")
-        out = [line + b"\n" for line in lines]
+        buf = self.partial[stream] + data
+        cut = buf.rfind(b"\n") + 1
+        complete, rest = buf[:cut], buf[cut:]
+        if complete and not complete.translate(None, _PLAIN + b"\n"):
+            # plain ASCII lines, the bulk of most logs: all records in one join
+            stamp = self._time().encode()
+            head = b'{"log":"'
+            tail = b'\\n","stream":"' + stream.encode() + b'","time":"' + stamp + b'"}\n'
+            lines = complete[:-1].split(b"\n")
+            blob = head + (tail + head).join(lines) + tail
+            if not self.max_size or self.size + len(blob) < self.max_size:
+                _write_all(self.fd, blob)
+                self.size += len(blob)
+                complete = b""
+        out = [line + b"\n" for line in complete[:-1].split(b"\n")] if complete else []
         # a very long line without a newline is logged in pieces, as Docker does at 16 KiB
         while len(rest) >= 16384:
             out.append(rest[:16384])

@@ -38,7 +38,8 @@ def attach_address(cid):
     return "\0lxcbox-attach-" + cid
 
 
-def launch(container, stdin_fd=None, stdout_fd=None, stderr_fd=None, client_fd=None, winsize=None):
+def launch(container, stdin_fd=None, stdout_fd=None, stderr_fd=None, client_fd=None, winsize=None,
+           double_fork=True):
     """Start container's monitor.  Returns the read end of its status pipe.
 
     stdout_fd/stderr_fd: where to copy the output while attached (None: detached).
@@ -48,25 +49,32 @@ def launch(container, stdin_fd=None, stdout_fd=None, stderr_fd=None, client_fd=N
     """
     argv = container.lxc_argv()
     r, w = os.pipe()
+
+    def become_monitor():
+        code = 0
+        try:
+            m = Monitor(container, argv, w, stdin_fd, stdout_fd, stderr_fd)
+            m.client_fd, m.winsize = client_fd, winsize
+            m.run()
+        except BaseException as exc:  # the monitor must never print a traceback
+            _report(w, "E 125 monitor failed: %s\n" % exc)
+            code = 1
+        os._exit(code)
+
     pid = os.fork()
-    if pid == 0:  # the intermediate child
+    if pid == 0:
         try:
             os.close(r)
             os.setsid()
-            if os.fork() == 0:
-                code = 0
-                try:
-                    m = Monitor(container, argv, w, stdin_fd, stdout_fd, stderr_fd)
-                    m.client_fd, m.winsize = client_fd, winsize
-                    m.run()
-                except BaseException as exc:  # the monitor must never print a traceback
-                    _report(w, "E 125 monitor failed: %s\n" % exc)
-                    code = 1
-                os._exit(code)
+            # a caller that exits right after (the CLI) lets the monitor be its direct child;
+            # a long-lived one (a Python program) gets a grandchild, never a zombie to reap
+            if not double_fork or os.fork() == 0:
+                become_monitor()
         finally:
             os._exit(0)
     os.close(w)
-    os.waitpid(pid, 0)
+    if double_fork:
+        os.waitpid(pid, 0)
     return r
 
 
