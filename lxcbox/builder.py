@@ -98,7 +98,7 @@ def build(graph, name):
     """Build the template `name` into graph; returns (image hex id, tag)."""
     spec = load_template(name)
     graph.ensure_dirs()
-    staging = os.path.join(graph.root, "tmp", "build-%s-%s" % (name, os.urandom(4).hex()))
+    staging = os.path.join(graph.root, "tmp", "build-%d-%s-%s" % (os.getpid(), name, os.urandom(4).hex()))
     try:
         os.makedirs(os.path.join(staging, "diff"))
         populate(spec, os.path.join(staging, "diff"))

@@ -107,6 +107,8 @@ class ContainerCollection:
 
     def list(self, all=False, filters=None, limit=-1):
         """Containers, newest first.  Stopped ones only with all=True."""
+        self.client.graph.sweep_tmp()
+        self.client.names.sweep(os.path.join(self.client.root, "tmp"))
         out = []
         try:
             ids = os.listdir(self.client.containers_dir)

@@ -238,8 +238,7 @@ class Container:
         from . import monitor
 
         self._prepare_start()
-        # sig_proxy means the CLI, which exits when this returns: one fork is enough
-        fd = monitor.launch(self, stdin_fd, stdout_fd, stderr_fd, double_fork=not sig_proxy)
+        fd = monitor.launch(self, stdin_fd, stdout_fd, stderr_fd)
         first = monitor.read_started(fd)
         if sig_proxy and first.startswith("S "):
             _proxy_signals(int(first.split()[1]))
@@ -576,14 +575,23 @@ class Container:
                 raise Conflict("You cannot remove a running container %s. Stop the container before "
                                "attempting removal or force remove" % self.id)
             self.kill(9)
-            self.wait(timeout=30)
+            try:
+                self.wait(timeout=10)
+            except TimeoutError:
+                # the container did not die through its cgroup: end lxc-execute and the
+                # monitor themselves, by their recorded pids (both are lxcbox's own processes)
+                state = self.read_state()
+                for key in ("Pid", "MonitorPid"):
+                    if fsutil.pid_alive(state.get(key), state.get(key.replace("Pid", "Start"))):
+                        os.kill(state[key], 9)
+                self.wait(timeout=10)
         self.remove_files()
 
     def remove_files(self):
         """Delete everything the container owns: name, directory, LXC's lock dir."""
         self.client.names.release(self.config["name"], self.id)
         # rename first: a crash mid-delete leaves no half-container under containers/
-        doomed = os.path.join(self.client.root, "tmp", "rm-" + self.id)
+        doomed = os.path.join(self.client.root, "tmp", "rm-%d-%s" % (os.getpid(), self.id))
         try:
             os.rename(self.dir, doomed)
         except FileNotFoundError:
@@ -763,18 +771,27 @@ def create(client, image, command=None, name=None, environment=None, working_dir
     if name:
         names.validate(name[1:] if name.startswith("/") else name)
         name = name.lstrip("/")
-        client.names.claim(name, cid)
-    else:
-        name = client.names.claim_random(cid)
+    final = os.path.join(client.containers_dir, cid)
+    # built under tmp/ and renamed into containers/ whole: a crash never leaves half a container.
+    # The staging dir exists before the name is claimed, so a name sweep can tell a claim in
+    # progress (its staging dir's writer lives) from one a crash left behind.
+    cdir = os.path.join(client.root, "tmp", "create-%d-%s" % (os.getpid(), cid))
+    os.makedirs(cdir, mode=0o700)
+    try:
+        if name:
+            client.names.claim(name, cid)
+        else:
+            name = client.names.claim_random(cid)
+    except BaseException:
+        fsutil.rmtree(cdir)
+        raise
     extra = ["HOSTNAME=" + hostname]
     if not any(e.startswith("HOME=") for e in env):
         extra.append("HOME=" + home)
     if tty and not any(e.startswith("TERM=") for e in env):
         extra.append("TERM=xterm")
     full_env = env + extra
-    cdir = os.path.join(client.containers_dir, cid)
     try:
-        os.makedirs(cdir, mode=0o700)
         # the upper dir's mode becomes the mode of the container's / : keep it the image's
         os.mkdir(os.path.join(cdir, "upper"), 0o755)
         os.chmod(os.path.join(cdir, "upper"), _root_mode(lowers))
@@ -789,12 +806,14 @@ def create(client, image, command=None, name=None, environment=None, working_dir
             "stdin_open": bool(stdin_open), "lowers": lowers, "network": "none",
             "labels": dict(labels or {}), "restart_policy": restart_policy, "log_opts": log_opts,
         }
-        conf = lxcconf.render(cid, hostname, rootfs.rootfs_spec(lowers, os.path.join(cdir, "upper")),
+        conf = lxcconf.render(cid, hostname, rootfs.rootfs_spec(lowers, os.path.join(final, "upper")),
                               full_env, uid, gid, workdir)
         fsutil.atomic_write(os.path.join(cdir, "lxc.conf"), conf)
         state = st.initial()
         st.write(os.path.join(cdir, "state.json"), state)
         fsutil.write_json(os.path.join(cdir, "config.json"), config)
+        os.makedirs(client.containers_dir, exist_ok=True)
+        os.rename(cdir, final)
     except BaseException:
         client.names.release(name, cid)
         fsutil.rmtree(cdir)

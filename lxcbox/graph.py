@@ -48,6 +48,19 @@ class Graph:
     def lock(self):
         return fsutil.Lock(self.lock_path)
 
+    def sweep_tmp(self):
+        """Remove what crashed writers left in tmp/: every entry is named <kind>-<pid>-<...>."""
+        tmp = os.path.join(self.root, "tmp")
+        try:
+            names = os.listdir(tmp)
+        except FileNotFoundError:
+            return
+        for name in names:
+            parts = name.split("-", 2)
+            if len(parts) == 3 and parts[1].isdigit() and os.path.exists("/proc/" + parts[1]):
+                continue  # its writer still runs
+            fsutil.rmtree(os.path.join(tmp, name))
+
     # -- the hot path ------------------------------------------------------------------------
     def _stamp(self):
         try:
@@ -249,7 +262,7 @@ class Graph:
 
     def _remove_layer(self, diff_id):
         # rename first so that a crash never leaves a half-deleted layer under its digest
-        doomed = os.path.join(self.root, "tmp", "deleted-" + _hex(diff_id))
+        doomed = os.path.join(self.root, "tmp", "deleted-%d-%s" % (os.getpid(), _hex(diff_id)))
         try:
             os.rename(self.layer_dir(diff_id), doomed)
         except FileNotFoundError:

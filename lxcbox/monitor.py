@@ -38,8 +38,7 @@ def attach_address(cid):
     return "\0lxcbox-attach-" + cid
 
 
-def launch(container, stdin_fd=None, stdout_fd=None, stderr_fd=None, client_fd=None, winsize=None,
-           double_fork=True):
+def launch(container, stdin_fd=None, stdout_fd=None, stderr_fd=None, client_fd=None, winsize=None):
     """Start container's monitor.  Returns the read end of its status pipe.
 
     stdout_fd/stderr_fd: where to copy the output while attached (None: detached).
@@ -66,15 +65,13 @@ def launch(container, stdin_fd=None, stdout_fd=None, stderr_fd=None, client_fd=N
         try:
             os.close(r)
             os.setsid()
-            # a caller that exits right after (the CLI) lets the monitor be its direct child;
-            # a long-lived one (a Python program) gets a grandchild, never a zombie to reap
-            if not double_fork or os.fork() == 0:
+            # double fork: the monitor is nobody's child, so no caller ever has a zombie to reap
+            if os.fork() == 0:
                 become_monitor()
         finally:
             os._exit(0)
     os.close(w)
-    if double_fork:
-        os.waitpid(pid, 0)
+    os.waitpid(pid, 0)
     return r
 
 

@@ -97,6 +97,26 @@ class Registry:
                 continue
         raise Conflict("could not find a free random name")
 
+    def sweep(self, tmp_dir):
+        """Drop links a crash left: no container, and no live create of it in tmp_dir."""
+        try:
+            names = os.listdir(self.dir)
+            staging = os.listdir(tmp_dir) if os.path.isdir(tmp_dir) else []
+        except FileNotFoundError:
+            return
+        for name in names:
+            link = os.path.join(self.dir, name)
+            try:
+                cid = os.readlink(link)
+            except OSError:
+                continue
+            if os.path.isdir(os.path.join(self.containers_dir, cid)):
+                continue
+            if any(s.startswith("create-") and s.endswith(cid) and
+                   os.path.exists("/proc/" + s.split("-")[1]) for s in staging):
+                continue
+            _unlink_if_points_to(link, cid)
+
     def release(self, name, cid):
         _unlink_if_points_to(os.path.join(self.dir, name), cid)
 

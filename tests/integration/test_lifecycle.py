@@ -79,7 +79,8 @@ def test_log_rotation(cli, base, root):
 
 
 def test_stop_escalates_to_sigkill(cli, base):
-    cli.ok("run", "-d", "--name", "stubborn", "base", "sh", "-c", "trap '' TERM; while :; do sleep 1; done")
+    cli.ok("run", "-d", "--name", "stubborn", "base", "sh", "-c", "trap '' TERM; echo ready; while :; do sleep 1; done")
+    wait_for(lambda: cli.ok("logs", "stubborn").stdout == "ready\n", what="the trap to be set")
     t0 = time.monotonic()
     cli.ok("stop", "-t", "1", "stubborn")
     elapsed = time.monotonic() - t0
@@ -89,8 +90,8 @@ def test_stop_escalates_to_sigkill(cli, base):
 
 
 def test_kill_with_signal_and_wait(cli, base):
-    cli.ok("run", "-d", "--name", "kk", "base", "sh", "-c", "trap 'exit 42' USR1; while :; do sleep 1; done")
-    wait_for(lambda: _inspect(cli, "kk", "{{.State.Status}}") == "running")
+    cli.ok("run", "-d", "--name", "kk", "base", "sh", "-c", "trap 'exit 42' USR1; echo ready; while :; do sleep 1; done")
+    wait_for(lambda: cli.ok("logs", "kk").stdout == "ready\n", what="the trap to be set")
     proc = subprocess.Popen(LAUNCHER + ["--root", cli.root, "wait", "kk"], stdout=subprocess.PIPE, text=True)
     cli.ok("kill", "-s", "USR1", "kk")
     assert proc.communicate(timeout=30)[0].strip() == "42"
@@ -215,3 +216,55 @@ def test_monitor_and_container_gone(cli, base, root):
     wait_for(lambda: _inspect(cli, "lost", "{{.State.Status}}") == "exited", timeout=15)
     assert "Exited" in cli.ok("ps", "-a").stdout
     cli.ok("rm", "lost")
+
+
+def test_cli_killed_at_any_point_of_run(cli, base, root):
+    # SIGKILL the CLI at staggered moments of `run`: whatever it leaves is consistent and removable
+    for delay in (0.0, 0.005, 0.01, 0.02, 0.04, 0.08):
+        proc = subprocess.Popen(LAUNCHER + ["--root", root, "run", "base", "sleep", "30"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)  # not synchronisation: the point is to interrupt at different moments
+        proc.kill()
+        proc.wait()
+    listing = cli.ok("ps", "-a", "--format", "{{.ID}} {{.State}}").stdout.split("\n")
+    for line in filter(None, listing):
+        cid, status = line.split()
+        assert status in ("created", "running", "exited"), line
+    ids = cli.ok("ps", "-a", "-q").stdout.split()
+    if ids:
+        cli.ok("rm", "-f", *ids)
+    assert cli.ok("ps", "-a", "-q").stdout == ""
+    assert os.listdir(os.path.join(root, "containers")) == []
+    assert os.listdir(os.path.join(root, "names")) == []
+
+
+def test_rm_f_leaves_no_orphans(cli, base, root):
+    cid = cli.ok("run", "-d", "base", "sh", "-c", "sleep 100 & sleep 100 & wait").stdout.strip()
+    state = _state(root, cid)
+    wait_for(lambda: len(cli.ok("top", cid).stdout.splitlines()) >= 5, what="the sleeps to start")
+    pids = [int(l.split()[1]) for l in cli.ok("top", cid).stdout.splitlines()[1:]]
+    cli.ok("rm", "-f", cid)
+    for pid in pids + [state["Pid"], state["MonitorPid"]]:
+        wait_for(lambda: not os.path.exists("/proc/%d" % pid) or
+                 open("/proc/%d/stat" % pid).read().split()[2] == "Z", what="pid %d to go" % pid)
+    assert root not in open("/proc/mounts").read()
+    for ctrl in os.listdir("/sys/fs/cgroup"):
+        for kind in ("payload", "monitor"):
+            assert not os.path.exists("/sys/fs/cgroup/%s/lxc.%s.%s" % (ctrl, kind, cid)), (ctrl, kind)
+    assert not os.path.exists(os.path.join(root, "containers", cid))
+    assert not os.path.exists("/run/lxc/lock%s/containers/%s" % (root, cid))
+
+
+def test_api_logs(client_base):
+    c = client_base.containers.run("base", ["sh", "-c", "echo one; echo two >&2; echo three"], detach=True)
+    c.wait()
+    # the two streams are separate pipes: order is kept within a stream, not across them
+    assert sorted(c.logs().splitlines()) == [b"one", b"three", b"two"]
+    assert c.logs(stderr=False) == b"one\nthree\n"
+    assert c.logs(stdout=False) == b"two\n"
+    assert c.logs(stderr=False, tail=1) == b"three\n"
+    assert sorted(c.logs(stream=True)) == [b"one\n", b"three\n", b"two\n"]
+    stamped = c.logs(timestamps=True, stderr=False, tail=1)
+    assert stamped.endswith(b" three\n") and stamped[:4].isdigit()
+    live = client_base.containers.run("base", ["sh", "-c", "echo a; sleep 1; echo b"], detach=True)
+    assert b"".join(live.logs(stream=True, follow=True)) == b"a\nb\n"

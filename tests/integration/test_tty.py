@@ -113,3 +113,19 @@ def test_window_size_is_propagated(root, base):
     t.expect("33 101")
     t.type("exit\n")
     assert t.wait() == 0
+
+
+def test_window_size_follows_sigwinch(root, base):
+    import fcntl
+    import signal
+    import struct
+    import termios
+
+    t = Terminal(root, "run", "-it", "--rm", "base", "sh")
+    t.expect("# ")
+    fcntl.ioctl(t.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    os.kill(t.pid, signal.SIGWINCH)  # a terminal emulator sends it on resize
+    t.type("stty size\n")
+    t.expect("40 120")
+    t.type("exit\n")
+    assert t.wait() == 0
