@@ -6,7 +6,7 @@ the image config.  The result is one layer and one tagged image, stored like any
 import os
 import subprocess
 
-from . import archive, fsutil, paths
+from . import fsutil, paths
 from .errors import InvalidArgument, NotFound
 
 
@@ -97,16 +97,13 @@ def _pin_mtimes(rootdir):
 def build(graph, name):
     """Build the template `name` into graph; returns (image hex id, tag)."""
     spec = load_template(name)
-    graph.ensure_dirs()
-    staging = os.path.join(graph.root, "tmp", "build-%d-%s-%s" % (os.getpid(), name, os.urandom(4).hex()))
+    staging = graph.new_staging("build")
     try:
-        os.makedirs(os.path.join(staging, "diff"))
         populate(spec, os.path.join(staging, "diff"))
         _pin_mtimes(os.path.join(staging, "diff"))
-        digest, size = archive.layer_digest(os.path.join(staging, "diff"))
+        diff_id = graph.add_layer(staging)
         with graph.lock():
-            graph.add_layer(staging, digest, size)
-            image_id = graph.add_image([digest], spec["config"], comment=spec.get("comment", ""),
+            image_id = graph.add_image([diff_id], spec["config"], comment=spec.get("comment", ""),
                                        created_by="lxcbox build templates/images/%s.yaml" % name,
                                        created=fsutil.format_time(BUILD_EPOCH * 1_000_000_000))
             tag = graph.tag(image_id, "%s:%s" % (spec.get("name", name), spec.get("tag", "latest")))

@@ -41,7 +41,7 @@ class Graph:
         return os.path.join(self.images_dir, _hex(image_id) + ".yaml")
 
     def ensure_dirs(self):
-        for d in (self.layers_dir, self.images_dir, os.path.dirname(self.cache_path),
+        for d in (self.layers_dir, self.images_dir, os.path.dirname(self.cache_path), os.path.join(self.root, "l"),
                   os.path.join(self.root, "tmp")):
             os.makedirs(d, exist_ok=True)
 
@@ -129,7 +129,7 @@ class Graph:
         cache = self._cache()
         hexid = self._resolve_in(cache, ref)
         img = cache["images"][hexid]
-        lowers = [os.path.join(self.layers_dir, h, "diff") for h in reversed(img["layers"])]
+        lowers = [os.path.join(self.root, "l", h[:12]) for h in reversed(img["layers"])]
         return hexid, lowers, img["config"]
 
     # -- reading the truth -----------------------------------------------------------------
@@ -179,22 +179,65 @@ class Graph:
         data = {k: "sha256:" + v for k, v in sorted(tags.items())}
         fsutil.atomic_write(self.repositories_path, yaml.safe_dump(data, default_flow_style=False))
 
-    def add_layer(self, staging_dir, diff_id, size):
-        """Move an unpacked layer into the store under its digest; a duplicate is dropped.
+    def new_staging(self, kind):
+        """A fresh directory under tmp/ for building a layer (named so a sweep knows its writer)."""
+        self.ensure_dirs()
+        path = os.path.join(self.root, "tmp", "%s-%d-%s" % (kind, os.getpid(), os.urandom(6).hex()))
+        os.makedirs(os.path.join(path, "diff"))
+        return path
 
-        staging_dir/diff holds the files.  Caller holds the lock.
+    def add_layer(self, staging_dir, diff_id=None, blob=None):
+        """Move a layer built in staging_dir (diff/ in overlay format) into the store.
+
+        blob: (blob digest, blob size) when staging_dir/layer.tar.gz is already written; else
+        it is written here, which also gives the diff_id.  A layer already stored is kept and
+        the staging dir dropped.  Returns the diff_id hex.  Takes the lock for the move.
         """
-        target = self.layer_dir(diff_id)
-        if os.path.isdir(target):
-            fsutil.rmtree(staging_dir)
-            return target
-        fsutil.write_json(os.path.join(staging_dir, "meta.json"),
-                          {"diff_id": "sha256:" + _hex(diff_id), "size": size, "created": fsutil.now()})
-        os.rename(staging_dir, target)
-        return target
+        from . import archive
 
-    def add_image(self, layers, config, parent=None, comment="", created_by="", author="", created=None):
-        """Write a manifest for layers (diff ids, bottom first).  Caller holds the lock."""
+        if blob is None:
+            diff_id, blob_digest, blob_size = archive.write_blob(os.path.join(staging_dir, "diff"),
+                                                                os.path.join(staging_dir, "layer.tar.gz"))
+        else:
+            blob_digest, blob_size = blob
+        diff_id = _hex(diff_id)
+        fsutil.write_json(os.path.join(staging_dir, "meta.json"), {
+            "diff_id": "sha256:" + diff_id, "size": archive.tree_size(os.path.join(staging_dir, "diff")),
+            "blob_digest": "sha256:" + _hex(blob_digest), "blob_size": blob_size, "created": fsutil.now(),
+            "link": diff_id[:12]})
+        with self.lock():
+            target = self.layer_dir(diff_id)
+            if os.path.isdir(target):
+                fsutil.rmtree(staging_dir)
+            else:
+                os.rename(staging_dir, target)
+            self._ensure_link(diff_id)
+        return diff_id
+
+    def _ensure_link(self, diff_id):
+        # short names for lowerdirs (as podman's l/ links): many layers stay under the
+        # page-size limit of overlay's mount options
+        link = self.layer_link(diff_id)
+        if not os.path.islink(link):
+            os.makedirs(os.path.dirname(link), exist_ok=True)
+            try:
+                os.symlink(os.path.join("..", "layers", "sha256", diff_id, "diff"), link)
+            except FileExistsError:
+                pass
+
+    def layer_link(self, diff_id):
+        return os.path.join(self.root, "l", _hex(diff_id)[:12])
+
+    def blob_path(self, diff_id):
+        return os.path.join(self.layer_dir(diff_id), "layer.tar.gz")
+
+    def add_image(self, layers, config, parent=None, comment="", created_by="", author="", created=None,
+                  config_blob=None):
+        """Write an image over stored layers (diff ids, bottom first).  Caller holds the lock.
+
+        The image id is the sha256 of its OCI image config (as Docker's): config_blob, the
+        exact bytes of a loaded image's config, keeps a loaded image's id.
+        """
         import hashlib
         import json
 
@@ -203,20 +246,40 @@ class Graph:
         for diff_id in layers:
             if not os.path.isdir(self.layer_diff(diff_id)):
                 raise ImageNotFound("layer %s is not in the store" % diff_id)
+        config = _clean_config(config)
+        created = created or fsutil.now()
+        if config_blob is None:
+            history = []
+            if parent:
+                history = list(self.manifest(parent).get("history") or [])
+            history.append({"created": created, "created_by": created_by, "comment": comment,
+                            **({"author": author} if author else {})})
+            oci = oci_config(config, ["sha256:" + _hex(l) for l in layers], created, author, history)
+            config_blob = json.dumps(oci, sort_keys=True, separators=(",", ":")).encode()
+        else:
+            oci = json.loads(config_blob)
+            history = oci.get("history") or []
+        hexid = hashlib.sha256(config_blob).hexdigest()
         manifest = {
+            "id": "sha256:" + hexid,
             "parent": ("sha256:" + _hex(parent)) if parent else None,
             "layers": ["sha256:" + _hex(l) for l in layers],
-            "created": created or fsutil.now(),
-            "created_by": created_by,
-            "author": author,
-            "comment": comment,
-            "config": _clean_config(config),
+            "created": oci.get("created") or created,
+            "created_by": created_by or (history[-1].get("created_by", "") if history else ""),
+            "author": oci.get("author") or author,
+            "comment": comment or (history[-1].get("comment", "") if history else ""),
+            "config": config,
+            "history": history,
+            "size": sum(self.layer_meta(l)["size"] for l in layers),
         }
-        hexid = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
-        manifest = {"id": "sha256:" + hexid, **manifest}
-        manifest["size"] = sum(self.layer_meta(l)["size"] for l in layers)
-        fsutil.atomic_write(self.manifest_path(hexid), yaml.safe_dump(manifest, default_flow_style=False, sort_keys=False))
+        fsutil.atomic_write(os.path.join(self.images_dir, hexid + ".json"), config_blob)
+        fsutil.atomic_write(self.manifest_path(hexid),
+                            yaml.safe_dump(manifest, default_flow_style=False, sort_keys=False))
         return hexid
+
+    def config_blob(self, image_id):
+        with open(os.path.join(self.images_dir, _hex(image_id) + ".json"), "rb") as f:
+            return f.read()
 
     def tag(self, image_id, ref):
         """Point name:tag at an image.  Caller holds the lock."""
@@ -253,6 +316,10 @@ class Graph:
         if removed:
             self._write_tags({k: v for k, v in tags.items() if v != hexid})
         os.unlink(self.manifest_path(hexid))
+        try:
+            os.unlink(os.path.join(self.images_dir, hexid + ".json"))
+        except FileNotFoundError:
+            pass
         still_used = {_hex(l) for m in manifests.values() for l in m.get("layers") or []}
         for layer in mine.get("layers") or []:
             if _hex(layer) not in still_used:
@@ -267,6 +334,10 @@ class Graph:
             os.rename(self.layer_dir(diff_id), doomed)
         except FileNotFoundError:
             return
+        try:
+            os.unlink(self.layer_link(diff_id))
+        except FileNotFoundError:
+            pass
         fsutil.rmtree(doomed)
 
     def commit_cache(self):
@@ -277,6 +348,35 @@ class Graph:
 def _hex(image_id):
     image_id = str(image_id)
     return image_id[7:] if image_id.startswith("sha256:") else image_id
+
+
+# image config keys: ours (lowercase) -> the OCI image config's
+_OCI_KEYS = {"cmd": "Cmd", "entrypoint": "Entrypoint", "env": "Env", "workdir": "WorkingDir", "user": "User",
+             "labels": "Labels", "exposed_ports": "ExposedPorts", "volumes": "Volumes", "stop_signal": "StopSignal"}
+
+
+def oci_config(config, diff_ids, created, author, history):
+    """The OCI image config (application/vnd.oci.image.config.v1+json) for an image."""
+    run = {}
+    for ours, theirs in _OCI_KEYS.items():
+        value = config.get(ours)
+        if value not in (None, "", [], {}):
+            run[theirs] = value
+    out = {"architecture": "amd64", "os": "linux", "created": created, "config": run,
+           "rootfs": {"type": "layers", "diff_ids": list(diff_ids)}, "history": history}
+    if author:
+        out["author"] = author
+    return out
+
+
+def config_from_oci(oci):
+    """Our image config from an OCI (or Docker) image config."""
+    run = oci.get("config") or oci.get("Config") or {}
+    out = {}
+    for ours, theirs in _OCI_KEYS.items():
+        if run.get(theirs) not in (None, "", [], {}):
+            out[ours] = run[theirs]
+    return _clean_config(out)
 
 
 def _clean_config(config):
