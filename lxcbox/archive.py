@@ -197,12 +197,20 @@ def extract_layer(fileobj, target, whiteouts="overlay"):
     """
     import tarfile
 
-    count = 0
-    dirs = []
     try:
         tar = open_tar(fileobj)
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise InvalidArgument("not a valid tar archive: %s" % exc) from None
+    return extract_layer_from(tar, target, whiteouts)
+
+
+def extract_layer_from(tar, target, whiteouts="overlay"):
+    """extract_layer over an open tarfile stream."""
+    import tarfile
+
+    count = 0
+    dirs = []
+    os.makedirs(target, exist_ok=True)
     try:
         for member in tar:
             count += 1
@@ -296,3 +304,49 @@ def _apply_meta(path, member):
         os.utime(path, (member.mtime, member.mtime))
     else:
         os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
+
+
+def flatten(layers):
+    """{relative path: host path} of the merged view of overlay-format layers (top first)."""
+    result = {}
+    hidden = set()  # deleted paths and opaque dirs: lower layers do not show through them
+
+    for layer in layers:
+        new_hidden = set()
+        for path in _sorted_walk(layer):
+            rel = os.path.relpath(path, layer)
+            # a whiteout hides the path and all below it; an opaque dir (already taken from
+            # the higher layer) hides only what lower layers had below it
+            if rel in result or any(rel.startswith(h + "/") or (h == rel and not opaque)
+                                    for h, opaque in hidden):
+                continue
+            st = os.lstat(path)
+            if is_whiteout(st):
+                new_hidden.add((rel, False))
+                continue
+            result[rel] = path
+            if stat.S_ISDIR(st.st_mode) and is_opaque(path):
+                new_hidden.add((rel, True))
+        hidden |= new_hidden
+    return result
+
+
+def write_flat_tar(layers, fileobj):
+    """The merged filesystem of layers (top first) as one plain tar: `export`."""
+    import tarfile
+
+    entries = flatten(layers)
+    with tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        for rel in sorted(entries, key=lambda r: r.split("/")):
+            path = entries[rel]
+            info = tar.gettarinfo(path, arcname=rel)
+            info.uname = info.gname = ""
+            xattrs = _xattrs(path)
+            if xattrs:
+                info.pax_headers = {"SCHILY.xattr." + k: v.decode("utf-8", "surrogateescape")
+                                    for k, v in xattrs.items()}
+            if info.isreg():
+                with open(path, "rb") as f:
+                    tar.addfile(info, f)
+            else:
+                tar.addfile(info)

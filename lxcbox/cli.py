@@ -176,6 +176,162 @@ def cmd_attach(g, o, args):
     return 0 if code is None else code
 
 
+def cmd_commit(g, o, args):
+    c = _client(g).containers.get(args[0])
+    repo = args[1] if len(args) > 1 else None
+    image = c.commit(repo, message=o["message"], author=o["author"], changes=o["change"], pause=o["pause"])
+    print(image.id)
+    return 0
+
+
+def cmd_diff(g, o, args):
+    for item in _client(g).containers.get(args[0]).diff():
+        print("%s %s" % ("CAD"[item["Kind"]], item["Path"]))
+    return 0
+
+
+def cmd_history(g, o, args):
+    import time
+
+    from .fsutil import parse_time
+
+    image = _client(g).images.get(args[0])
+    m = image.manifest
+    layers = list(m.get("layers") or [])
+    sizes = [image.client.graph.layer_meta(l)["size"] for l in layers]
+    rows = []
+    now = time.time()
+    history = list(m.get("history") or [])
+    # each history entry made one layer, the newest last; give the image id on the newest row
+    for i, entry in reversed(list(enumerate(history))):
+        size = sizes[i] if i < len(sizes) and not entry.get("empty_layer") else 0
+        created_by = entry.get("created_by", "")
+        if not o["no_trunc"] and len(created_by) > 45:
+            created_by = created_by[:44] + "…"
+        rows.append([image.hexid[:12] if i == len(history) - 1 else "<missing>",
+                     human_duration(now - parse_time(entry.get("created"))) + " ago",
+                     created_by, _size(size), entry.get("comment", "")])
+    if o["quiet"]:
+        print(image.hexid[:12])
+        return 0
+    _table(["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], rows)
+    return 0
+
+
+def cmd_tag(g, o, args):
+    client = _client(g)
+    hexid = client.graph.resolve(args[0])
+    with client.graph.lock():
+        client.graph.tag(hexid, args[1])
+        client.graph.commit_cache()
+    return 0
+
+
+def cmd_export(g, o, args):
+    c = _client(g).containers.get(args[0])
+    if o["output"]:
+        from .fsutil import atomic_write
+
+        tmp = o["output"] + ".tmp-%d" % os.getpid()
+        try:
+            with open(tmp, "wb") as f:
+                c.export(f)
+            os.rename(tmp, o["output"])
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return 0
+    if os.isatty(1):
+        raise LxcboxError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    c.export(sys.stdout.buffer)
+    return 0
+
+
+def cmd_import(g, o, args):
+    client = _client(g)
+    repo = args[1] if len(args) > 1 else None
+    if repo:
+        from .reference import normalize
+
+        normalize(repo)
+    if args[0] == "-":
+        image = client.images.import_image(sys.stdin.buffer, repo, o["change"], o["message"])
+    else:
+        try:
+            f = open(args[0], "rb")
+        except OSError as exc:
+            raise LxcboxError("cannot open %s: %s" % (args[0], exc.strerror)) from None
+        with f:
+            image = client.images.import_image(f, repo, o["change"], o["message"])
+    print(image.id)
+    return 0
+
+
+def cmd_save(g, o, args):
+    client = _client(g)
+    for ref in args:
+        client.graph.resolve(ref)  # fail before writing anything
+    if o["output"]:
+        tmp = o["output"] + ".tmp-%d" % os.getpid()
+        try:
+            with open(tmp, "wb") as f:
+                client.images.save(args, f)
+            os.rename(tmp, o["output"])
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return 0
+    if os.isatty(1):
+        raise LxcboxError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    client.images.save(args, sys.stdout.buffer)
+    return 0
+
+
+def cmd_load(g, o, args):
+    from . import oci
+
+    client = _client(g)
+    if o["input"]:
+        try:
+            f = open(o["input"], "rb")
+        except OSError as exc:
+            raise LxcboxError("cannot open %s: %s" % (o["input"], exc.strerror)) from None
+    else:
+        if os.isatty(0):
+            raise LxcboxError("requested load from stdin, but stdin is empty")
+        f = sys.stdin.buffer
+    with f:
+        loaded = oci.load(client.graph, f)
+    for hexid, names in loaded:
+        for n in names:
+            print("Loaded image: %s" % n)
+        if not names:
+            print("Loaded image ID: sha256:%s" % hexid)
+    return 0
+
+
+def cmd_image(g, o, args):
+    sub, rest = args[0], args[1:]
+    if sub in ("ls", "list"):
+        return main(_global_argv(g) + ["images"] + rest)
+    if sub == "rm":
+        return main(_global_argv(g) + ["rmi"] + rest)
+    if sub in ("inspect", "history", "tag", "import", "save", "load", "pull"):
+        return main(_global_argv(g) + [sub if sub != "inspect" else "inspect"] + rest)
+    if sub == "prune":
+        po, pargs = parse(rest, [Opt("-a|--all", "flag", dest="all"), Opt("-f|--force", "flag", dest="force")])
+        result = _client(g).images.prune(all=po["all"])
+        for item in result["ImagesDeleted"] or []:
+            print("deleted: %s" % item["Deleted"])
+        print("Total reclaimed space: %s" % _size(result["SpaceReclaimed"]))
+        return 0
+    raise UsageError("unknown image command: %s" % sub)
+
+
+def _global_argv(g):
+    return ["--root", g["root"]] if g["root"] else []
+
+
 def cmd_pause(g, o, args):
     client = _client(g)
     return _each(args, lambda ref: (client.containers.get(ref).pause(), print(ref)))
@@ -522,6 +678,34 @@ VERBS = {
               Opt("--until", "value", "Show logs before a timestamp or a relative time", metavar="T"),
               Opt("-n|--tail", "value", "Number of lines to show from the end of the logs", default="all",
                   dest="tail", metavar="N")], 1, 1, True),
+    "commit": (cmd_commit, "[OPTIONS] CONTAINER [REPOSITORY[:TAG]]", "Create a new image from a container's changes",
+               [Opt("-a|--author", "value", "Author", dest="author", metavar="AUTHOR"),
+                Opt("-m|--message", "value", "Commit message", dest="message", metavar="MSG"),
+                Opt("-c|--change", "list", "Apply Dockerfile instructions: CMD, ENTRYPOINT, ENV, WORKDIR, USER, "
+                    "LABEL, EXPOSE", dest="change", metavar="CHANGE"),
+                Opt("-p|--pause", "flag", "Pause the container during the commit (default true)", default=True,
+                    dest="pause")], 1, 2, True),
+    "diff": (cmd_diff, "CONTAINER", "Inspect changes to files or directories on a container's filesystem",
+             [], 1, 1, True),
+    "history": (cmd_history, "[OPTIONS] IMAGE", "Show the history of an image",
+                [Opt("--no-trunc", "flag", "Don't truncate output"),
+                 Opt("-q|--quiet", "flag", "Only show image IDs", dest="quiet")], 1, 1, True),
+    "tag": (cmd_tag, "SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]", "Create a tag that refers to an image", [], 2, 2, True),
+    "export": (cmd_export, "[OPTIONS] CONTAINER", "Export a container's filesystem as a tar archive",
+               [Opt("-o|--output", "value", "Write to a file, instead of STDOUT", dest="output", metavar="FILE")],
+               1, 1, True),
+    "import": (cmd_import, "[OPTIONS] file|- [REPOSITORY[:TAG]]", "Import a rootfs tarball (plain, gz, xz) as an image",
+               [Opt("-c|--change", "list", "Apply Dockerfile instructions to the image", dest="change",
+                    metavar="CHANGE"),
+                Opt("-m|--message", "value", "Commit message for the imported image", dest="message",
+                    metavar="MSG")], 1, 2, True),
+    "save": (cmd_save, "[OPTIONS] IMAGE [IMAGE...]", "Save images to an OCI image layout tar (podman, skopeo, docker load it)",
+             [Opt("-o|--output", "value", "Write to a file, instead of STDOUT", dest="output", metavar="FILE")],
+             1, None, True),
+    "load": (cmd_load, "[OPTIONS]", "Load images from an OCI layout or docker-archive tar",
+             [Opt("-i|--input", "value", "Read from tar archive file, instead of STDIN", dest="input",
+                  metavar="FILE")], 0, 0, True),
+    "image": (cmd_image, "COMMAND", "Manage images: ls, rm, prune [-a], inspect, history, tag", [], 1, None, False),
     "attach": (cmd_attach, "CONTAINER", "Attach local standard input and output to a running container",
                [], 1, 1, True),
     "pause": (cmd_pause, "CONTAINER [CONTAINER...]", "Pause all processes within one or more containers",

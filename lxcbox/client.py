@@ -226,32 +226,131 @@ class ImageCollection:
         images.sort(key=lambda im: im.manifest.get("created") or "", reverse=True)
         return images
 
+    def _users(self):
+        """{image hex id: [containers]} for every container, whatever its state."""
+        users = {}
+        for c in self.client.containers.list(all=True):
+            users.setdefault(c.config["image_id"], []).append(c)
+        return users
+
+    def _children(self):
+        children = {}
+        for hexid in self.client.graph.image_ids():
+            parent = (self.client.graph.manifest(hexid).get("parent") or "")[7:]
+            if parent:
+                children.setdefault(parent, []).append(hexid)
+        return children
+
     def remove(self, image, force=False, noprune=False):
-        """Untag image; delete it when no tag is left and no container uses it."""
+        """Docker's rmi: untag; delete the image when no tag is left and nothing depends on it.
+
+        A tag of an image with other tags is only untagged.  An image a container or a child
+        image uses is refused, unless force: then only its tags go (never its layers).
+        """
         from . import reference
 
         graph = self.client.graph
         hexid = graph.resolve(image)
-        users = [c.id for c in self.client.containers.list(all=True) if c.config["image_id"] == hexid]
-        tags = [k for k, v in graph.tags().items() if v == hexid]
-        is_tag = not (image.startswith("sha256:") or (reference.is_hex(image) and image not in ("latest",)
-                                                      and reference.normalize(image) not in tags))
-        with graph.lock():
-            if is_tag and len(tags) > 1:
+        tags = sorted(k for k, v in graph.tags().items() if v == hexid)
+        by_tag = not (image.startswith("sha256:") or (reference.is_hex(image) and
+                                                      reference.normalize(image) not in tags))
+        if by_tag and len(tags) > 1:
+            with graph.lock():
                 key = graph.untag(image)
                 graph.commit_cache()
-                return [{"Untagged": key}]
-            if users and not force:
-                raise _conflict("unable to remove image %s (must be forced) - image is being used by "
-                                "container %s" % (image, users[0][:12]))
-            if users:
-                # forced: keep the image for its containers, only drop the tags
+            return [{"Untagged": key}]
+        if not by_tag and len(tags) > 1 and not force:
+            raise _conflict("unable to delete %s (must be forced) - image is referenced in multiple "
+                            "repositories" % hexid[:12])
+        users = self._users().get(hexid, [])
+        running = [c for c in users if c.read_state()["Running"]]
+        if running:
+            raise _conflict("unable to delete %s (cannot be forced) - image is being used by running "
+                            "container %s" % (hexid[:12], running[0].short_id))
+        children = self._children().get(hexid, [])
+        if (users or children) and not force:
+            what = ("stopped container %s" % users[0].short_id) if users else "dependent child images"
+            raise _conflict("unable to delete %s (must be forced) - image is being used by %s"
+                            % (hexid[:12], what) if users else
+                            "unable to delete %s (must be forced) - image has %s" % (hexid[:12], what))
+        with graph.lock():
+            if users or children:
+                # forced: the tags go; the image stays for what depends on it
                 for t in tags:
                     graph.untag(t)
                 graph.commit_cache()
                 return [{"Untagged": t} for t in tags]
             removed = graph.delete_image(hexid)
         return [{"Untagged": t} for t in removed] + [{"Deleted": "sha256:" + hexid}]
+
+    def prune(self, filters=None, all=False):
+        """Delete dangling images (untagged, unused, childless); with all, every unused image.
+
+        Safe while containers run: an image any container uses is never touched.
+        """
+        graph = self.client.graph
+        deleted, reclaimed = [], 0
+        while True:
+            users = self._users()
+            children = self._children()
+            tagged = set(graph.tags().values())
+            doomed = [h for h in graph.image_ids()
+                      if h not in users and h not in children and (all or h not in tagged)]
+            if not doomed:
+                break
+            with graph.lock():
+                for hexid in doomed:
+                    before = _layer_sizes(graph)
+                    graph.delete_image(hexid)
+                    after = _layer_sizes(graph)
+                    reclaimed += sum(size for d, size in before.items() if d not in after)
+                    deleted.append({"Deleted": "sha256:" + hexid})
+        return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    def save(self, refs, fileobj):
+        from . import oci
+
+        oci.save(self.client.graph, [refs] if isinstance(refs, str) else list(refs), fileobj)
+
+    def load(self, data):
+        """Load an OCI layout or docker-archive tar (bytes or a file object); returns the Images."""
+        import io
+
+        from . import oci
+
+        fileobj = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
+        return [Image(self.client, hexid) for hexid, _ in oci.load(self.client.graph, fileobj)]
+
+    def import_image(self, fileobj, repository=None, changes=None, message=""):
+        """A rootfs tarball (plain, gzip or xz) as a one-layer image: `lxcbox import`."""
+        from . import archive, fsutil, image as _image
+
+        graph = self.client.graph
+        staging = graph.new_staging("import")
+        try:
+            archive.extract_layer(fileobj, os.path.join(staging, "diff"))
+            diff_id = graph.add_layer(staging)
+            config = {}
+            for change in ([changes] if isinstance(changes, str) else changes or []):
+                _image.apply_change(config, change)
+            with graph.lock():
+                hexid = graph.add_image([diff_id], config, comment=message or "", created_by="lxcbox import")
+                if repository:
+                    graph.tag(hexid, repository)
+                graph.commit_cache()
+        finally:
+            fsutil.rmtree(staging)
+        return Image(self.client, hexid)
+
+
+def _layer_sizes(graph):
+    sizes = {}
+    for d in os.listdir(graph.layers_dir):
+        try:
+            sizes[d] = graph.layer_meta(d)["size"]
+        except (OSError, ValueError, KeyError):
+            sizes[d] = 0
+    return sizes
 
 
 def _conflict(msg):

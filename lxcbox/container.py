@@ -605,6 +605,70 @@ class Container:
         except OSError:
             pass
 
+    def diff(self):
+        """The container's filesystem changes: [{'Path': ..., 'Kind': 0|1|2}] (docker-py's shape)."""
+        from .changes import changes
+
+        kinds = {"C": 0, "A": 1, "D": 2}
+        return [{"Path": p, "Kind": kinds[k]} for k, p in changes(self.upper_dir, self.config["lowers"])]
+
+    def commit(self, repository=None, tag=None, message=None, author=None, changes=None, conf=None, pause=True):
+        """Make the container's changes a new image, child of its image; returns the Image.
+
+        A running container is frozen while its upper dir is read (pause=True, as Docker).
+        changes: Dockerfile instructions (CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE).
+        """
+        from . import archive, image as _image
+
+        graph = self.client.graph
+        state = self.read_state()
+        running = state["Status"] == st.RUNNING
+        c = self.config
+        config = dict(graph.manifest(c["image_id"]).get("config") or {})
+        # as Docker: the new image runs what the container ran, with its environment
+        config.update(cmd=c.get("cmd_part"), entrypoint=c.get("entrypoint"),
+                      env=c.get("user_env") or config.get("env") or [],
+                      workdir=c.get("workdir") or config.get("workdir") or "",
+                      user=c.get("user") or config.get("user") or "")
+        for change in _as_list(changes):
+            _image.apply_change(config, change)
+        if conf:
+            config.update(conf)
+        staging = graph.new_staging("commit")
+        try:
+            frozen = False
+            if running and pause:
+                self._freeze(True)
+                frozen = True
+            try:
+                diff_id, blob_digest, blob_size = archive.write_blob(
+                    self.upper_dir, os.path.join(staging, "layer.tar.gz"))
+            finally:
+                if frozen:
+                    self._freeze(False)
+            # the stored layer is unpacked from the blob: one path for every layer that enters the store
+            with open(os.path.join(staging, "layer.tar.gz"), "rb") as f:
+                archive.extract_layer(f, os.path.join(staging, "diff"))
+            diff_id = graph.add_layer(staging, diff_id, (blob_digest, blob_size))
+            layers = [l[7:] for l in graph.manifest(c["image_id"])["layers"]] + [diff_id]
+            with graph.lock():
+                image_id = graph.add_image(layers, config, parent=c["image_id"], comment=message or "",
+                                           author=author or "",
+                                           created_by="lxcbox commit %s %s" % (self.short_id, " ".join(c["cmd"])))
+                if repository:
+                    graph.tag(image_id, repository if tag is None and ":" in repository.rsplit("/", 1)[-1]
+                              else "%s:%s" % (repository, tag or "latest"))
+                graph.commit_cache()
+        finally:
+            fsutil.rmtree(staging)
+        return _image.Image(self.client, image_id)
+
+    def export(self, fileobj):
+        """Write the container's whole filesystem, flattened, as a tar."""
+        from . import archive
+
+        archive.write_flat_tar([self.upper_dir] + self.config["lowers"], fileobj)
+
     def is_running(self):
         return self.read_state()["Status"] in (st.RUNNING, st.PAUSED, st.RESTARTING)
 
@@ -647,6 +711,12 @@ class ExecResult(tuple):
 
     exit_code = property(lambda self: self[0])
     output = property(lambda self: self[1])
+
+
+def _as_list(value):
+    if not value:
+        return []
+    return [value] if isinstance(value, str) else list(value)
 
 
 def _pty_of(lxc_pid):
@@ -749,9 +819,10 @@ def create(client, image, command=None, name=None, environment=None, working_dir
     entry = list(entrypoint) if entrypoint is not None else list(img.get("entrypoint") or [])
     # as Docker: an --entrypoint given by the caller resets the image's CMD
     if command:
-        cmd = entry + list(command)
+        cmd_part = list(command)
     else:
-        cmd = entry + ([] if entrypoint is not None else list(img.get("cmd") or []))
+        cmd_part = [] if entrypoint is not None else list(img.get("cmd") or [])
+    cmd = entry + cmd_part
     if not cmd:
         raise InvalidArgument("no command specified")
     env = _merge_env(img.get("env") or [], environment)
@@ -805,6 +876,7 @@ def create(client, image, command=None, name=None, environment=None, working_dir
             "hostname": hostname, "auto_remove": bool(auto_remove), "tty": bool(tty),
             "stdin_open": bool(stdin_open), "lowers": lowers, "network": "none",
             "labels": dict(labels or {}), "restart_policy": restart_policy, "log_opts": log_opts,
+            "user_env": env, "entrypoint": entry or None, "cmd_part": cmd_part or None,
         }
         conf = lxcconf.render(cid, hostname, rootfs.rootfs_spec(lowers, os.path.join(final, "upper")),
                               full_env, uid, gid, workdir)

@@ -42,6 +42,29 @@ class Image:
     def labels(self):
         return dict((self.manifest.get("config") or {}).get("labels") or {})
 
+    def save(self, chunk_size=2097152):
+        """The image as an OCI layout tar, in chunks (docker-py's Image.save)."""
+        import tempfile
+
+        with tempfile.TemporaryFile() as f:
+            self.client.images.save(self.hexid, f)
+            f.seek(0)
+            while True:
+                chunk = f.read(chunk_size)
+                if not chunk:
+                    break
+                yield chunk
+
+    def tag(self, repository, tag=None):
+        graph = self.client.graph
+        with graph.lock():
+            graph.tag(self.hexid, repository if tag is None else "%s:%s" % (repository, tag))
+            graph.commit_cache()
+        return True
+
+    def history(self):
+        return list(self.manifest.get("history") or [])
+
     @property
     def attrs(self):
         """docker image inspect's shape."""
@@ -64,3 +87,59 @@ class Image:
             "Size": m.get("size", 0),
             "RootFS": {"Type": "layers", "Layers": list(m.get("layers") or [])},
         }
+
+
+def _json_or_shell(text):
+    """A Dockerfile argument: a JSON array, or shell form (run by /bin/sh -c)."""
+    import json
+
+    text = text.strip()
+    if text.startswith("["):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = None
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+    return ["/bin/sh", "-c", text]
+
+
+def apply_change(config, change):
+    """Apply one Dockerfile instruction (commit -c / import -c) to an image config in place."""
+    from .errors import InvalidArgument
+
+    word, _, arg = change.strip().partition(" ")
+    word, arg = word.upper(), arg.strip()
+    if not arg:
+        raise InvalidArgument("%s requires an argument" % (word or "change"))
+    if word == "CMD":
+        config["cmd"] = _json_or_shell(arg)
+    elif word == "ENTRYPOINT":
+        config["entrypoint"] = _json_or_shell(arg)
+    elif word == "ENV":
+        key, sep, value = arg.partition("=")
+        if not sep:
+            key, _, value = arg.partition(" ")
+        key, value = key.strip(), value.strip()
+        if not key:
+            raise InvalidArgument("ENV needs a name: %r" % change)
+        env = [e for e in config.get("env") or [] if e.partition("=")[0] != key]
+        config["env"] = env + ["%s=%s" % (key, value)]
+    elif word == "WORKDIR":
+        if not arg.startswith("/"):
+            raise InvalidArgument("WORKDIR must be an absolute path: %r" % arg)
+        config["workdir"] = arg
+    elif word == "USER":
+        config["user"] = arg
+    elif word == "LABEL":
+        key, _, value = arg.partition("=")
+        config["labels"] = dict(config.get("labels") or {}, **{key.strip(): value.strip().strip('"')})
+    elif word == "EXPOSE":
+        ports = dict(config.get("exposed_ports") or {})
+        for p in arg.split():
+            ports[p if "/" in p else p + "/tcp"] = {}
+        config["exposed_ports"] = ports
+    elif word == "STOPSIGNAL":
+        config["stop_signal"] = arg
+    else:
+        raise InvalidArgument("%s is not a valid change command" % word)

@@ -1,0 +1,328 @@
+"""Images in and out of lxcbox: `save` writes an OCI image layout tar, `load` reads OCI layouts
+and docker-archive (`docker save`) tars.
+
+A saved tar holds, besides the OCI layout (oci-layout, index.json, blobs/sha256/...), Docker's
+manifest.json, so podman, skopeo, umoci and docker all load it.  Layer blobs are the stored
+layer.tar.gz files themselves, so ids and digests survive a save/load round trip.
+
+A load stores nothing until every layer has been unpacked (safely, archive.extract_layer) and
+checked against the config's diff_ids; if anything fails after that, what it added is removed.
+"""
+import hashlib
+import io
+import json
+import os
+import tarfile
+
+from . import archive, fsutil
+from .errors import InvalidArgument
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER_GZ = "application/vnd.oci.image.layer.v1.tar+gzip"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_LAYER_GZ = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
+
+
+def _canonical(obj):
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _add_bytes(tar, name, data):
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o644
+    tar.addfile(info, io.BytesIO(data))
+
+
+def image_manifest(graph, hexid):
+    """(manifest bytes, [(layer diff_id, blob digest, blob size)]) for a stored image."""
+    m = graph.manifest(hexid)
+    config = graph.config_blob(hexid)
+    layers = []
+    for layer in m.get("layers") or []:
+        meta = graph.layer_meta(layer)
+        layers.append((layer[7:], meta["blob_digest"][7:], meta["blob_size"]))
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": "sha256:" + hexid, "size": len(config)},
+        "layers": [{"mediaType": OCI_LAYER_GZ, "digest": "sha256:" + d, "size": size} for _, d, size in layers],
+    }
+    return _canonical(manifest), layers
+
+
+def save(graph, refs, fileobj):
+    """Write the images named by refs (tags or ids) as one OCI image layout tar."""
+    index, docker, written = [], [], set()
+    with tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        _add_bytes(tar, "oci-layout", _canonical({"imageLayoutVersion": "1.0.0"}))
+        for ref in refs:
+            hexid = graph.resolve(ref)
+            tags = sorted(k for k, v in graph.tags().items() if v == hexid)
+            named = tags
+            try:
+                from .reference import normalize
+
+                if normalize(ref) in tags:
+                    named = [normalize(ref)]  # saved by tag: that tag only, as docker save
+            except InvalidArgument:
+                pass  # saved by id: all its tags
+            manifest, layers = image_manifest(graph, hexid)
+            mdigest = hashlib.sha256(manifest).hexdigest()
+            for name, data in (("blobs/sha256/" + hexid, graph.config_blob(hexid)),
+                               ("blobs/sha256/" + mdigest, manifest)):
+                if name not in written:
+                    _add_bytes(tar, name, data)
+                    written.add(name)
+            for diff_id, blob_digest, _ in layers:
+                name = "blobs/sha256/" + blob_digest
+                if name not in written:
+                    tar.add(graph.blob_path(diff_id), arcname=name)
+                    written.add(name)
+            for tag in named or [None]:
+                entry = {"mediaType": OCI_MANIFEST, "digest": "sha256:" + mdigest, "size": len(manifest)}
+                if tag:
+                    entry["annotations"] = {"org.opencontainers.image.ref.name": tag,
+                                            "io.containerd.image.name": _docker_name(tag)}
+                index.append(entry)
+            docker.append({"Config": "blobs/sha256/" + hexid, "RepoTags": named,
+                           "Layers": ["blobs/sha256/" + d for _, d, _ in layers]})
+        _add_bytes(tar, "index.json", _canonical({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": index}))
+        _add_bytes(tar, "manifest.json", json.dumps(docker).encode())
+
+
+def _docker_name(tag):
+    name, _, t = tag.rpartition(":")
+    first = name.split("/")[0]
+    if "/" not in name:
+        name = "docker.io/library/" + name
+    elif "." not in first and ":" not in first and first != "localhost":
+        name = "docker.io/" + name
+    return "%s:%s" % (name, t)
+
+
+def _short_name(name):
+    """docker.io/library/base:latest -> base:latest; localhost/x:y -> x:y (as lxcbox names them)."""
+    for prefix in ("docker.io/library/", "docker.io/", "localhost/"):
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name
+
+
+class _HashingReader:
+    """Reads through, hashing what passes (the uncompressed layer: its diff_id)."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.hash = hashlib.sha256()
+
+    def read(self, n=-1):
+        data = self.raw.read(n)
+        self.hash.update(data)
+        return data
+
+    def drain(self):
+        while self.read(1 << 20):
+            pass
+        return self.hash.hexdigest()
+
+
+def _decompressed(f):
+    head = f.read(6)
+    f.seek(0)
+    if head[:2] == b"\x1f\x8b":
+        import gzip
+
+        return gzip.GzipFile(fileobj=f, mode="rb"), True
+    if head[:6] == b"\xfd7zXZ\x00":
+        import lzma
+
+        return lzma.LZMAFile(f), True
+    if head[:4] == b"\x28\xb5\x2f\xfd":
+        raise InvalidArgument("zstd-compressed layers are not supported")
+    return f, False
+
+
+def _unpack_layer(blob_path, staging):
+    """Unpack one layer blob into staging/diff; returns (diff_id, blob digest, blob size)."""
+    with open(blob_path, "rb") as f:
+        stream, compressed = _decompressed(f)
+        reader = _HashingReader(stream)
+        try:
+            tar = tarfile.open(fileobj=reader, mode="r|")
+        except tarfile.TarError as exc:
+            raise InvalidArgument("layer %s is not a tar: %s" % (os.path.basename(blob_path), exc)) from None
+        archive.extract_layer_from(tar, os.path.join(staging, "diff"))
+        diff_id = reader.drain()
+    if compressed:
+        os.rename(blob_path, os.path.join(staging, "layer.tar.gz"))
+        digest, size = _file_digest(os.path.join(staging, "layer.tar.gz"))
+        return diff_id, digest, size
+    # an uncompressed layer (docker-archive): keep a gzip blob, as for every stored layer
+    import gzip
+
+    gz = os.path.join(staging, "layer.tar.gz")
+    with open(blob_path, "rb") as src, open(gz, "wb") as raw:
+        with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
+            while True:
+                chunk = src.read(1 << 20)
+                if not chunk:
+                    break
+                out.write(chunk)
+    digest, size = _file_digest(gz)
+    return diff_id, digest, size
+
+
+def _file_digest(path):
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(1 << 20)
+            if not chunk:
+                break
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def _read_json(top, rel):
+    path = _inside(top, rel)
+    try:
+        with open(path, "rb") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise InvalidArgument("archive has no %s" % rel) from None
+    except ValueError as exc:
+        raise InvalidArgument("%s in the archive is not valid JSON: %s" % (rel, exc)) from None
+
+
+def _inside(top, rel):
+    path = os.path.normpath(os.path.join(top, rel))
+    if not path.startswith(top + "/") or os.path.islink(path):
+        raise archive.UnsafeArchive("archive path escapes the archive: %s" % rel)
+    return path
+
+
+def _blob(top, digest):
+    algo, _, hexd = str(digest).partition(":")
+    if algo != "sha256" or len(hexd) != 64 or not all(c in "0123456789abcdef" for c in hexd):
+        raise InvalidArgument("unsupported digest %r" % digest)
+    return _inside(top, "blobs/sha256/" + hexd)
+
+
+def _images_in(top):
+    """[(config path, [layer blob paths], [names])] from an OCI layout or a docker-archive."""
+    out = []
+    if os.path.exists(os.path.join(top, "index.json")):
+        def walk(index, names):
+            for desc in index.get("manifests") or []:
+                ann = desc.get("annotations") or {}
+                name = ann.get("io.containerd.image.name") or ann.get("org.opencontainers.image.ref.name")
+                mine = names + ([_short_name(name)] if name else [])
+                media = desc.get("mediaType")
+                if media in (OCI_INDEX, DOCKER_LIST):
+                    walk(_read_json(top, os.path.relpath(_blob(top, desc["digest"]), top)), mine)
+                    continue
+                manifest = _read_json(top, os.path.relpath(_blob(top, desc["digest"]), top))
+                plat = desc.get("platform") or {}
+                if plat and plat.get("architecture") not in (None, "amd64"):
+                    continue
+                out.append((_blob(top, manifest["config"]["digest"]),
+                            [_blob(top, l["digest"]) for l in manifest.get("layers") or []], mine))
+        walk(_read_json(top, "index.json"), [])
+        return _merge(out)
+    if os.path.exists(os.path.join(top, "manifest.json")):
+        for entry in _read_json(top, "manifest.json"):
+            out.append((_inside(top, entry["Config"]), [_inside(top, l) for l in entry.get("Layers") or []],
+                        [_short_name(t) for t in entry.get("RepoTags") or []]))
+        return out
+    raise InvalidArgument("not an image archive: no index.json (OCI) nor manifest.json (docker-archive)")
+
+
+def _merge(images):
+    by_config = {}
+    for config, layers, names in images:
+        if config in by_config:
+            by_config[config][2].extend(n for n in names if n not in by_config[config][2])
+        else:
+            by_config[config] = (config, layers, list(names))
+    return list(by_config.values())
+
+
+def load(graph, fileobj):
+    """Load every image of an OCI layout or docker-archive tar; returns [(image hex id, [tags])]."""
+    from . import reference
+    from .graph import config_from_oci
+
+    graph.ensure_dirs()
+    work = os.path.join(graph.root, "tmp", "load-%d-%s" % (os.getpid(), os.urandom(6).hex()))
+    os.makedirs(work)
+    added_layers, loaded = [], []
+    try:
+        top = os.path.join(work, "archive")
+        os.makedirs(top)
+        archive.extract_layer(fileobj, top, whiteouts="apply")
+        images = _images_in(top)
+        if not images:
+            raise InvalidArgument("the archive holds no image")
+        # unpack and check everything before the store sees any of it
+        prepared = []
+        for config_path, blobs, names in images:
+            with open(config_path, "rb") as f:
+                config_blob = f.read()
+            try:
+                oci = json.loads(config_blob)
+            except ValueError:
+                raise InvalidArgument("image config is not valid JSON") from None
+            diff_ids = [d[7:] if d.startswith("sha256:") else d
+                        for d in (oci.get("rootfs") or {}).get("diff_ids") or []]
+            if len(diff_ids) != len(blobs):
+                raise InvalidArgument("image config lists %d layers, the manifest %d" % (len(diff_ids), len(blobs)))
+            layers = []
+            for want, blob in zip(diff_ids, blobs):
+                if os.path.isdir(graph.layer_dir(want)):
+                    layers.append((want, None))
+                    continue
+                staging = os.path.join(work, "layer-%d" % len(prepared) + "-%d" % len(layers))
+                os.makedirs(os.path.join(staging, "diff"))
+                diff_id, digest, size = _unpack_layer(blob, staging)
+                if diff_id != want:
+                    raise InvalidArgument("layer digest mismatch: config says sha256:%s, content is sha256:%s"
+                                          % (want, diff_id))
+                layers.append((diff_id, (staging, digest, size)))
+            for n in names:
+                reference.normalize(n)
+            prepared.append((config_blob, oci, layers, names))
+        for config_blob, oci, layers, names in prepared:
+            for diff_id, staged in layers:
+                if staged and not os.path.isdir(graph.layer_dir(diff_id)):
+                    staging, digest, size = staged
+                    graph.add_layer(staging, diff_id, (digest, size))
+                    added_layers.append(diff_id)
+            with graph.lock():
+                history = oci.get("history") or []
+                hexid = graph.add_image([d for d, _ in layers], config_from_oci(oci), config_blob=config_blob,
+                                        created_by=(history[-1].get("created_by", "") if history else "lxcbox load"))
+                for n in names:
+                    graph.tag(hexid, n)
+                graph.commit_cache()
+            loaded.append((hexid, names))
+    except BaseException:
+        # leave the store as it was: drop the layers this load added that no image uses
+        if added_layers:
+            with graph.lock():
+                used = {l for m in graph._load_manifests().values() for l in m.get("layers") or []}
+                for diff_id in added_layers:
+                    if "sha256:" + diff_id not in used:
+                        graph._remove_layer(diff_id)
+                graph.commit_cache()
+        raise
+    finally:
+        fsutil.rmtree(work)
+    return loaded
