@@ -78,6 +78,21 @@ def _xattrs(path):
     return out
 
 
+def _add_path(tar, path, rel):
+    """Add one file, with numeric owners and its xattrs (pax SCHILY.xattr.*); returns its TarInfo."""
+    info = tar.gettarinfo(path, arcname=rel)
+    info.uname = info.gname = ""
+    xattrs = _xattrs(path)
+    if xattrs:
+        info.pax_headers = {"SCHILY.xattr." + k: v.decode("utf-8", "surrogateescape") for k, v in xattrs.items()}
+    if info.isreg():
+        with open(path, "rb") as f:
+            tar.addfile(info, f)
+    else:
+        tar.addfile(info)
+    return info
+
+
 def write_layer_tar(src_dir, fileobj, exclude=()):
     """Write an overlay-format directory as an OCI layer tar (numeric owners, stable order)."""
     import tarfile
@@ -93,17 +108,7 @@ def write_layer_tar(src_dir, fileobj, exclude=()):
                 info.mtime = int(st.st_mtime)
                 tar.addfile(info)
                 continue
-            info = tar.gettarinfo(path, arcname=rel)
-            info.uname = info.gname = ""
-            xattrs = _xattrs(path)
-            if xattrs:
-                info.pax_headers = {"SCHILY.xattr." + k: v.decode("utf-8", "surrogateescape")
-                                    for k, v in xattrs.items()}
-            if info.isreg():
-                with open(path, "rb") as f:
-                    tar.addfile(info, f)
-            else:
-                tar.addfile(info)
+            info = _add_path(tar, path, rel)
             if info.isdir() and is_opaque(path):
                 marker = tarfile.TarInfo(os.path.join(rel, OPAQUE))
                 marker.mtime = int(st.st_mtime)
@@ -338,15 +343,4 @@ def write_flat_tar(layers, fileobj):
     entries = flatten(layers)
     with tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for rel in sorted(entries, key=lambda r: r.split("/")):
-            path = entries[rel]
-            info = tar.gettarinfo(path, arcname=rel)
-            info.uname = info.gname = ""
-            xattrs = _xattrs(path)
-            if xattrs:
-                info.pax_headers = {"SCHILY.xattr." + k: v.decode("utf-8", "surrogateescape")
-                                    for k, v in xattrs.items()}
-            if info.isreg():
-                with open(path, "rb") as f:
-                    tar.addfile(info, f)
-            else:
-                tar.addfile(info)
+            _add_path(tar, entries[rel], rel)

@@ -229,21 +229,24 @@ def cmd_tag(g, o, args):
 
 def cmd_export(g, o, args):
     c = _client(g).containers.get(args[0])
-    if o["output"]:
-        from .fsutil import atomic_write
+    return _write_output(o["output"], c.export)
 
-        tmp = o["output"] + ".tmp-%d" % os.getpid()
+
+def _write_output(path, write):
+    """Run write(fileobj) into path (a temp file renamed when complete) or to stdout (not a tty)."""
+    if path:
+        tmp = path + ".tmp-%d" % os.getpid()
         try:
             with open(tmp, "wb") as f:
-                c.export(f)
-            os.rename(tmp, o["output"])
+                write(f)
+            os.rename(tmp, path)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
         return 0
     if os.isatty(1):
         raise LxcboxError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
-    c.export(sys.stdout.buffer)
+    write(sys.stdout.buffer)
     return 0
 
 
@@ -271,20 +274,7 @@ def cmd_save(g, o, args):
     client = _client(g)
     for ref in args:
         client.graph.resolve(ref)  # fail before writing anything
-    if o["output"]:
-        tmp = o["output"] + ".tmp-%d" % os.getpid()
-        try:
-            with open(tmp, "wb") as f:
-                client.images.save(args, f)
-            os.rename(tmp, o["output"])
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return 0
-    if os.isatty(1):
-        raise LxcboxError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
-    client.images.save(args, sys.stdout.buffer)
-    return 0
+    return _write_output(o["output"], lambda f: client.images.save(args, f))
 
 
 def cmd_load(g, o, args):
@@ -580,7 +570,7 @@ def cmd_images(g, o, args):
         for im in images:
             if im.hexid not in seen:
                 seen.append(im.hexid)
-                print(im.hexid if o["no_trunc"] else im.hexid[:12])
+                print(im.id if o["no_trunc"] else im.hexid[:12])
         return 0
     now = time.time()
     rows = []

@@ -264,7 +264,7 @@ class ImageCollection:
                             "repositories" % hexid[:12])
         users = self._users().get(hexid, [])
         running = [c for c in users if c.read_state()["Running"]]
-        if running:
+        if running and not (force and by_tag):
             raise _conflict("unable to delete %s (cannot be forced) - image is being used by running "
                             "container %s" % (hexid[:12], running[0].short_id))
         children = self._children().get(hexid, [])

@@ -92,9 +92,35 @@ class Container:
     def labels(self):
         return dict(self.config.get("labels") or {})
 
+    @property
+    def commit_marker(self):
+        return os.path.join(self.dir, "committing")
+
+    def _thaw_after_dead_commit(self, state):
+        """A commit killed while it had the container frozen: thaw, as the commit would have."""
+        try:
+            with open(self.commit_marker) as f:
+                pid, start = f.read().split()
+        except (FileNotFoundError, ValueError):
+            return
+        if fsutil.pid_alive(int(pid), None if start == "None" else int(start)):
+            return
+        self._state = state
+        if state["Status"] == st.RUNNING:
+            try:
+                self._freeze(False)
+            except (OSError, StateError):
+                pass
+        try:
+            os.unlink(self.commit_marker)
+        except FileNotFoundError:
+            pass
+
     def read_state(self):
         """The state record, reconciled with the processes that really exist."""
         state = st.read(self.state_path)
+        if state["Status"] == st.RUNNING and os.path.exists(self.commit_marker):
+            self._thaw_after_dead_commit(state)
         state, changed = st.reconcile(state)
         if changed:
             try:
@@ -638,6 +664,8 @@ class Container:
         try:
             frozen = False
             if running and pause:
+                # if this process dies while the container is frozen, the next reader thaws it
+                fsutil.atomic_write(self.commit_marker, "%d %s" % (os.getpid(), fsutil.pid_start_time(os.getpid())))
                 self._freeze(True)
                 frozen = True
             try:
@@ -646,6 +674,7 @@ class Container:
             finally:
                 if frozen:
                     self._freeze(False)
+                    os.unlink(self.commit_marker)
             # the stored layer is unpacked from the blob: one path for every layer that enters the store
             with open(os.path.join(staging, "layer.tar.gz"), "rb") as f:
                 archive.extract_layer(f, os.path.join(staging, "diff"))

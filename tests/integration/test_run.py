@@ -196,7 +196,7 @@ def test_images_and_rmi(cli, base):
     assert out[1].split()[:2] == ["base", "latest"]
     cli.ok("create", "--name", "user", "base", "true")
     r = cli("rmi", "base")
-    assert r.returncode == 1 and "being used by container" in r.stderr
+    assert r.returncode == 1 and "being used by stopped container" in r.stderr
     cli.ok("rm", "user")
     r = cli.ok("rmi", "base")
     assert "Untagged: base:latest" in r.stdout and "Deleted: sha256:" in r.stdout
