@@ -33,3 +33,84 @@ def changes(upper, lowers):
                         break
     out.sort(key=lambda kv: kv[1])
     return out
+
+
+def _same(a, b):
+    if (a.st_mode, a.st_uid, a.st_gid) != (b.st_mode, b.st_uid, b.st_gid):
+        return False
+    if a.st_mode & 0o170000 in (0o040000, 0o120000):
+        return True  # a directory's change shows in its entries; a symlink's in its target
+    return a.st_size == b.st_size and a.st_mtime_ns == b.st_mtime_ns
+
+
+def compare(tree, lowers):
+    """vfs: [(kind, path)] for a full rootfs copy against the image's layers (top first)."""
+    image = archive.flatten(lowers)
+    out = []
+    seen = set()
+    for dirpath, dirnames, filenames in os.walk(tree):
+        dirnames.sort()
+        for name in sorted(dirnames + filenames):
+            host = os.path.join(dirpath, name)
+            rel = os.path.relpath(host, tree)
+            seen.add(rel)
+            if rel not in image:
+                out.append(("A", "/" + rel))
+                continue
+            a, b = os.lstat(host), os.lstat(image[rel])
+            changed = not _same(a, b)
+            if not changed and a.st_mode & 0o170000 == 0o120000:
+                changed = os.readlink(host) != os.readlink(image[rel])
+            if changed:
+                out.append(("C", "/" + rel))
+    for rel in image:
+        if rel not in seen and os.path.dirname(rel) in seen | {""}:
+            out.append(("D", "/" + rel))
+    # a directory holding a change is itself changed, as Docker reports it
+    kinds = dict((p, k) for k, p in out)
+    for k, p in list(out):
+        parent = os.path.dirname(p)
+        while parent not in ("/", ""):
+            if parent not in kinds:
+                kinds[parent] = "C"
+            parent = os.path.dirname(parent)
+    return sorted(((k, p) for p, k in kinds.items()), key=lambda kv: kv[1])
+
+
+def diff_layer(tree, lowers, dest):
+    """vfs: write the overlay-format layer of tree's changes against lowers into dest."""
+    import shutil
+    import stat
+
+    for kind, path in compare(tree, lowers):
+        rel = path.lstrip("/")
+        target = os.path.join(dest, rel)
+        parent = os.path.dirname(rel)
+        if parent and not os.path.isdir(os.path.join(dest, parent)):
+            # parents keep the tree's attributes
+            cur = ""
+            for part in parent.split("/"):
+                cur = os.path.join(cur, part)
+                d = os.path.join(dest, cur)
+                if not os.path.isdir(d):
+                    os.mkdir(d)
+                    st = os.lstat(os.path.join(tree, cur))
+                    os.lchown(d, st.st_uid, st.st_gid)
+                    shutil.copystat(os.path.join(tree, cur), d)
+        if kind == "D":
+            os.mknod(target, stat.S_IFCHR, os.makedev(0, 0))
+            continue
+        src = os.path.join(tree, rel)
+        st = os.lstat(src)
+        if stat.S_ISDIR(st.st_mode):
+            if not os.path.isdir(target):
+                os.mkdir(target)
+        elif stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(src), target)
+        elif stat.S_ISREG(st.st_mode):
+            shutil.copyfile(src, target)
+        else:
+            os.mknod(target, st.st_mode, st.st_rdev)
+        os.lchown(target, st.st_uid, st.st_gid)
+        if not stat.S_ISLNK(st.st_mode):
+            shutil.copystat(src, target)

@@ -35,7 +35,7 @@ _RUN_OPTS = _CONTAINER_OPTS + [Opt("-d|--detach", "flag", "Run in the background
 def _client(g):
     from .client import Client
 
-    return Client(root=g["root"])
+    return Client(root=g["root"], storage_driver=g.get("storage_driver"))
 
 
 def _container_kwargs(o, image, cmd):
@@ -319,7 +319,8 @@ def cmd_image(g, o, args):
 
 
 def _global_argv(g):
-    return ["--root", g["root"]] if g["root"] else []
+    out = ["--root", g["root"]] if g["root"] else []
+    return out + (["--storage-driver", g["storage_driver"]] if g.get("storage_driver") else [])
 
 
 def cmd_pause(g, o, args):
@@ -734,6 +735,8 @@ _CONTAINER_VERBS = {"run", "create", "start", "exec"}
 
 _GLOBAL_OPTS = [
     Opt("--root", "value", "Root of lxcbox's state (default /var/lib/lxcbox, or $LXCBOX_ROOT)", metavar="DIR"),
+    Opt("-s|--storage-driver", "value", "Storage driver for new containers: overlay (default where the kernel "
+        "has it) or vfs", metavar="DRIVER", dest="storage_driver"),
     Opt("--help", "flag", "Print usage"),
     Opt("-v|--version", "flag", "Print version information and quit", dest="version"),
 ]

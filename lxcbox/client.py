@@ -14,8 +14,10 @@ from .names import Registry
 
 
 class Client:
-    def __init__(self, root=None):
+    def __init__(self, root=None, storage_driver=None):
         self.root, explicit = paths.resolve_root(root)
+        self._driver_request = storage_driver or os.environ.get("LXCBOX_STORAGE_DRIVER") or None
+        self._driver = None
         if not os.path.isdir(self.root):
             if explicit:
                 raise InvalidArgument('root directory "%s" does not exist' % self.root)
@@ -25,6 +27,15 @@ class Client:
         self.names = Registry(self.root)
         self.containers = ContainerCollection(self)
         self.images = ImageCollection(self)
+
+    @property
+    def driver(self):
+        """The storage driver for new containers (overlay, else vfs; --storage-driver overrides)."""
+        if self._driver is None:
+            from .rootfs import choose_driver
+
+            self._driver = choose_driver(self._driver_request)
+        return self._driver
 
     def close(self):
         pass
@@ -40,7 +51,7 @@ class Client:
 
         return {
             "Root": self.root,
-            "Driver": "overlay",
+            "Driver": self.driver,
             "CgroupVersion": "2" if cgroup_layout() == "v2" else "1",
             "Containers": len(self.containers.list(all=True)),
             "Images": len(self.graph.image_ids()),

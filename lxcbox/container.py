@@ -59,6 +59,22 @@ class Container:
         return os.path.join(self.dir, "work")
 
     @property
+    def rootfs_dir(self):
+        """vfs: the container's full root filesystem copy."""
+        return os.path.join(self.dir, "rootfs")
+
+    @property
+    def driver(self):
+        return self.config.get("driver", "overlay")
+
+    @property
+    def view_layers(self):
+        """The container's filesystem as layers, top first, for lookups from the host."""
+        if self.driver == "vfs":
+            return [self.rootfs_dir]
+        return [self.upper_dir] + self.config["lowers"]
+
+    @property
     def log_path(self):
         return os.path.join(self.dir, "json.log")
 
@@ -167,7 +183,7 @@ class Container:
             "Image": "sha256:" + c["image_id"],
             "Name": "/" + c["name"],
             "RestartCount": s.get("RestartCount", 0),
-            "Driver": "overlay",
+            "Driver": self.driver,
             "LogPath": self.log_path,
             "HostConfig": {"AutoRemove": bool(c.get("auto_remove")), "NetworkMode": c.get("network", "none"),
                            "RestartPolicy": c.get("restart_policy") or {"Name": "no", "MaximumRetryCount": 0},
@@ -179,9 +195,9 @@ class Container:
                 "Labels": c.get("labels") or {},
             },
             "GraphDriver": {
-                "Name": "overlay",
+                "Name": self.driver,
                 "Data": {"LowerDir": ":".join(c["lowers"]), "UpperDir": self.upper_dir,
-                         "WorkDir": self.work_dir},
+                         "WorkDir": self.work_dir} if self.driver == "overlay" else {"RootDir": self.rootfs_dir},
             },
         }
 
@@ -200,7 +216,7 @@ class Container:
         for e in c["env"]:
             if e.startswith("PATH="):
                 env_path = e[5:]
-        rootfs.find_command([self.upper_dir] + c["lowers"], c["cmd"][0], env_path, c.get("workdir") or "/")
+        rootfs.find_command(self.view_layers, c["cmd"][0], env_path, c.get("workdir") or "/")
 
     def _fail_start(self, exc):
         state = dict(self._state)
@@ -553,7 +569,7 @@ class Container:
         c = self.config
         env = _merge_env(c["env"], environment)
         env_path = next((e[5:] for e in env if e.startswith("PATH=")), "")
-        layers = [self.upper_dir] + c["lowers"]
+        layers = self.view_layers
         workdir = workdir or c.get("workdir") or "/"
         rootfs.find_command(layers, cmd[0], env_path, workdir)
         uid, gid, _ = rootfs.resolve_user(layers, user if user else c.get("user") or "")
@@ -636,7 +652,13 @@ class Container:
         from .changes import changes
 
         kinds = {"C": 0, "A": 1, "D": 2}
-        return [{"Path": p, "Kind": kinds[k]} for k, p in changes(self.upper_dir, self.config["lowers"])]
+        if self.driver == "vfs":
+            from .changes import compare
+
+            found = compare(self.rootfs_dir, self.config["lowers"])
+        else:
+            found = changes(self.upper_dir, self.config["lowers"])
+        return [{"Path": p, "Kind": kinds[k]} for k, p in found]
 
     def commit(self, repository=None, tag=None, message=None, author=None, changes=None, conf=None, pause=True):
         """Make the container's changes a new image, child of its image; returns the Image.
@@ -669,8 +691,15 @@ class Container:
                 self._freeze(True)
                 frozen = True
             try:
-                diff_id, blob_digest, blob_size = archive.write_blob(
-                    self.upper_dir, os.path.join(staging, "layer.tar.gz"))
+                source = self.upper_dir
+                if self.driver == "vfs":
+                    # no upper dir to read: the changes are found by comparing with the image
+                    from .changes import diff_layer
+
+                    source = os.path.join(staging, "vfs-diff")
+                    os.mkdir(source)
+                    diff_layer(self.rootfs_dir, c["lowers"], source)
+                diff_id, blob_digest, blob_size = archive.write_blob(source, os.path.join(staging, "layer.tar.gz"))
             finally:
                 if frozen:
                     self._freeze(False)
@@ -696,7 +725,7 @@ class Container:
         """Write the container's whole filesystem, flattened, as a tar."""
         from . import archive
 
-        archive.write_flat_tar([self.upper_dir] + self.config["lowers"], fileobj)
+        archive.write_flat_tar(self.view_layers, fileobj)
 
     def is_running(self):
         return self.read_state()["Status"] in (st.RUNNING, st.PAUSED, st.RESTARTING)
@@ -836,7 +865,7 @@ def _valid_hostname(name):
 
 def create(client, image, command=None, name=None, environment=None, working_dir=None, user=None,
            hostname=None, auto_remove=False, tty=False, stdin_open=False, entrypoint=None, labels=None,
-           restart_policy=None, log_config=None):
+           restart_policy=None, log_config=None, storage_driver=None):
     """Create a container from an image; it is not started."""
     image_id, lowers, img = client.graph.runtime(image)
     if isinstance(command, str):
@@ -895,20 +924,30 @@ def create(client, image, command=None, name=None, environment=None, working_dir
         # the upper dir's mode becomes the mode of the container's / : keep it the image's
         os.mkdir(os.path.join(cdir, "upper"), 0o755)
         os.chmod(os.path.join(cdir, "upper"), _root_mode(lowers))
+        driver = storage_driver or client.driver
+        if driver == "vfs":
+            # a full copy: costly in time and disk, for hosts without overlayfs
+            os.rmdir(os.path.join(cdir, "upper"))
+            os.mkdir(os.path.join(cdir, "rootfs"))
+            rootfs.copy_tree(lowers, os.path.join(cdir, "rootfs"))
+            spec = os.path.join(final, "rootfs")
+            branch = os.path.join(cdir, "rootfs")
+        else:
+            spec = rootfs.rootfs_spec(lowers, os.path.join(final, "upper"))
+            branch = os.path.join(cdir, "upper")
         if workdir != "/":
             # Docker creates a missing working directory; do it in the container's own branch
             if rootfs.lookup(lowers, workdir) is None:
-                os.makedirs(os.path.join(cdir, "upper") + workdir, exist_ok=True)
+                os.makedirs(branch + workdir, exist_ok=True)
         config = {
             "id": cid, "name": name, "created": fsutil.now(), "image": image, "image_id": image_id,
             "cmd": cmd, "env": full_env, "workdir": workdir, "user": user, "uid": uid, "gid": gid,
             "hostname": hostname, "auto_remove": bool(auto_remove), "tty": bool(tty),
             "stdin_open": bool(stdin_open), "lowers": lowers, "network": "none",
             "labels": dict(labels or {}), "restart_policy": restart_policy, "log_opts": log_opts,
-            "user_env": env, "entrypoint": entry or None, "cmd_part": cmd_part or None,
+            "user_env": env, "entrypoint": entry or None, "cmd_part": cmd_part or None, "driver": driver,
         }
-        conf = lxcconf.render(cid, hostname, rootfs.rootfs_spec(lowers, os.path.join(final, "upper")),
-                              full_env, uid, gid, workdir)
+        conf = lxcconf.render(cid, hostname, spec, full_env, uid, gid, workdir)
         fsutil.atomic_write(os.path.join(cdir, "lxc.conf"), conf)
         state = st.initial()
         st.write(os.path.join(cdir, "state.json"), state)

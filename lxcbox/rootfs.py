@@ -15,8 +15,70 @@ _S_IFLNK = 0o120000
 _S_IFCHR = 0o020000
 
 
+DRIVERS = ("overlay", "vfs")
+
+
+def kernel_filesystems():
+    try:
+        with open("/proc/filesystems") as f:
+            return {line.split()[-1] for line in f if line.strip()}
+    except OSError:
+        return set()
+
+
+def choose_driver(requested=None):
+    """The storage driver: the one asked for, else overlay where the kernel has it, else vfs."""
+    if requested:
+        if requested == "aufs":
+            raise InvalidArgument("the aufs driver is not available: LXC 5 has no aufs rootfs, and lxcbox "
+                                  "keeps layers in overlay's format; use overlay or vfs")
+        if requested not in DRIVERS:
+            raise InvalidArgument("unknown storage driver %r (choose from %s)" % (requested, ", ".join(DRIVERS)))
+        if requested == "overlay" and "overlay" not in kernel_filesystems():
+            raise InvalidArgument("the overlay driver needs overlayfs, which this kernel does not have")
+        return requested
+    return "overlay" if "overlay" in kernel_filesystems() else "vfs"
+
+
 def rootfs_spec(lowers, upper):
     return "overlay:" + ":".join(list(lowers) + [upper])
+
+
+def copy_tree(layers, dest):
+    """vfs: materialise the merged view of layers (top first) as a plain directory tree."""
+    import shutil
+
+    from . import archive
+
+    entries = archive.flatten(layers)
+    inodes = {}
+    for rel in sorted(entries, key=lambda r: r.split("/")):
+        src, dst = entries[rel], os.path.join(dest, rel)
+        st = os.lstat(src)
+        kind = st.st_mode & _S_IFMT
+        if kind == _S_IFDIR:
+            os.mkdir(dst)
+        elif kind == _S_IFLNK:
+            os.symlink(os.readlink(src), dst)
+        elif kind == _S_IFREG:
+            key = (st.st_dev, st.st_ino)
+            if st.st_nlink > 1 and key in inodes:
+                os.link(inodes[key], dst)
+                continue
+            shutil.copyfile(src, dst, follow_symlinks=False)
+            inodes[key] = dst
+        else:
+            os.mknod(dst, st.st_mode, st.st_rdev)
+        os.lchown(dst, st.st_uid, st.st_gid)
+        if kind != _S_IFLNK:
+            shutil.copystat(src, dst, follow_symlinks=False)  # mode, times, xattrs
+    for rel in sorted(entries, key=lambda r: r.split("/"), reverse=True):
+        st = os.lstat(entries[rel])
+        if st.st_mode & _S_IFMT == _S_IFDIR:
+            os.utime(os.path.join(dest, rel), ns=(st.st_atime_ns, st.st_mtime_ns))
+    root_st = os.stat(layers[-1]) if layers else None
+    if root_st:
+        os.chmod(dest, root_st.st_mode & 0o7777)
 
 
 def _lstat(layers, rel):

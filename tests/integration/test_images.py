@@ -270,3 +270,35 @@ def test_lxcbox_loads_and_runs_what_podman_saves(cli, base, tmp_path, podman, fm
     r = cli.ok("load", "-i", str(out))
     assert "frompodman:v1" in r.stdout
     assert cli.ok("run", "--rm", "frompodman:v1").stdout == "from-podman\n"
+
+
+def test_vfs_driver(cli, base, root):
+    assert "Driver: overlay" in cli.ok("info").stdout  # chosen automatically where the kernel has it
+    cli.ok("--storage-driver", "vfs", "run", "--name", "vv", "base", "sh", "-c", CHANGES)
+    assert cli.ok("inspect", "-f", "{{.GraphDriver.Name}}", "vv").stdout.strip() == "vfs"
+    diff = cli.ok("diff", "vv").stdout.splitlines()
+    for line in ("D /etc/nsswitch.conf", "A /etc/motd", "A /srv/data/f", "A /tmp/new"):
+        assert line in diff, (line, diff)
+    assert not any(l.startswith("C /bin/") for l in diff)  # unchanged files are not reported
+    cli.ok("commit", "vv", "fromvfs")
+    assert cli.ok("run", "--rm", "fromvfs", "sh", "-c", CHECK).stdout == EXPECTED
+    assert cli.ok("--storage-driver", "vfs", "run", "--rm", "fromvfs", "sh", "-c", CHECK).stdout == EXPECTED
+    r = cli("--storage-driver", "aufs", "run", "base", "true")
+    assert r.returncode == 125 and "aufs" in r.stderr
+
+
+def test_many_layers_stay_under_the_mount_option_limit(cli, base, root):
+    image = "base"
+    for i in range(50):
+        cli.ok("run", "--name", "l%d" % i, image, "sh", "-c", "echo %d > /layer%d" % (i, i))
+        cli.ok("commit", "l%d" % i, "deep:%d" % i)
+        cli.ok("rm", "l%d" % i)
+        image = "deep:%d" % i
+    layers = json.loads(cli.ok("inspect", image).stdout)[0]["RootFS"]["Layers"]
+    assert len(layers) == 51
+    cid = cli.ok("create", image, "sh", "-c", "cat /layer0 /layer49").stdout.strip()
+    conf = open(os.path.join(root, "containers", cid, "lxc.conf")).read()
+    rootfs_line = [l for l in conf.splitlines() if l.startswith("lxc.rootfs.path")][0]
+    full = sum(len(os.path.join(root, "layers", "sha256", l[7:], "diff")) + 1 for l in layers)
+    assert full > 4096 > len(rootfs_line) + 200  # full paths would not fit in one page; short links do
+    assert cli.ok("start", "-a", cid).stdout == "0\n49\n"
