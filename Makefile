@@ -5,7 +5,7 @@ VENV := $(CURDIR)/.venv
 VPY := $(VENV)/bin/python
 BIN ?= /usr/local/bin
 APT_PACKAGES := lxc lxc-dev pkg-config busybox-static nftables iproute2 python3-venv python3-dev gcc libc6-dev \
-                podman runc skopeo umoci xz-utils
+                podman runc skopeo umoci xz-utils mmdebstrap
 BENCH_PACKAGES := hyperfine
 
 .PHONY: install deps venv launcher test unit integration demo bench clean

@@ -94,19 +94,51 @@ def _pin_mtimes(rootdir):
     os.utime(rootdir, (BUILD_EPOCH, BUILD_EPOCH))
 
 
+def bootstrap(command, target):
+    """Run a rootfs builder that writes a tar on stdout, and unpack it (safely) into target."""
+    from . import archive
+    from .errors import LxcboxError
+
+    try:
+        # its own session: mmdebstrap signals its whole process group (SIGHUP) when it ends
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    except FileNotFoundError:
+        raise LxcboxError("%s is not installed (make install brings it)" % command[0]) from None
+    import threading
+
+    err = []
+    t = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
+    t.start()
+    try:
+        archive.extract_layer(proc.stdout, target)
+    finally:
+        proc.stdout.close()
+        code = proc.wait()
+        t.join()
+    if code != 0:
+        tail = (err[0] if err else b"").decode(errors="replace").strip().splitlines()[-1:] or [""]
+        raise LxcboxError("%s failed (exit %d): %s" % (command[0], code, tail[0]))
+
+
 def build(graph, name):
     """Build the template `name` into graph; returns (image hex id, tag)."""
     spec = load_template(name)
     staging = graph.new_staging("build")
     try:
+        boot = spec.get("bootstrap")
+        if boot:
+            bootstrap(boot["command"], os.path.join(staging, "diff"))
         populate(spec, os.path.join(staging, "diff"))
-        _pin_mtimes(os.path.join(staging, "diff"))
+        if not boot:
+            _pin_mtimes(os.path.join(staging, "diff"))
         diff_id = graph.add_layer(staging)
         with graph.lock():
             image_id = graph.add_image([diff_id], spec["config"], comment=spec.get("comment", ""),
                                        created_by="lxcbox build templates/images/%s.yaml" % name,
-                                       created=fsutil.format_time(BUILD_EPOCH * 1_000_000_000))
+                                       created=None if boot else fsutil.format_time(BUILD_EPOCH * 1_000_000_000))
             tag = graph.tag(image_id, "%s:%s" % (spec.get("name", name), spec.get("tag", "latest")))
+            for extra in spec.get("also_tag") or []:
+                graph.tag(image_id, "%s:%s" % (spec.get("name", name), extra))
             graph.commit_cache()
     finally:
         fsutil.rmtree(staging)

@@ -302,3 +302,15 @@ def test_many_layers_stay_under_the_mount_option_limit(cli, base, root):
     full = sum(len(os.path.join(root, "layers", "sha256", l[7:], "diff")) + 1 for l in layers)
     assert full > 4096 > len(rootfs_line) + 200  # full paths would not fit in one page; short links do
     assert cli.ok("start", "-a", cid).stdout == "0\n49\n"
+
+
+def test_debian_from_the_archive(cli, root):
+    # mmdebstrap, minbase, from Debian's archive through the host's apt sources
+    r = cli("pull", "debian", timeout=900)
+    assert r.returncode == 0, r.stderr
+    tags = \
+        cli.ok("images").stdout
+    assert "bookworm" in tags
+    out = cli.ok("run", "--rm", "debian:bookworm", "apt", "--version").stdout
+    assert out.startswith("apt ")
+    assert cli.ok("run", "--rm", "debian", "cat", "/etc/debian_version").stdout.startswith("12.")
