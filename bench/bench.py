@@ -10,6 +10,8 @@ Scenarios:
   logs     a container writing LOG_LINES lines to stdout, attached, through lxcbox's monitor
            into its json-file log, and through podman's conmon into its k8s-file log: MB/s.
   monitor  the PSS of one lxcbox monitor (a lone one: nothing to share pages with).
+  commit   commit of a one-file change on a 200 MB image: time and disk growth, lxcbox and podman.
+  create   create of 50 containers from that image: time and disk each, lxcbox and podman.
 """
 import argparse
 import json
@@ -141,6 +143,55 @@ def monitor_pss(bench):
     return None
 
 
+BIG_MB = 200
+
+
+def du(path):
+    return int(subprocess.run(["du", "-sb", path], capture_output=True, text=True, check=True).stdout.split()[0])
+
+
+def bench_commit_create(bench, rounds=5, creates=50):
+    """Commit and create on a 200 MB image; returns {engine: {...}}."""
+    lx = LXCBOX + ["--root", bench.root]
+    subprocess.run(lx + ["run", "--name", "bigsrc", "base", "sh", "-c",
+                         "head -c %d /dev/urandom > /big" % (BIG_MB * 1000000)], check=True)
+    subprocess.run(lx + ["commit", "bigsrc", "big"], check=True, stdout=subprocess.DEVNULL)
+    engines = {"lxcbox": {"commit_ms": [], "commit_bytes": []}}
+    pm = None
+    if bench.podman:
+        flat = os.path.join(bench.work, "big.tar")
+        subprocess.run(lx + ["export", "-o", flat, "bigsrc"], check=True)
+        pm = bench.podman
+        subprocess.run(pm + ["import", flat, "big"], check=True, stdout=subprocess.DEVNULL, env=bench.podman_env)
+        os.unlink(flat)
+        engines["podman"] = {"commit_ms": [], "commit_bytes": []}
+    podman_root = os.path.join(bench.work, "podman-root")
+    for i in range(rounds):
+        subprocess.run(lx + ["run", "--name", "c%d" % i, "big", "sh", "-c", "echo %d > /one" % i], check=True)
+        before = du(bench.root)
+        engines["lxcbox"]["commit_ms"].append(timed(lx + ["commit", "c%d" % i, "out%d" % i]))
+        engines["lxcbox"]["commit_bytes"].append(du(bench.root) - before)
+        if pm:
+            subprocess.run(pm + ["run", "--name", "p%d" % i, "--network", "none", "big", "sh", "-c",
+                                 "echo %d > /one" % i], check=True, env=bench.podman_env, stdout=subprocess.DEVNULL)
+            before = du(podman_root)
+            engines["podman"]["commit_ms"].append(timed(pm + ["commit", "p%d" % i, "pout%d" % i],
+                                                        env=bench.podman_env))
+            engines["podman"]["commit_bytes"].append(du(podman_root) - before)
+    for name, cmd, top, env in (("lxcbox", lx, os.path.join(bench.root, "containers"), None),
+                                ("podman", pm, podman_root, bench.podman_env)):
+        if cmd is None:
+            continue
+        before = du(top)
+        times = [timed(cmd + ["create", "big", "true"], env=env) for _ in range(creates)]
+        engines[name]["create_ms"] = statistics.median(times)
+        engines[name]["create_bytes_each"] = (du(top) - before) / creates
+    for e in engines.values():
+        e["commit_ms"] = statistics.median(e["commit_ms"])
+        e["commit_bytes"] = statistics.median(e["commit_bytes"])
+    return engines
+
+
 def alternate(contenders, runs, warmup=3):
     times = {name: [] for name, _ in contenders}
     for i in range(warmup + runs):
@@ -169,6 +220,7 @@ def main():
         medians, samples = alternate(contenders, opts.runs)
         throughput = bench_logs(bench, 5)
         pss = monitor_pss(bench)
+        images = bench_commit_create(bench)
     finally:
         bench.close()
         subprocess.run(["rm", "-rf", work, "/run/lxc/lock" + work])
@@ -189,13 +241,22 @@ def main():
         lines.append("lxcbox / podman log throughput = %.2f" % (throughput["lxcbox"] / throughput["podman"]))
     lines.append("monitor PSS: %.1f MiB (bar: <= 8 MiB; containerd-shim ~12 MiB, conmon ~0.7 MiB)" % (pss / 1024.0))
     verdicts.append("monitor PSS %.1f MiB (bar: <= 8)  %s" % (pss / 1024.0, "OK" if pss <= 8192 else "OVER"))
+    lines.append("")
+    lines.append("%-8s %22s %26s %16s %22s" % ("engine", "commit 1 file, 200 MB", "disk added by the commit",
+                                             "create (median)", "disk per container"))
+    for name, e in images.items():
+        lines.append("%-8s %19.0f ms %23.1f KB %13.1f ms %19.1f KB" % (
+            name, e["commit_ms"], e["commit_bytes"] / 1000.0, e["create_ms"], e["create_bytes_each"] / 1000.0))
+    grow = images["lxcbox"]["commit_bytes"]
+    verdicts.append("commit of a one-file change adds %.1f KB (bar: <= 100 KB)  %s"
+                    % (grow / 1000.0, "OK" if grow <= 100000 else "OVER"))
     text = "\n".join(lines + [""] + verdicts)
     print(text)
     os.makedirs(os.path.join(REPO, "bench", "results"), exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     with open(os.path.join(REPO, "bench", "results", "run-%s.json" % stamp), "w") as f:
         json.dump({"medians_ms": medians, "samples_ms": samples, "runs": opts.runs,
-                   "log_mb_per_s": throughput, "monitor_pss_kib": pss}, f, indent=1)
+                   "log_mb_per_s": throughput, "monitor_pss_kib": pss, "images": images}, f, indent=1)
     with open(os.path.join(REPO, "bench", "results", "latest.txt"), "w") as f:
         f.write(time.strftime("%Y-%m-%d %H:%M:%S\n") + text + "\n")
 
