@@ -15,7 +15,7 @@ between a write and the cache refresh costs one rebuild, never a wrong answer.
 import marshal
 import os
 
-from . import fsutil, reference
+from . import fsutil
 from .errors import Conflict, ImageNotFound, InvalidArgument
 
 CACHE_VERSION = 1
@@ -109,6 +109,13 @@ class Graph:
         images = cache["images"]
         if ref in images:
             return ref
+        # the common case, a known tag, without loading the reference parser
+        last = ref.rsplit("/", 1)[-1]
+        hexid = cache["tags"].get(ref if ":" in last else ref + ":latest")
+        if hexid in images:
+            return hexid
+        from . import reference
+
         if len(ref) >= 4 and reference.is_hex(ref):
             found = [h for h in images if h.startswith(ref)]
             if len(found) == 1:
@@ -283,6 +290,8 @@ class Graph:
 
     def tag(self, image_id, ref):
         """Point name:tag at an image.  Caller holds the lock."""
+        from . import reference
+
         key = reference.normalize(ref)
         tags = self._load_tags()
         tags[key] = _hex(image_id)
@@ -290,6 +299,8 @@ class Graph:
         return key
 
     def untag(self, ref):
+        from . import reference
+
         key = reference.normalize(ref)
         tags = self._load_tags()
         if key not in tags:

@@ -169,12 +169,9 @@ class Monitor:
         return pid, master
 
     def run(self):
-        from .logs import LogWriter, parse_size
-
         self._isolate()
         c = self.container
-        opts = c.config.get("log_opts") or {}
-        log = LogWriter(c.log_path, parse_size(opts.get("max-size", "10m")), int(opts.get("max-file", 3)))
+        log = _LazyLog(c)
         stdin = self.stdin_fd if self.stdin_fd is not None else self.devnull
         restarts = c._state.get("RestartCount", 0)
         delay = 0.1
@@ -350,6 +347,32 @@ class Monitor:
                         drop(fd)
                     elif stdin_open:
                         _write_all(master, data)
+
+
+class _LazyLog:
+    """The container's LogWriter, opened at the first byte: a silent container costs no log file
+    (and `run --rm true` no import of the log writer)."""
+
+    def __init__(self, container):
+        self.container = container
+        self.writer = None
+
+    def write(self, stream, data):
+        if self.writer is None:
+            from .logs import LogWriter, parse_size
+
+            opts = self.container.config.get("log_opts") or {}
+            self.writer = LogWriter(self.container.log_path, parse_size(opts.get("max-size", "10m")),
+                                    int(opts.get("max-file", 3)))
+        self.writer.write(stream, data)
+
+    def flush_partial(self):
+        if self.writer is not None:
+            self.writer.flush_partial()
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()
 
 
 def _write_all(fd, data):
