@@ -90,6 +90,11 @@ class Bench:
     def lxcbox_run(self, i):
         return timed(LXCBOX + ["--root", self.root, "run", "--rm", "base", "true"])
 
+    def lxcbox_run_unprimed(self, i):
+        # without the early no-op cgroup move (see lxcconf.prime_cgroup_migration)
+        return timed(LXCBOX + ["--root", self.root, "run", "--rm", "base", "true"],
+                     env=dict(os.environ, LXCBOX_NO_CGROUP_PRIMING="1"))
+
     def podman_run(self, i):
         return timed(self.podman + ["run", "--rm", "--network", "none", "lxcbox-bench-busybox", "true"],
                      env=self.podman_env)
@@ -214,6 +219,7 @@ def main():
     bench = Bench(work, not opts.no_podman)
     try:
         contenders = [("lxcbox run --rm base true", bench.lxcbox_run),
+                      ("  same, without cgroup priming", bench.lxcbox_run_unprimed),
                       ("raw lxc-execute true", bench.raw_execute)]
         if bench.podman:
             contenders.append(("podman run --rm --network none", bench.podman_run))

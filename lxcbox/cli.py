@@ -71,6 +71,9 @@ def _create(g, o, args):
 def cmd_run(g, o, args):
     if o["tty"] and o["interactive"] and not o["detach"] and not os.isatty(0):
         raise LxcboxError("the input device is not a TTY")
+    from .lxcconf import prime_cgroup_migration
+
+    prime_cgroup_migration()  # overlaps a kernel grace period with the container's preparation
     c = _create(g, o, args)
     if o["detach"]:
         c.start()

@@ -15,6 +15,45 @@ def cgroup_layout():
     return "v2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "v1"
 
 
+def prime_cgroup_migration():
+    """Start, in a thread, a no-op cgroup move of this process (into the cgroup it is in).
+
+    Moving a process between cgroups takes the kernel's cgroup_threadgroup_rwsem for writing,
+    which waits for an RCU grace period (~10 ms here) unless another writer was there within
+    the last one.  lxc-execute moves its monitor twice per container; doing a first, harmless
+    move while lxcbox is still preparing the container lets both of LXC's moves take the fast
+    path (measured: a `true` container in ~15 ms instead of ~25-35 ms).  Errors are ignored:
+    without permission or cgroupfs this is simply skipped.
+    """
+    import _thread
+
+    if os.environ.get("LXCBOX_NO_CGROUP_PRIMING"):
+        return  # the bench measures both ways
+    _thread.start_new_thread(_rewrite_own_cgroup, ())
+
+
+def _rewrite_own_cgroup():
+    try:
+        with open("/proc/self/cgroup") as f:
+            lines = f.read().splitlines()
+        for line in lines:
+            _, ctrls, path = line.split(":", 2)
+            if ctrls == "":
+                base = "/sys/fs/cgroup" if cgroup_layout() == "v2" else "/sys/fs/cgroup/unified"
+            elif "pids" in ctrls.split(","):
+                base = "/sys/fs/cgroup/" + ctrls
+            else:
+                continue
+            fd = os.open(base + path + "/cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, b"%d" % os.getpid())
+            finally:
+                os.close(fd)
+            return
+    except (OSError, ValueError):
+        pass
+
+
 def cgroup_prefix(layout=None):
     return "lxc.cgroup2" if (layout or cgroup_layout()) == "v2" else "lxc.cgroup"
 
