@@ -406,8 +406,12 @@ class Container:
         procs_dir = None
         deadline = None
         while procs_dir is None:
-            # just after the start, LXC may not have moved the init into its cgroup yet
+            # just after the start, LXC is still setting the container up: killing its child
+            # then leaves lxc-execute waiting forever on its sync socket.  Wait until the init
+            # runs the command (it has a child), and is in the container's cgroup.
             try:
+                if not self._main_pid():
+                    raise StateError("not started yet")
                 procs_dir = self._cgroup_dir(ctrl)
             except (OSError, StateError):
                 import time

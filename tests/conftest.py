@@ -129,3 +129,23 @@ def client(root):
 @pytest.fixture
 def client_base(client, base):
     return client
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_leaked_containers():
+    """After the whole run: no lxc-execute of a test root may survive, nor its cgroups."""
+    yield
+    leaked = []
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                cmd = f.read().split(b"\0")
+        except OSError:
+            continue
+        if cmd and cmd[0].endswith(b"lxc-execute") and any(b"/tmp/lxcbox-test-" in a for a in cmd):
+            leaked.append(int(pid))
+            try:
+                os.kill(int(pid), signal.SIGKILL)  # our own test's process, by its pid
+            except ProcessLookupError:
+                pass
+    assert not leaked, "lxc-execute processes of test roots outlived their tests: %s" % leaked
