@@ -27,6 +27,14 @@ _CONTAINER_OPTS = [
     Opt("--restart", "value", "Restart policy: no, on-failure[:max-retries], always, unless-stopped",
         metavar="POLICY"),
     Opt("--log-opt", "list", "Log driver options: max-size=10m, max-file=3", metavar="K=V", dest="log_opt"),
+    Opt("-m|--memory", "value", "Memory limit (b, k, m, g)", metavar="BYTES", dest="memory"),
+    Opt("--memory-swap", "value", "Memory plus swap limit; -1: unlimited swap", metavar="BYTES"),
+    Opt("--memory-reservation", "value", "Memory soft limit", metavar="BYTES"),
+    Opt("--cpus", "value", "Number of CPUs (CFS quota over period)", metavar="N"),
+    Opt("-c|--cpu-shares", "value", "CPU shares (relative weight)", metavar="N", dest="cpu_shares"),
+    Opt("--cpuset-cpus", "value", "CPUs in which to allow execution (0-3, 0,1)", metavar="CPUS"),
+    Opt("--pids-limit", "value", "Tune container pids limit (-1 for unlimited)", metavar="N"),
+    Opt("--ulimit", "list", "Ulimit options: nofile=1024:2048", metavar="ULIMIT"),
 ]
 _RUN_OPTS = _CONTAINER_OPTS + [Opt("-d|--detach", "flag", "Run in the background and print the container ID",
                                    dest="detach")]
@@ -53,7 +61,10 @@ def _container_kwargs(o, image, cmd):
                 working_dir=o["workdir"], user=o["user"], hostname=o["hostname"],
                 auto_remove=o["rm"], tty=o["tty"], stdin_open=o["interactive"],
                 entrypoint=o["entrypoint"], labels=labels, restart_policy=o["restart"],
-                log_config={"Type": "json-file", "Config": log_opts})
+                log_config={"Type": "json-file", "Config": log_opts}, mem_limit=o["memory"],
+                memswap_limit=o["memory_swap"], mem_reservation=o["memory_reservation"], cpus=o["cpus"],
+                cpu_shares=o["cpu_shares"], cpuset_cpus=o["cpuset_cpus"], pids_limit=o["pids_limit"],
+                ulimits=o["ulimit"])
 
 
 def _create(g, o, args):
@@ -326,6 +337,57 @@ def _global_argv(g):
     return out + (["--storage-driver", g["storage_driver"]] if g.get("storage_driver") else [])
 
 
+def cmd_update(g, o, args):
+    client = _client(g)
+
+    def update(ref):
+        client.containers.get(ref).update(
+            mem_limit=o["memory"], memswap_limit=o["memory_swap"], mem_reservation=o["memory_reservation"],
+            cpus=o["cpus"], cpu_shares=o["cpu_shares"], cpuset_cpus=o["cpuset_cpus"], pids_limit=o["pids_limit"])
+        print(ref)
+
+    return _each(args, update)
+
+
+def _human_bytes(n):
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return ("%.4g%s" % (n, unit)) if unit != "B" else "%dB" % n
+        n /= 1024.0
+
+
+def cmd_stats(g, o, args):
+    import time
+
+    client = _client(g)
+    containers = [client.containers.get(r) for r in args] if args else client.containers.list()
+    headers = ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"]
+    live = not o["no_stream"] and os.isatty(1)
+    while True:
+        rows = []
+        for c in containers:
+            s = c.stats(stream=False)
+            mem = s["memory_stats"]
+            if not mem:
+                rows.append([c.short_id, c.name, "--", "-- / --", "--", "--", "--", "--"])
+                continue
+            net, blk = s["networks"]["eth0"], s["blkio_stats"]
+            rows.append([c.short_id, c.name, "%.2f%%" % s["cpu_percent"],
+                         "%s / %s" % (_human_bytes(mem["usage"]), _human_bytes(mem["limit"])),
+                         "%.2f%%" % (100.0 * mem["usage"] / mem["limit"] if mem["limit"] else 0),
+                         "%s / %s" % (_size(net["rx_bytes"]), _size(net["tx_bytes"])),
+                         "%s / %s" % (_size(blk["read_bytes"]), _size(blk["write_bytes"])),
+                         str(s["pids_stats"]["current"])])
+        if live:
+            sys.stdout.write("\x1b[2J\x1b[H")  # refresh in place, as docker stats
+        _table(headers, rows)
+        if not live:
+            return 0
+        sys.stdout.flush()
+        time.sleep(0.5)
+        containers = [c for c in containers if c.is_running()]
+
+
 def cmd_pause(g, o, args):
     client = _client(g)
     return _each(args, lambda ref: (client.containers.get(ref).pause(), print(ref)))
@@ -413,7 +475,8 @@ def status_string(state, now=None):
         text = "Up " + human_duration(now - parse_time(state["StartedAt"]))
         return text + " (Paused)" if status == "paused" else text
     if status == "exited":
-        return "Exited (%d) %s ago" % (state["ExitCode"], human_duration(now - parse_time(state["FinishedAt"])))
+        text = "Exited (%d) %s ago" % (state["ExitCode"], human_duration(now - parse_time(state["FinishedAt"])))
+        return text + " (OOMKilled)" if state.get("OOMKilled") else text
     return status.capitalize()
 
 
@@ -702,6 +765,11 @@ VERBS = {
     "image": (cmd_image, "COMMAND", "Manage images: ls, rm, prune [-a], inspect, history, tag", [], 1, None, False),
     "attach": (cmd_attach, "CONTAINER", "Attach local standard input and output to a running container",
                [], 1, 1, True),
+    "update": (cmd_update, "[OPTIONS] CONTAINER [CONTAINER...]", "Update the resource limits of containers",
+               [o for o in _CONTAINER_OPTS if o.dest in ("memory", "memory_swap", "memory_reservation", "cpus",
+                                                         "cpu_shares", "cpuset_cpus", "pids_limit")], 1, None, True),
+    "stats": (cmd_stats, "[OPTIONS] [CONTAINER...]", "Display a live stream of container(s) resource usage statistics",
+              [Opt("--no-stream", "flag", "Disable streaming stats and only pull the first result")], 0, None, True),
     "pause": (cmd_pause, "CONTAINER [CONTAINER...]", "Pause all processes within one or more containers",
               [], 1, None, True),
     "unpause": (cmd_unpause, "CONTAINER [CONTAINER...]", "Unpause all processes within one or more containers",

@@ -176,7 +176,7 @@ class Container:
             "Args": c["cmd"][1:],
             "State": {
                 "Status": s["Status"], "Running": s["Running"], "Paused": s["Paused"],
-                "Restarting": s["Restarting"], "OOMKilled": s["OOMKilled"], "Dead": s["Dead"],
+                "Restarting": s["Restarting"], "OOMKilled": bool(s.get("OOMKilled")), "Dead": s["Dead"],
                 "Pid": self.pid if s["Running"] else 0, "ExitCode": s["ExitCode"], "Error": s["Error"],
                 "StartedAt": s["StartedAt"], "FinishedAt": s["FinishedAt"],
             },
@@ -185,7 +185,7 @@ class Container:
             "RestartCount": s.get("RestartCount", 0),
             "Driver": self.driver,
             "LogPath": self.log_path,
-            "HostConfig": {"AutoRemove": bool(c.get("auto_remove")), "NetworkMode": c.get("network", "none"),
+            "HostConfig": {**_host_limits(c), "AutoRemove": bool(c.get("auto_remove")), "NetworkMode": c.get("network", "none"),
                            "RestartPolicy": c.get("restart_policy") or {"Name": "no", "MaximumRetryCount": 0},
                            "LogConfig": {"Type": "json-file", "Config": c.get("log_opts") or {}}},
             "Config": {
@@ -284,6 +284,8 @@ class Container:
         first = monitor.read_started(fd)
         if sig_proxy and first.startswith("S "):
             _proxy_signals(int(first.split()[1]))
+        if first.startswith("S ") and self.config.get("limits"):
+            self._verify_limits()
         return _exit_code([first] + monitor.wait_status(fd), self)
 
     def start_tty(self):
@@ -355,6 +357,107 @@ class Container:
         os.close(fd)
         if not first.startswith("S "):
             _exit_code([first], self)
+        if self.config.get("limits"):
+            self._verify_limits()
+
+    def _verify_limits(self):
+        """Read the limits back from the running container's cgroup; if the host did not apply
+        one, stop the container and fail loudly (LXC ignores keys of the other cgroup version)."""
+        import time
+
+        from . import cgroups
+
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                state = self.read_state()
+            except FileNotFoundError:
+                return  # an --rm container that already ended and is gone
+            if state["Status"] != st.RUNNING:
+                return  # it already ended: nothing left to check
+            try:
+                if self._main_pid():
+                    self._cgroup_dir("memory" if lxcconf.cgroup_layout() == "v1" else "")
+                    break
+            except (OSError, StateError):
+                pass
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.005)
+        bad = cgroups.read_limits(self, self.config["limits"], lxcconf.cgroup_layout())
+        # unreadable: the container ended meanwhile; nothing to hold against the host
+        bad = {k: v for k, v in bad.items() if not str(v[1]).startswith("unreadable")}
+        if bad:
+            key, (wanted, found) = sorted(bad.items())[0]
+            self.kill(9)
+            raise LxcboxError("the host did not apply the limit %s = %s (the cgroup has %s); container stopped"
+                              % (key, wanted, found))
+
+    def update(self, **limits):
+        """Change the limits of a container (live if it runs): mem_limit, memswap_limit, mem_reservation,
+        cpus, cpu_shares, cpuset_cpus, pids_limit."""
+        from . import cgroups
+
+        new = cgroups.normalize({"memory": limits.get("mem_limit"), "memory_swap": limits.get("memswap_limit"),
+                                 "memory_reservation": limits.get("mem_reservation"), "cpus": limits.get("cpus"),
+                                 "cpu_shares": limits.get("cpu_shares"), "cpuset_cpus": limits.get("cpuset_cpus"),
+                                 "pids_limit": limits.get("pids_limit")})
+        if limits.get("mem_limit") and not limits.get("memswap_limit"):
+            old = self.config.get("limits") or {}
+            if old.get("memory_swap") and old["memory_swap"] > new["memory"]:
+                new["memory_swap"] = old["memory_swap"]  # keep a larger existing swap limit
+        if not new:
+            raise InvalidArgument("you must provide one or more flags when using this command")
+        layout = lxcconf.cgroup_layout()
+        if self.read_state()["Status"] in (st.RUNNING, st.PAUSED):
+            cgroups.apply_live(self, new, layout)
+        merged = dict(self.config.get("limits") or {}, **new)
+        config = dict(self.config, limits=merged)
+        # the next start gets them too
+        conf = fsutil.read_text(self.lxc_conf_path)
+        head, sep, rest = conf.partition("# Resource limits")
+        if sep:
+            block_end = rest.find("\n\n# Mounts")
+            rest = rest[:rest.index("\n") + 1] + cgroups.render(merged, layout, config.get("ulimits") or {}) + \
+                rest[block_end:]
+            fsutil.atomic_write(self.lxc_conf_path, head + sep + rest)
+        fsutil.write_json(self.config_path, config)
+        self._config = config
+        return {"Warnings": []}
+
+    def stats(self, stream=True, decode=None, one_shot=False):
+        """Usage as docker-py's stats dict; stream=False: one sample (CPU % over ~0.5 s)."""
+        if not stream:
+            return self._stats_sample()
+
+        def gen():
+            while self.is_running():
+                yield self._stats_sample()
+        return gen()
+
+    def _stats_sample(self, interval=0.5):
+        import time
+
+        from . import cgroups
+
+        state = self.read_state()
+        if state["Status"] not in (st.RUNNING, st.PAUSED):
+            return {"id": self.id, "name": "/" + self.name, "cpu_percent": 0.0, "memory_stats": {},
+                    "pids_stats": {"current": 0}, "networks": {}, "blkio_stats": {}, "read": fsutil.now()}
+        layout = lxcconf.cgroup_layout()
+        first, t0 = cgroups.usage(self, layout), time.monotonic()
+        time.sleep(interval)  # CPU % is a rate: two samples
+        u, t1 = cgroups.usage(self, layout), time.monotonic()
+        cpu = (u["cpu_ns"] - first["cpu_ns"]) / ((t1 - t0) * 1e9) * 100.0
+        return {
+            "id": self.id, "name": "/" + self.name, "read": fsutil.now(),
+            "cpu_percent": cpu,
+            "cpu_stats": {"cpu_usage": {"total_usage": u["cpu_ns"]}, "online_cpus": os.cpu_count()},
+            "memory_stats": {"usage": u["mem"], "limit": u["mem_limit"]},
+            "pids_stats": {"current": u["pids"]},
+            "networks": {"eth0": {"rx_bytes": u["net_rx"], "tx_bytes": u["net_tx"]}},
+            "blkio_stats": {"read_bytes": u["blk_read"], "write_bytes": u["blk_write"]},
+        }
 
     def wait(self, timeout=None, condition="not-running"):
         """Block until the container stops; returns {'StatusCode': code, 'Error': ...}."""
@@ -765,6 +868,18 @@ class Container:
         return b"".join(line for _, line in entries)
 
 
+def _host_limits(config):
+    """The limits in docker inspect's HostConfig keys."""
+    lim = config.get("limits") or {}
+    return {
+        "Memory": lim.get("memory", 0), "MemorySwap": lim.get("memory_swap", 0),
+        "MemoryReservation": lim.get("memory_reservation", 0),
+        "NanoCpus": int(lim.get("cpus", 0) * 1e9), "CpuShares": lim.get("cpu_shares", 0),
+        "CpusetCpus": lim.get("cpuset_cpus", ""), "PidsLimit": lim.get("pids_limit"),
+        "Ulimits": [{"Name": k, "Soft": v[0], "Hard": v[1]} for k, v in sorted((config.get("ulimits") or {}).items())],
+    }
+
+
 class ExecResult(tuple):
     """(exit_code, output), as docker-py's exec_run returns."""
 
@@ -869,7 +984,9 @@ def _valid_hostname(name):
 
 def create(client, image, command=None, name=None, environment=None, working_dir=None, user=None,
            hostname=None, auto_remove=False, tty=False, stdin_open=False, entrypoint=None, labels=None,
-           restart_policy=None, log_config=None, storage_driver=None):
+           restart_policy=None, log_config=None, storage_driver=None, mem_limit=None, memswap_limit=None,
+           mem_reservation=None, cpus=None, nano_cpus=None, cpu_shares=None, cpuset_cpus=None, pids_limit=None,
+           ulimits=None, mounts=None, volumes=None, tmpfs=None, read_only=False):
     """Create a container from an image; it is not started."""
     image_id, lowers, img = client.graph.runtime(image)
     if isinstance(command, str):
@@ -899,6 +1016,17 @@ def create(client, image, command=None, name=None, environment=None, working_dir
     from .logs import check_opts
 
     log_opts = check_opts((log_config or {}).get("Config") if isinstance(log_config, dict) else None)
+    limits, ulimit_map = {}, {}
+    if any(v not in (None, "", 0) for v in (mem_limit, memswap_limit, mem_reservation, cpus, nano_cpus, cpu_shares,
+                                            cpuset_cpus, pids_limit)) or ulimits:
+        from . import cgroups
+
+        limits = cgroups.normalize({"memory": mem_limit, "memory_swap": memswap_limit,
+                                    "memory_reservation": mem_reservation, "cpus": cpus, "nano_cpus": nano_cpus,
+                                    "cpu_shares": cpu_shares, "cpuset_cpus": cpuset_cpus, "pids_limit": pids_limit})
+        for u in ulimits or []:
+            name, values = cgroups.parse_ulimit(u) if isinstance(u, str) else (u["Name"], (u["Soft"], u["Hard"]))
+            ulimit_map[name] = list(values)
     cid = os.urandom(32).hex()
     hostname = _valid_hostname(hostname) if hostname else cid[:12]
     if name:
@@ -950,8 +1078,14 @@ def create(client, image, command=None, name=None, environment=None, working_dir
             "stdin_open": bool(stdin_open), "lowers": lowers, "network": "none",
             "labels": dict(labels or {}), "restart_policy": restart_policy, "log_opts": log_opts,
             "user_env": env, "entrypoint": entry or None, "cmd_part": cmd_part or None, "driver": driver,
+            "limits": limits, "ulimits": ulimit_map,
         }
-        conf = lxcconf.render(cid, hostname, spec, full_env, uid, gid, workdir)
+        limits_block = ""
+        if limits or ulimit_map:
+            from . import cgroups
+
+            limits_block = cgroups.render(limits, lxcconf.cgroup_layout(), ulimit_map)
+        conf = lxcconf.render(cid, hostname, spec, full_env, uid, gid, workdir, limits=limits_block)
         fsutil.atomic_write(os.path.join(cdir, "lxc.conf"), conf)
         state = st.initial()
         st.write(os.path.join(cdir, "state.json"), state)

@@ -80,7 +80,8 @@ def setuser_helper():
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers", "setuser")
 
 
-def render(cid, hostname, rootfs, env, uid=0, gid=0, workdir="/", net_type="empty", layout=None):
+def render(cid, hostname, rootfs, env, uid=0, gid=0, workdir="/", net_type="empty", layout=None,
+           limits="", mounts=""):
     environment = "\n".join("lxc.environment = " + _value(e, "environment variable") for e in env)
     setuser = ""
     if uid or gid:
@@ -95,6 +96,8 @@ def render(cid, hostname, rootfs, env, uid=0, gid=0, workdir="/", net_type="empt
         net_type=net_type,
         cgroup=cgroup_prefix(layout),
         setuser=setuser,
+        limits=limits,
+        mounts=mounts,
         workdir=_value(workdir or "/", "working directory"),
         environment=environment,
     )

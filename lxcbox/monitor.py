@@ -206,6 +206,12 @@ class Monitor:
                 code = 128 - code
             if c.was_killed():
                 code = 137
+            elif (code == 137 and "memory" in (c.config.get("limits") or {})
+                  and getattr(self, "oom_fds", None) is None):
+                # killed by SIGKILL, not by lxcbox, under a memory limit, gone before its cgroup
+                # could be watched (a life of a few milliseconds): the OOM killer is by far the
+                # likeliest sender (see docs/ARCHITECTURE.md)
+                self.oom_killed = True
             if not self._should_restart(code, restarts):
                 break
             # Docker's back-off: 100 ms, doubling
@@ -249,11 +255,75 @@ class Monitor:
         c = self.container
         state = dict(c._state)
         state.update(Status=st.EXITED, Running=False, Paused=False, Restarting=False,
-                     ExitCode=code, FinishedAt=fsutil.now(), Error=error)
+                     ExitCode=code, FinishedAt=fsutil.now(), Error=error,
+                     OOMKilled=bool(getattr(self, "oom_killed", False)))
         try:
             c.write_state(state)
         except FileNotFoundError:
             pass
+
+    def _watch_oom(self, p):
+        """Register for OOM-kill events of the container's memory cgroup, once it exists.
+
+        v1: an eventfd on memory.oom_control (cgroup.event_control); v2: POLLPRI on memory.events.
+        Returns True once registered (or when there is nothing to watch).
+        """
+        from select import POLLIN, POLLPRI
+
+        from . import cgroups, lxcconf
+
+        c = self.container
+        layout = lxcconf.cgroup_layout()
+        try:
+            path, how = cgroups.oom_watch_files(c, layout)
+            ofd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except Exception:
+            return False
+        if how == "v1":
+            efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+            try:
+                with open(os.path.join(os.path.dirname(path), "cgroup.event_control"), "w") as f:
+                    f.write("%d %d" % (efd, ofd))
+            except OSError:
+                os.close(efd)
+                os.close(ofd)
+                return True  # cannot watch: give up quietly
+            p.register(efd, POLLIN)
+            self.oom_fds = (efd, ofd)
+        else:
+            p.register(ofd, POLLPRI)
+            self.oom_fds = (ofd, ofd)
+        # an OOM kill before the registration shows in the counter already
+        try:
+            if cgroups.oom_kills(os.pread(ofd, 4096, 0).decode()) > 0:
+                self.oom_killed = True
+        except OSError:
+            pass
+        return True
+
+    def _check_oom(self, p):
+        from . import cgroups
+
+        efd, ofd = self.oom_fds
+        events = 0
+        try:
+            if efd != ofd:
+                try:
+                    events = os.eventfd_read(efd)
+                except BlockingIOError:
+                    events = 0
+            counter = cgroups.oom_kills(os.pread(ofd, 4096, 0).decode())
+            # v1 signals the eventfd when the cgroup goes out of memory, before the kill (the
+            # counter may still be 0): with the cgroup still there, the event is that OOM
+            if counter > 0 or events > 0:
+                self.oom_killed = True
+        except OSError:
+            # the cgroup is gone, and its removal signals the eventfd too: a count of two or
+            # more means an OOM event came first
+            if events >= 2:
+                self.oom_killed = True
+            p.unregister(efd)
+            self.oom_fds = (None, None)
 
     def _pump(self, fds, log):
         """Copy output to the log and to the attached client until the container closes it."""
@@ -263,8 +333,17 @@ class Monitor:
         for fd in fds:
             p.register(fd, POLLIN | POLLHUP | POLLERR)
         open_fds = dict(fds)
+        limits = self.container.config.get("limits") or {}
+        watching = "memory" not in limits  # True: nothing (more) to set up
+        tries = 0
         while open_fds:
-            for fd, _ in p.poll():
+            if not watching:
+                tries += 1
+                watching = self._watch_oom(p) or tries > 200
+            for fd, _ in p.poll(None if watching else 10):
+                if fd == getattr(self, "oom_fds", (None,))[0]:
+                    self._check_oom(p)
+                    continue
                 stream = open_fds.get(fd)
                 if stream is None:
                     continue
@@ -282,6 +361,11 @@ class Monitor:
                     except OSError:
                         # the attached client went away: keep logging, stop copying
                         self.targets[stream] = None
+        if getattr(self, "oom_fds", (None,))[0] is not None:
+            try:
+                self._check_oom(p)  # an event that came with the end of the output
+            except BlockingIOError:
+                pass
         log.flush_partial()
 
     def _pump_tty(self, master, log):

@@ -176,3 +176,33 @@ def test_status_strings():
     assert status_string({"Status": "exited", "ExitCode": 0, "FinishedAt": "2025-12-31T23:59:00Z"}, now) == \
         "Exited (0) 2 minutes ago"
     assert status_string({"Status": "created"}, now) == "Created"
+
+
+def test_cgroup_rendering_v1_and_v2():
+    from lxcbox import cgroups
+
+    limits = cgroups.normalize({"memory": "64m", "cpus": "0.5", "cpuset_cpus": "0", "pids_limit": 50,
+                                "cpu_shares": 512})
+    v2 = cgroups.render(limits, "v2")
+    assert "lxc.cgroup2.memory.max = 67108864" in v2
+    assert "lxc.cgroup2.memory.swap.max = 67108864" in v2  # Docker's default swap: as much again
+    assert "lxc.cgroup2.cpu.max = 50000 100000" in v2
+    assert "lxc.cgroup2.cpuset.cpus = 0" in v2 and "lxc.cgroup2.pids.max = 50" in v2
+    assert "lxc.cgroup2.cpu.weight = 20" in v2
+    v1 = cgroups.render(limits, "v1", {"nofile": ["1024", "2048"]})
+    assert "lxc.cgroup.memory.limit_in_bytes = 67108864" in v1
+    assert "lxc.cgroup.cpu.cfs_quota_us = 50000" in v1 and "lxc.cgroup.cpu.shares = 512" in v1
+    assert "lxc.prlimit.nofile = 1024:2048" in v1
+
+
+def test_cgroup_limit_validation():
+    from lxcbox import cgroups
+
+    assert cgroups.parse_bytes("1g") == 1024 ** 3 and cgroups.parse_bytes("512k") == 524288
+    for bad in ({"memory": "x"}, {"memory": "1k"}, {"memory_swap": "1g"}, {"cpus": "-1"},
+                {"cpuset_cpus": "a"}, {"memory": "64m", "memory_swap": "32m"}):
+        with pytest.raises(InvalidArgument):
+            cgroups.normalize(bad)
+    assert cgroups._equal("memory.limit_in_bytes", 67108864, "67108864")
+    assert cgroups._equal("cpuset.cpus", "0,1", "0-1")
+    assert not cgroups._equal("pids.max", 50, "40")
