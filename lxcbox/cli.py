@@ -35,6 +35,10 @@ _CONTAINER_OPTS = [
     Opt("--cpuset-cpus", "value", "CPUs in which to allow execution (0-3, 0,1)", metavar="CPUS"),
     Opt("--pids-limit", "value", "Tune container pids limit (-1 for unlimited)", metavar="N"),
     Opt("--ulimit", "list", "Ulimit options: nofile=1024:2048", metavar="ULIMIT"),
+    Opt("-v|--volume", "list", "Bind mount a host path or a named volume: SRC:DST[:ro]", metavar="SPEC",
+        dest="volume"),
+    Opt("--tmpfs", "list", "Mount a tmpfs: /path[:size=64m,mode=1777]", metavar="SPEC"),
+    Opt("--read-only", "flag", "Mount the container's root filesystem read-only"),
 ]
 _RUN_OPTS = _CONTAINER_OPTS + [Opt("-d|--detach", "flag", "Run in the background and print the container ID",
                                    dest="detach")]
@@ -64,7 +68,7 @@ def _container_kwargs(o, image, cmd):
                 log_config={"Type": "json-file", "Config": log_opts}, mem_limit=o["memory"],
                 memswap_limit=o["memory_swap"], mem_reservation=o["memory_reservation"], cpus=o["cpus"],
                 cpu_shares=o["cpu_shares"], cpuset_cpus=o["cpuset_cpus"], pids_limit=o["pids_limit"],
-                ulimits=o["ulimit"])
+                ulimits=o["ulimit"], volumes=o["volume"], tmpfs=o["tmpfs"], read_only=o["read_only"])
 
 
 def _create(g, o, args):
@@ -135,7 +139,7 @@ def cmd_rm(g, o, args):
     client = _client(g)
 
     def rm(ref):
-        client.containers.get(ref).remove(force=o["force"])
+        client.containers.get(ref).remove(force=o["force"], v=o["volumes"])
         print(ref)
 
     return _each(args, rm)
@@ -386,6 +390,44 @@ def cmd_stats(g, o, args):
         sys.stdout.flush()
         time.sleep(0.5)
         containers = [c for c in containers if c.is_running()]
+
+
+def cmd_volume(g, o, args):
+    import json
+
+    from .volumes import Volumes
+
+    client = _client(g)
+    vols = Volumes(client)
+    sub, rest = args[0], args[1:]
+    if sub == "create":
+        meta = vols.create(rest[0] if rest else None)
+        print(meta["Name"])
+        return 0
+    if sub in ("ls", "list"):
+        lo, _ = parse(rest, [Opt("-q|--quiet", "flag", dest="quiet")])
+        if lo["quiet"]:
+            for v in vols.list():
+                print(v["Name"])
+            return 0
+        _table(["DRIVER", "VOLUME NAME"], [[v["Driver"], v["Name"]] for v in vols.list()])
+        return 0
+    if sub == "inspect":
+        out = []
+        for name in rest:
+            out.append(vols.get(name))
+        print(json.dumps(out, indent=4))
+        return 0
+    if sub == "rm":
+        lo, names = parse(rest, [Opt("-f|--force", "flag", dest="force")])
+        return _each(names, lambda n: (vols.remove(n, force=lo["force"]), print(n)))
+    if sub == "prune":
+        for v in vols.list():
+            if not vols.users(v["Name"]) and v.get("Anonymous"):
+                vols.remove(v["Name"])
+                print("Deleted: %s" % v["Name"])
+        return 0
+    raise UsageError("unknown volume command: %s" % sub)
 
 
 def cmd_pause(g, o, args):
@@ -770,6 +812,8 @@ VERBS = {
                                                          "cpu_shares", "cpuset_cpus", "pids_limit")], 1, None, True),
     "stats": (cmd_stats, "[OPTIONS] [CONTAINER...]", "Display a live stream of container(s) resource usage statistics",
               [Opt("--no-stream", "flag", "Disable streaming stats and only pull the first result")], 0, None, True),
+    "volume": (cmd_volume, "COMMAND", "Manage volumes: create [NAME], ls, inspect NAME, rm NAME, prune",
+               [], 1, None, False),
     "pause": (cmd_pause, "CONTAINER [CONTAINER...]", "Pause all processes within one or more containers",
               [], 1, None, True),
     "unpause": (cmd_unpause, "CONTAINER [CONTAINER...]", "Unpause all processes within one or more containers",

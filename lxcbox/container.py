@@ -185,7 +185,12 @@ class Container:
             "RestartCount": s.get("RestartCount", 0),
             "Driver": self.driver,
             "LogPath": self.log_path,
-            "HostConfig": {**_host_limits(c), "AutoRemove": bool(c.get("auto_remove")), "NetworkMode": c.get("network", "none"),
+            "Mounts": [{"Type": m["type"], "Name": m.get("source") if m["type"] == "volume" else None,
+                        "Source": m.get("host_path", ""), "Destination": m["target"],
+                        "RW": not m.get("ro"), "Options": m.get("options", "")}
+                       for m in c.get("mounts") or []],
+            "HostConfig": {**_host_limits(c), "ReadonlyRootfs": bool(c.get("read_only")),
+                           "AutoRemove": bool(c.get("auto_remove")), "NetworkMode": c.get("network", "none"),
                            "RestartPolicy": c.get("restart_policy") or {"Name": "no", "MaximumRetryCount": 0},
                            "LogConfig": {"Type": "json-file", "Config": c.get("log_opts") or {}}},
             "Config": {
@@ -719,6 +724,7 @@ class Container:
 
     def remove(self, force=False, v=False):
         state = self.read_state()
+        mounts = self.config.get("mounts") or []
         if state["Status"] in (st.RUNNING, st.PAUSED, st.RESTARTING):
             if not force:
                 raise Conflict("You cannot remove a running container %s. Stop the container before "
@@ -735,6 +741,26 @@ class Container:
                         os.kill(state[key], 9)
                 self.wait(timeout=10)
         self.remove_files()
+        if v:
+            self._remove_volumes(mounts)
+
+    def _remove_volumes(self, mounts):
+        """rm -v: the anonymous volumes, and those this container's run created, if unused."""
+        from .volumes import Volumes
+
+        vols = Volumes(self.client)
+        for m in mounts:
+            if m["type"] != "volume":
+                continue
+            try:
+                meta = vols.get(m["source"])
+            except NotFound:
+                continue
+            if meta.get("Anonymous") or meta.get("CreatedBy") == self.id:
+                try:
+                    vols.remove(m["source"])
+                except Conflict:
+                    pass  # another container uses it: it stays
 
     def remove_files(self):
         """Delete everything the container owns: name, directory, LXC's lock dir."""
@@ -1027,6 +1053,7 @@ def create(client, image, command=None, name=None, environment=None, working_dir
         for u in ulimits or []:
             name, values = cgroups.parse_ulimit(u) if isinstance(u, str) else (u["Name"], (u["Soft"], u["Hard"]))
             ulimit_map[name] = list(values)
+    mount_specs = _mount_specs(volumes, mounts, tmpfs)
     cid = os.urandom(32).hex()
     hostname = _valid_hostname(hostname) if hostname else cid[:12]
     if name:
@@ -1078,14 +1105,21 @@ def create(client, image, command=None, name=None, environment=None, working_dir
             "stdin_open": bool(stdin_open), "lowers": lowers, "network": "none",
             "labels": dict(labels or {}), "restart_policy": restart_policy, "log_opts": log_opts,
             "user_env": env, "entrypoint": entry or None, "cmd_part": cmd_part or None, "driver": driver,
-            "limits": limits, "ulimits": ulimit_map,
+            "limits": limits, "ulimits": ulimit_map, "mounts": [], "read_only": bool(read_only),
         }
+        mount_list = config["mounts"] = _prepare_mounts(client, cid, mount_specs, lowers, branch)
+        from .volumes import mount_entries
+
+        mounts_block = mount_entries(mount_list)
+        if read_only:
+            mounts_block = "lxc.rootfs.options = ro\n" + mounts_block
         limits_block = ""
         if limits or ulimit_map:
             from . import cgroups
 
             limits_block = cgroups.render(limits, lxcconf.cgroup_layout(), ulimit_map)
-        conf = lxcconf.render(cid, hostname, spec, full_env, uid, gid, workdir, limits=limits_block)
+        conf = lxcconf.render(cid, hostname, spec, full_env, uid, gid, workdir, limits=limits_block,
+                              mounts=mounts_block)
         fsutil.atomic_write(os.path.join(cdir, "lxc.conf"), conf)
         state = st.initial()
         st.write(os.path.join(cdir, "state.json"), state)
@@ -1099,6 +1133,57 @@ def create(client, image, command=None, name=None, environment=None, working_dir
     c = Container(client, cid, config)
     c._state = state
     return c
+
+
+def _mount_specs(volumes, mounts, tmpfs):
+    """-v specs (or docker-py's {host: {'bind', 'mode'}} dict), mounts and --tmpfs, parsed."""
+    from . import volumes as vol
+
+    specs = []
+    if isinstance(volumes, dict):
+        volumes = ["%s:%s:%s" % (h, v["bind"], v.get("mode", "rw")) for h, v in volumes.items()]
+    for v in volumes or []:
+        specs.append(vol.parse_volume(v))
+    for m in mounts or []:
+        specs.append(vol.parse_volume(m) if isinstance(m, str) else m)
+    if isinstance(tmpfs, dict):
+        tmpfs = ["%s:%s" % (k, v) if v else k for k, v in tmpfs.items()]
+    for t in tmpfs or []:
+        specs.append(vol.parse_tmpfs(t))
+    targets = [m["target"] for m in specs]
+    dup = {t for t in targets if targets.count(t) > 1}
+    if dup:
+        raise InvalidArgument("duplicate mount point: %s" % sorted(dup)[0])
+    return specs
+
+
+def _prepare_mounts(client, cid, specs, lowers, branch):
+    """Create and seed volumes, pre-create mount points in the container's branch."""
+    from .volumes import Volumes
+
+    vols = Volumes(client)
+    out = []
+    for m in specs:
+        m = dict(m)
+        if m["type"] == "volume":
+            created = m["source"] is None or not os.path.isdir(vols.data(m["source"]))
+            meta = vols.create(m["source"], created_by=cid if created else None)
+            m["source"] = meta["Name"]
+            m["host_path"] = vols.data(meta["Name"])
+            if not m.get("nocopy"):
+                vols.seed(meta["Name"], lowers, m["target"])
+        elif m["type"] == "bind":
+            m["host_path"] = m["source"]
+        # the mount point exists before the start (a read-only root could not get it later)
+        point = branch + m["target"]
+        if rootfs.lookup(lowers, m["target"]) is None and not os.path.lexists(point):
+            if m["type"] == "bind" and os.path.isfile(m["host_path"]):
+                os.makedirs(os.path.dirname(point), exist_ok=True)
+                open(point, "a").close()
+            else:
+                os.makedirs(point, exist_ok=True)
+        out.append(m)
+    return out
 
 
 def _restart_policy(policy):

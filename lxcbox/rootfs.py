@@ -44,8 +44,9 @@ def rootfs_spec(lowers, upper):
     return "overlay:" + ":".join(list(lowers) + [upper])
 
 
-def copy_tree(layers, dest):
-    """vfs: materialise the merged view of layers (top first) as a plain directory tree."""
+def copy_tree(layers, dest, into_existing=False):
+    """Materialise the merged view of layers (top first) as a plain directory tree (vfs, and
+    the first use of a volume)."""
     import shutil
 
     from . import archive
@@ -57,7 +58,8 @@ def copy_tree(layers, dest):
         st = os.lstat(src)
         kind = st.st_mode & _S_IFMT
         if kind == _S_IFDIR:
-            os.mkdir(dst)
+            if not (into_existing and os.path.isdir(dst)):
+                os.mkdir(dst)
         elif kind == _S_IFLNK:
             os.symlink(os.readlink(src), dst)
         elif kind == _S_IFREG:
@@ -79,6 +81,8 @@ def copy_tree(layers, dest):
     root_st = os.stat(layers[-1]) if layers else None
     if root_st:
         os.chmod(dest, root_st.st_mode & 0o7777)
+        if into_existing:
+            os.chown(dest, root_st.st_uid, root_st.st_gid)
 
 
 def _lstat(layers, rel):
