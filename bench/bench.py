@@ -10,6 +10,7 @@ Scenarios:
   logs     a container writing LOG_LINES lines to stdout, attached, through lxcbox's monitor
            into its json-file log, and through podman's conmon into its k8s-file log: MB/s.
   monitor  the PSS of one lxcbox monitor (a lone one: nothing to share pages with).
+  limits   `run --rm -m 64m --cpus 1 base true` against the same run without limits.
   commit   commit of a one-file change on a 200 MB image: time and disk growth, lxcbox and podman.
   create   create of 50 containers from that image: time and disk each, lxcbox and podman.
 """
@@ -89,6 +90,9 @@ class Bench:
 
     def lxcbox_run(self, i):
         return timed(LXCBOX + ["--root", self.root, "run", "--rm", "base", "true"])
+
+    def lxcbox_run_limits(self, i):
+        return timed(LXCBOX + ["--root", self.root, "run", "--rm", "-m", "64m", "--cpus", "1", "base", "true"])
 
     def lxcbox_run_unprimed(self, i):
         # without the early no-op cgroup move (see lxcconf.prime_cgroup_migration)
@@ -220,6 +224,7 @@ def main():
     try:
         contenders = [("lxcbox run --rm base true", bench.lxcbox_run),
                       ("  same, without cgroup priming", bench.lxcbox_run_unprimed),
+                      ("  same, with -m 64m --cpus 1", bench.lxcbox_run_limits),
                       ("raw lxc-execute true", bench.raw_execute)]
         if bench.podman:
             contenders.append(("podman run --rm --network none", bench.podman_run))
@@ -256,6 +261,8 @@ def main():
     grow = images["lxcbox"]["commit_bytes"]
     verdicts.append("commit of a one-file change adds %.1f KB (bar: <= 100 KB)  %s"
                     % (grow / 1000.0, "OK" if grow <= 100000 else "OVER"))
+    extra = medians["  same, with -m 64m --cpus 1"] - mine
+    verdicts.append("limits cost %+.1f ms (bar: a few ms)  %s" % (extra, "OK" if extra <= 5 else "OVER"))
     text = "\n".join(lines + [""] + verdicts)
     print(text)
     os.makedirs(os.path.join(REPO, "bench", "results"), exist_ok=True)
