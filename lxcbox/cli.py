@@ -39,6 +39,12 @@ _CONTAINER_OPTS = [
         dest="volume"),
     Opt("--tmpfs", "list", "Mount a tmpfs: /path[:size=64m,mode=1777]", metavar="SPEC"),
     Opt("--read-only", "flag", "Mount the container's root filesystem read-only"),
+    Opt("--network|--net", "value", "Network: none (default for now), bridge, host, container:NAME, or a "
+        "user network", metavar="NET", dest="network"),
+    Opt("-p|--publish", "list", "Publish a port: [HOSTIP:]HOSTPORT:CTRPORT[/udp] or CTRPORT", metavar="SPEC",
+        dest="publish"),
+    Opt("-P|--publish-all", "flag", "Publish all exposed ports to free host ports", dest="publish_all"),
+    Opt("--ip", "value", "IPv4 address on the network", metavar="IP"),
 ]
 _RUN_OPTS = _CONTAINER_OPTS + [Opt("-d|--detach", "flag", "Run in the background and print the container ID",
                                    dest="detach")]
@@ -68,7 +74,8 @@ def _container_kwargs(o, image, cmd):
                 log_config={"Type": "json-file", "Config": log_opts}, mem_limit=o["memory"],
                 memswap_limit=o["memory_swap"], mem_reservation=o["memory_reservation"], cpus=o["cpus"],
                 cpu_shares=o["cpu_shares"], cpuset_cpus=o["cpuset_cpus"], pids_limit=o["pids_limit"],
-                ulimits=o["ulimit"], volumes=o["volume"], tmpfs=o["tmpfs"], read_only=o["read_only"])
+                ulimits=o["ulimit"], volumes=o["volume"], tmpfs=o["tmpfs"], read_only=o["read_only"],
+                network=o["network"], ports=o["publish"], publish_all_ports=o["publish_all"], ip=o["ip"])
 
 
 def _create(g, o, args):
@@ -390,6 +397,46 @@ def cmd_stats(g, o, args):
         sys.stdout.flush()
         time.sleep(0.5)
         containers = [c for c in containers if c.is_running()]
+
+
+def cmd_port(g, o, args):
+    c = _client(g).containers.get(args[0])
+    ports = c.attrs["NetworkSettings"]["Ports"]
+    for key, bindings in sorted(ports.items()):
+        if len(args) > 1 and args[1] not in (key, key.split("/")[0]):
+            continue
+        for b in bindings:
+            print("%s -> %s:%s" % (key, b["HostIp"], b["HostPort"]))
+    return 0
+
+
+def cmd_network(g, o, args):
+    import json
+
+    from .network import Networks
+
+    nets = Networks(_client(g))
+    sub, rest = args[0], args[1:]
+    if sub == "create":
+        no, names = parse(rest, [Opt("--subnet", "value", dest="subnet"), Opt("-d|--driver", "value", dest="driver")])
+        if len(names) != 1:
+            raise UsageError("network create needs exactly one name")
+        conf = nets.create(names[0], subnet=no["subnet"])
+        print(conf["name"])
+        return 0
+    if sub in ("ls", "list"):
+        _table(["NETWORK", "SUBNET", "GATEWAY", "BRIDGE"],
+               [[n["name"], n["subnet"], n["gateway"], n["bridge"]] for n in nets.list()])
+        return 0
+    if sub == "inspect":
+        print(json.dumps([{"Name": n["name"], "Driver": "bridge", "IPAM": {"Config": [
+            {"Subnet": n["subnet"], "Gateway": n["gateway"]}]}, "Options": {"bridge": n["bridge"]},
+            "Containers": {cid: {"IPv4Address": ip} for ip, cid in nets._leases(n["name"]).items()}}
+            for n in (nets.get(x) for x in rest)], indent=4))
+        return 0
+    if sub == "rm":
+        return _each(rest, lambda n: (nets.remove(n), print(n)))
+    raise UsageError("unknown network command: %s" % sub)
 
 
 def cmd_volume(g, o, args):
@@ -812,6 +859,9 @@ VERBS = {
                                                          "cpu_shares", "cpuset_cpus", "pids_limit")], 1, None, True),
     "stats": (cmd_stats, "[OPTIONS] [CONTAINER...]", "Display a live stream of container(s) resource usage statistics",
               [Opt("--no-stream", "flag", "Disable streaming stats and only pull the first result")], 0, None, True),
+    "port": (cmd_port, "CONTAINER [PRIVATE_PORT[/PROTO]]", "List port mappings of a container", [], 1, 2, True),
+    "network": (cmd_network, "COMMAND", "Manage networks: create [--subnet CIDR] NAME, ls, inspect NAME, rm NAME",
+                [], 1, None, False),
     "volume": (cmd_volume, "COMMAND", "Manage volumes: create [NAME], ls, inspect NAME, rm NAME, prune",
                [], 1, None, False),
     "pause": (cmd_pause, "CONTAINER [CONTAINER...]", "Pause all processes within one or more containers",

@@ -142,7 +142,8 @@ class Container:
             try:
                 with fsutil.Lock(os.path.join(self.dir, "state.lock")):
                     self.write_state(state)
-            except FileNotFoundError:
+                self.disconnect()  # its monitor died: release what it would have released
+            except (FileNotFoundError, LxcboxError):
                 pass
         self._state = state
         return state
@@ -189,6 +190,7 @@ class Container:
                         "Source": m.get("host_path", ""), "Destination": m["target"],
                         "RW": not m.get("ro"), "Options": m.get("options", "")}
                        for m in c.get("mounts") or []],
+            "NetworkSettings": _network_settings(s, c),
             "HostConfig": {**_host_limits(c), "ReadonlyRootfs": bool(c.get("read_only")),
                            "AutoRemove": bool(c.get("auto_remove")), "NetworkMode": c.get("network", "none"),
                            "RestartPolicy": c.get("restart_policy") or {"Name": "no", "MaximumRetryCount": 0},
@@ -212,8 +214,11 @@ class Container:
 
         c = self.config
         prefix = [lxcconf.SETUSER_PATH, str(c["uid"]), str(c["gid"])] if (c["uid"] or c["gid"]) else []
+        defines = []
+        for key, value in getattr(self, "_net_defines", ()):
+            defines += ["-s", "%s=%s" % (key, value)]
         return [lxc_execute_path(), "-n", self.id, "-P", self.client.containers_dir,
-                "-f", self.lxc_conf_path, "--"] + prefix + list(c["cmd"])
+                "-f", self.lxc_conf_path] + defines + ["--"] + prefix + list(c["cmd"])
 
     def _check_command(self):
         c = self.config
@@ -241,12 +246,76 @@ class Container:
         except LxcboxError as exc:
             self._fail_start(exc)
             raise
+        if self.config.get("network", "none") not in ("none", "host"):
+            self._connect()
         # a restarted container starts from a fresh overlay work dir
         fsutil.rmtree(self.work_dir)
         try:
             os.unlink(self.stop_marker)
         except FileNotFoundError:
             pass
+
+    def _connect(self):
+        """Before a start on a bridge network: bridge, address, /etc files, published ports."""
+        from . import network as net
+
+        c = self.config
+        nets = net.Networks(self.client)
+        name = c["network"]
+        if name.startswith("container:"):
+            other = self.client.containers.get(name.split(":", 1)[1])
+            if not other.is_running():
+                raise StateError("cannot join the network of %s: it is not running" % other.name)
+            self._net_defines = [("lxc.namespace.share.net", str(other.pid))]
+            return
+        conf = nets.get(name)
+        net.ensure_bridge(conf)
+        # a crash may have left this container's rules and lease behind: start clean
+        net.unpublish(conf, self.id)
+        nets.release(name, self.id)
+        ports = []
+        for host_ip, host_port, ctr_port, proto in c.get("ports") or []:
+            if host_port == 0:
+                host_port = net.free_port(proto)
+            elif net.port_in_use(host_ip, host_port, proto):
+                raise Conflict("Bind for %s:%d failed: port is already allocated" % (host_ip or "0.0.0.0", host_port))
+            ports.append((host_ip, host_port, ctr_port, proto))
+        ip, conf = nets.allocate(name, self.id, c.get("ip"))
+        prefix = conf["subnet"].split("/")[1]
+        try:
+            hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s\t%s %s\n" % (
+                ip, c["hostname"], c["name"])
+            for path, text in (("hosts", hosts), ("hostname", c["hostname"] + "\n"),
+                               ("resolv.conf", "nameserver %s\n" % conf["gateway"])):
+                with open(os.path.join(self.dir, path), "w") as f:  # in place: they are bind-mounted
+                    f.write(text)
+            net.publish(conf, self.id, ip, ports)
+        except BaseException:
+            nets.release(name, self.id)
+            raise
+        from .network import int_to_ip, ip_to_int
+
+        bcast = int_to_ip(ip_to_int(ip) | ((1 << (32 - int(prefix))) - 1))
+        self._net_defines = [("lxc.net.0.ipv4.address", "%s/%s %s" % (ip, prefix, bcast)),
+                             ("lxc.net.0.ipv4.gateway", conf["gateway"])]
+        self._net_state = {"IPAddress": ip, "Gateway": conf["gateway"], "Network": name,
+                           "Ports": [[h, hp, cp, pr] for h, hp, cp, pr in ports]}
+        self._state = dict(self._state or self.read_state(), NetworkSettings=self._net_state)
+
+    def disconnect(self):
+        """After the container stopped: its published ports and its address go."""
+        from . import network as net
+
+        name = self.config.get("network", "none")
+        if name in ("none", "host") or name.startswith("container:"):
+            return
+        nets = net.Networks(self.client)
+        try:
+            conf = nets.get(name)
+        except NotFound:
+            return
+        net.unpublish(conf, self.id)
+        nets.release(name, self.id)
 
     @property
     def stop_marker(self):
@@ -729,7 +798,10 @@ class Container:
             if not force:
                 raise Conflict("You cannot remove a running container %s. Stop the container before "
                                "attempting removal or force remove" % self.id)
-            self.kill(9)
+            try:
+                self.kill(9)
+            except Conflict:
+                pass  # it stopped on its own meanwhile
             try:
                 self.wait(timeout=10)
             except TimeoutError:
@@ -763,7 +835,11 @@ class Container:
                     pass  # another container uses it: it stays
 
     def remove_files(self):
-        """Delete everything the container owns: name, directory, LXC's lock dir."""
+        """Delete everything the container owns: network, name, directory, LXC's lock dir."""
+        try:
+            self.disconnect()
+        except LxcboxError:
+            pass
         self.client.names.release(self.config["name"], self.id)
         # rename first: a crash mid-delete leaves no half-container under containers/
         doomed = os.path.join(self.client.root, "tmp", "rm-%d-%s" % (os.getpid(), self.id))
@@ -894,6 +970,18 @@ class Container:
         return b"".join(line for _, line in entries)
 
 
+def _network_settings(state, config):
+    ns = state.get("NetworkSettings") or {}
+    ports = {}
+    for host_ip, host_port, ctr_port, proto in (ns.get("Ports") or []) if state.get("Running") else []:
+        ports.setdefault("%d/%s" % (ctr_port, proto), []).append({"HostIp": host_ip or "0.0.0.0",
+                                                                  "HostPort": str(host_port)})
+    running = state.get("Running")
+    return {"IPAddress": ns.get("IPAddress", "") if running else "", "Gateway": ns.get("Gateway", "") if running else "",
+            "Ports": ports, "Networks": {config.get("network", "none"): {
+                "IPAddress": ns.get("IPAddress", "") if running else ""}}}
+
+
 def _host_limits(config):
     """The limits in docker inspect's HostConfig keys."""
     lim = config.get("limits") or {}
@@ -1012,7 +1100,8 @@ def create(client, image, command=None, name=None, environment=None, working_dir
            hostname=None, auto_remove=False, tty=False, stdin_open=False, entrypoint=None, labels=None,
            restart_policy=None, log_config=None, storage_driver=None, mem_limit=None, memswap_limit=None,
            mem_reservation=None, cpus=None, nano_cpus=None, cpu_shares=None, cpuset_cpus=None, pids_limit=None,
-           ulimits=None, mounts=None, volumes=None, tmpfs=None, read_only=False):
+           ulimits=None, mounts=None, volumes=None, tmpfs=None, read_only=False, network=None, ports=None,
+           publish_all_ports=False, ip=None):
     """Create a container from an image; it is not started."""
     image_id, lowers, img = client.graph.runtime(image)
     if isinstance(command, str):
@@ -1054,6 +1143,10 @@ def create(client, image, command=None, name=None, environment=None, working_dir
             name, values = cgroups.parse_ulimit(u) if isinstance(u, str) else (u["Name"], (u["Soft"], u["Hard"]))
             ulimit_map[name] = list(values)
     mount_specs = _mount_specs(volumes, mounts, tmpfs)
+    network = network or os.environ.get("LXCBOX_DEFAULT_NETWORK") or "none"
+    port_list = _port_specs(network, ports, publish_all_ports, img)
+    if ip and network in ("none", "host"):
+        raise InvalidArgument("--ip needs a bridge or user network")
     cid = os.urandom(32).hex()
     hostname = _valid_hostname(hostname) if hostname else cid[:12]
     if name:
@@ -1102,10 +1195,11 @@ def create(client, image, command=None, name=None, environment=None, working_dir
             "id": cid, "name": name, "created": fsutil.now(), "image": image, "image_id": image_id,
             "cmd": cmd, "env": full_env, "workdir": workdir, "user": user, "uid": uid, "gid": gid,
             "hostname": hostname, "auto_remove": bool(auto_remove), "tty": bool(tty),
-            "stdin_open": bool(stdin_open), "lowers": lowers, "network": "none",
+            "stdin_open": bool(stdin_open), "lowers": lowers, "network": network,
             "labels": dict(labels or {}), "restart_policy": restart_policy, "log_opts": log_opts,
             "user_env": env, "entrypoint": entry or None, "cmd_part": cmd_part or None, "driver": driver,
             "limits": limits, "ulimits": ulimit_map, "mounts": [], "read_only": bool(read_only),
+            "ports": port_list, "ip": ip,
         }
         mount_list = config["mounts"] = _prepare_mounts(client, cid, mount_specs, lowers, branch)
         from .volumes import mount_entries
@@ -1118,8 +1212,14 @@ def create(client, image, command=None, name=None, environment=None, working_dir
             from . import cgroups
 
             limits_block = cgroups.render(limits, lxcconf.cgroup_layout(), ulimit_map)
+        net_block = _network_block(client, network, cid)
+        if net_block.startswith("lxc.net.0.type = veth"):
+            # lxcbox writes /etc/hosts, hostname and resolv.conf: bind-mounted, never in the layer
+            for f in ("hosts", "hostname", "resolv.conf"):
+                open(os.path.join(cdir, f), "a").close()
+                mounts_block += "\nlxc.mount.entry = %s etc/%s none bind,create=file 0 0" % (os.path.join(final, f), f)
         conf = lxcconf.render(cid, hostname, spec, full_env, uid, gid, workdir, limits=limits_block,
-                              mounts=mounts_block)
+                              mounts=mounts_block, network=net_block)
         fsutil.atomic_write(os.path.join(cdir, "lxc.conf"), conf)
         state = st.initial()
         st.write(os.path.join(cdir, "state.json"), state)
@@ -1133,6 +1233,41 @@ def create(client, image, command=None, name=None, environment=None, working_dir
     c = Container(client, cid, config)
     c._state = state
     return c
+
+
+def _port_specs(network, ports, publish_all, img):
+    """-p specs (or docker-py's {'80/tcp': 8080} dict) and -P, parsed."""
+    from . import network as net
+
+    out = []
+    if isinstance(ports, dict):
+        ports = ["%s:%s" % ((v if not isinstance(v, tuple) else "%s:%s" % v), k) for k, v in ports.items()]
+    for p in ports or []:
+        out.append(list(net.parse_publish(str(p))))
+    if publish_all:
+        for key in sorted((img.get("exposed_ports") or {})):
+            port, _, proto = key.partition("/")
+            out.append(["", 0, int(port), proto or "tcp"])
+    if out and (network in ("none", "host") or network.startswith("container:")):
+        raise InvalidArgument("published ports need a bridge or user network (--network %s)" % network)
+    return out
+
+
+def _network_block(client, network, cid):
+    if network == "none":
+        return "lxc.net.0.type = empty"
+    if network == "host":
+        return "lxc.net.0.type = none"
+    if network.startswith("container:"):
+        client.containers.get(network.split(":", 1)[1])  # must exist now; joined at start
+        return "lxc.net.0.type = none"
+    from . import network as net
+
+    conf = net.Networks(client).get(network)
+    mac = "02:42:" + ":".join(cid[i:i + 2] for i in range(0, 8, 2))
+    return "\n".join([
+        "lxc.net.0.type = veth", "lxc.net.0.link = %s" % conf["bridge"], "lxc.net.0.flags = up",
+        "lxc.net.0.name = eth0", "lxc.net.0.hwaddr = %s" % mac, "lxc.net.0.veth.pair = lxv%s" % cid[:12]])
 
 
 def _mount_specs(volumes, mounts, tmpfs):

@@ -80,7 +80,7 @@ def setuser_helper():
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers", "setuser")
 
 
-def render(cid, hostname, rootfs, env, uid=0, gid=0, workdir="/", net_type="empty", layout=None,
+def render(cid, hostname, rootfs, env, uid=0, gid=0, workdir="/", network="lxc.net.0.type = empty", layout=None,
            limits="", mounts=""):
     environment = "\n".join("lxc.environment = " + _value(e, "environment variable") for e in env)
     setuser = ""
@@ -93,7 +93,7 @@ def render(cid, hostname, rootfs, env, uid=0, gid=0, workdir="/", net_type="empt
         id=cid,
         hostname=_value(hostname, "hostname"),
         rootfs=_value(rootfs, "rootfs"),
-        net_type=net_type,
+        network=network,
         cgroup=cgroup_prefix(layout),
         setuser=setuser,
         limits=limits,

@@ -188,6 +188,8 @@ class Monitor:
                 _report(self.status_fd, "E 125 cannot start lxc-execute: %s\n" % exc)
                 return
             state = dict(c._state)  # the launcher's copy: the monitor is the only writer from here
+            if getattr(c, "_net_state", None):
+                state["NetworkSettings"] = c._net_state
             state.update(Status=st.RUNNING, Running=True, Restarting=False, Pid=pid,
                          PidStart=fsutil.pid_start_time(pid), MonitorPid=os.getpid(),
                          MonitorStart=fsutil.pid_start_time(os.getpid()), StartedAt=fsutil.now(),
@@ -232,6 +234,10 @@ class Monitor:
             conn.close()  # attached clients see EOF
         log.close()
         self._finish_state(code)
+        try:
+            c.disconnect()  # published ports and the address go when the container stops
+        except Exception:
+            pass
         for fd in self.targets.values():
             if fd is not None:
                 os.close(fd)

@@ -149,3 +149,25 @@ def no_leaked_containers():
             except ProcessLookupError:
                 pass
     assert not leaked, "lxc-execute processes of test roots outlived their tests: %s" % leaked
+
+
+@pytest.fixture(scope="session", autouse=True)
+def test_bridge():
+    """This run's own bridge and subnet (LXCBOX_BRIDGE/LXCBOX_SUBNET), removed at the end with its
+    nftables table, even when tests failed."""
+    import random
+
+    sys.path.insert(0, REPO)
+    from lxcbox import network as net
+
+    taken = net.host_routes()
+    rnd = random.Random(os.getpid())
+    for _ in range(100):
+        subnet = "10.%d.%d.0/24" % (rnd.randint(150, 250), rnd.randint(0, 255))
+        if not any(net.overlaps(subnet, t) for t in taken):
+            break
+    bridge = "lxbt%06x" % rnd.randint(0, 0xFFFFFF)
+    os.environ["LXCBOX_BRIDGE"], os.environ["LXCBOX_SUBNET"] = bridge, subnet
+    yield bridge
+    subprocess.run(["nft", "delete", "table", "ip", "lxcbox_" + bridge], capture_output=True)
+    subprocess.run(["ip", "link", "del", bridge], capture_output=True)

@@ -1,0 +1,361 @@
+"""Networking: lxcbox's own bridge, an IPv4 address per container from a persisted IPAM, and
+published ports as nftables rules in lxcbox's own table.
+
+On disk, under the root:
+    networks/<name>.conf   bridge=..., subnet=..., gateway=... (key=value lines: no json on the hot path)
+    ipam/<name>            one "ip container-id" line per address in use, changed under ipam/<name>.lock
+
+LXC makes the veth pair (eth0 inside, on the bridge outside) and deletes it when the container
+stops.  Ports: DNAT in prerouting and output (for 127.0.0.1 and the host's own addresses),
+masquerade for loopback sources, each rule commented with its container id, so that it can be
+deleted by handle on stop, after a crash, and before the next start.
+"""
+import os
+
+from . import fsutil
+from .errors import Conflict, InvalidArgument, LxcboxError, NotFound
+
+DEFAULT_NETWORK = "bridge"
+CANDIDATE_SUBNETS = ["10.88.%d.0/24" % i for i in range(0, 250, 7)] + ["172.30.%d.0/24" % i for i in range(0, 250, 9)]
+
+
+# -- IPv4 as integers (the ipaddress module costs an import on the run path) -----------------
+
+def ip_to_int(ip):
+    parts = ip.split(".")
+    if len(parts) != 4 or not all(p.isdigit() and 0 <= int(p) <= 255 for p in parts):
+        raise InvalidArgument("invalid IPv4 address %r" % ip)
+    a, b, c, d = (int(p) for p in parts)
+    return (a << 24) | (b << 16) | (c << 8) | d
+
+
+def int_to_ip(n):
+    return "%d.%d.%d.%d" % ((n >> 24) & 255, (n >> 16) & 255, (n >> 8) & 255, n & 255)
+
+
+def parse_cidr(cidr):
+    ip, sep, prefix = cidr.partition("/")
+    if not sep or not prefix.isdigit() or not 8 <= int(prefix) <= 30:
+        raise InvalidArgument("invalid subnet %r: use a CIDR like 10.88.0.0/24 (prefix 8 to 30)" % cidr)
+    p = int(prefix)
+    mask = (0xFFFFFFFF << (32 - p)) & 0xFFFFFFFF
+    return ip_to_int(ip) & mask, p
+
+
+def overlaps(a, b):
+    (na, pa), (nb, pb) = parse_cidr(a), parse_cidr(b)
+    p = min(pa, pb)
+    mask = (0xFFFFFFFF << (32 - p)) & 0xFFFFFFFF
+    return (na & mask) == (nb & mask)
+
+
+def host_routes(except_dev=None):
+    """The host's IPv4 route destinations as CIDRs (from /proc: no `ip` call); except_dev: leave
+    out the routes of that interface (the network's own bridge, when it already exists)."""
+    out = []
+    try:
+        with open("/proc/net/route") as f:
+            for line in f.read().splitlines()[1:]:
+                fields = line.split()
+                if len(fields) < 8 or fields[1] == "00000000" or fields[0] == except_dev:
+                    continue
+                dest = int(fields[1], 16)
+                mask = int(fields[7], 16)
+                # /proc shows them little-endian
+                dest = int.from_bytes(dest.to_bytes(4, "little"), "big")
+                mask = int.from_bytes(mask.to_bytes(4, "little"), "big")
+                out.append("%s/%d" % (int_to_ip(dest), bin(mask).count("1")))
+    except OSError:
+        pass
+    return out
+
+
+# -- networks -----------------------------------------------------------------------------------
+
+class Networks:
+    def __init__(self, client):
+        self.client = client
+        self.dir = os.path.join(client.root, "networks")
+        self.ipam_dir = os.path.join(client.root, "ipam")
+
+    def conf_path(self, name):
+        return os.path.join(self.dir, name + ".conf")
+
+    def get(self, name):
+        try:
+            with open(self.conf_path(name)) as f:
+                conf = dict(line.split("=", 1) for line in f.read().splitlines() if "=" in line)
+        except FileNotFoundError:
+            if name == DEFAULT_NETWORK:
+                return self.create(DEFAULT_NETWORK, default=True)
+            raise NotFound("network %s not found" % name) from None
+        conf["name"] = name
+        return conf
+
+    def list(self):
+        try:
+            names = sorted(n[:-5] for n in os.listdir(self.dir) if n.endswith(".conf"))
+        except FileNotFoundError:
+            names = []
+        if DEFAULT_NETWORK not in names:
+            names.insert(0, DEFAULT_NETWORK)
+        return [self.get(n) for n in names]
+
+    def create(self, name, subnet=None, bridge=None, default=False):
+        if not default and (name in (DEFAULT_NETWORK, "none", "host") or not _valid_name(name)):
+            raise InvalidArgument("invalid network name %r" % name)
+        if not default:
+            bridge = bridge or ("lxb-" + name)[:15]
+        os.makedirs(self.dir, exist_ok=True)
+        with fsutil.Lock(os.path.join(self.dir, ".lock")):
+            if os.path.exists(self.conf_path(name)):
+                if default:
+                    return self.get(name)
+                raise Conflict("network with name %s already exists" % name)
+            others = [n for n in self._all_confs() if n.get("name") != name]
+            if default:
+                subnet = subnet or os.environ.get("LXCBOX_SUBNET")
+                bridge = bridge or os.environ.get("LXCBOX_BRIDGE") or "lxcbox0"
+            # the bridge may exist already (another root's, or a previous run's): its route is ours
+            taken = host_routes(except_dev=bridge) + [n["subnet"] for n in others]
+            if subnet:
+                parse_cidr(subnet)
+                clash = [t for t in taken if overlaps(subnet, t)]
+                if clash:
+                    raise Conflict("subnet %s overlaps %s, in use on this host" % (subnet, clash[0]))
+            else:
+                subnet = next((c for c in CANDIDATE_SUBNETS if not any(overlaps(c, t) for t in taken)), None)
+                if subnet is None:
+                    raise LxcboxError("no free subnet left for network %s: give one with --subnet" % name)
+            net, prefix = parse_cidr(subnet)
+            if len(bridge) > 15:
+                raise InvalidArgument("bridge name %r is longer than 15 characters" % bridge)
+            if any(n.get("bridge") == bridge for n in others):
+                raise Conflict("bridge %s is used by another network" % bridge)
+            conf = {"subnet": "%s/%d" % (int_to_ip(net), prefix), "gateway": int_to_ip(net + 1), "bridge": bridge,
+                    "created": fsutil.now(), "internal_table": "lxcbox_" + bridge.replace("-", "_")}
+            fsutil.atomic_write(self.conf_path(name), "".join("%s=%s\n" % kv for kv in conf.items()))
+        conf["name"] = name
+        return conf
+
+    def _all_confs(self):
+        out = []
+        try:
+            for n in os.listdir(self.dir):
+                if n.endswith(".conf"):
+                    with open(os.path.join(self.dir, n)) as f:
+                        c = dict(line.split("=", 1) for line in f.read().splitlines() if "=" in line)
+                    c["name"] = n[:-5]
+                    out.append(c)
+        except FileNotFoundError:
+            pass
+        return out
+
+    def remove(self, name):
+        conf = self.get(name)
+        users = [ip for ip, cid in self._leases(name).items()]
+        if users:
+            raise Conflict("error while removing network: network %s has active endpoints" % name)
+        used = [c.name for c in self.client.containers.list(all=True) if c.config.get("network") == name]
+        if used:
+            raise Conflict("error while removing network: network %s is used by container %s" % (name, used[0]))
+        teardown_bridge(conf)
+        os.unlink(self.conf_path(name))
+
+    # -- IPAM --------------------------------------------------------------------------------
+    def _ipam_path(self, name):
+        return os.path.join(self.ipam_dir, name)
+
+    def _leases(self, name):
+        try:
+            with open(self._ipam_path(name)) as f:
+                return dict(line.split() for line in f.read().splitlines() if line.strip())
+        except FileNotFoundError:
+            return {}
+
+    def allocate(self, name, cid, wanted=None):
+        """An address for cid on network name (wanted: a specific one).  Atomic under a lock."""
+        conf = self.get(name)
+        net, prefix = parse_cidr(conf["subnet"])
+        os.makedirs(self.ipam_dir, exist_ok=True)
+        with fsutil.Lock(self._ipam_path(name) + ".lock"):
+            leases = self._leases(name)
+            mine = [ip for ip, owner in leases.items() if owner == cid]
+            if mine:
+                return mine[0], conf
+            first, last = net + 2, net + (1 << (32 - prefix)) - 2
+            if wanted:
+                n = ip_to_int(wanted)
+                if not first <= n <= last:
+                    raise InvalidArgument("address %s is not in network %s (%s)" % (wanted, name, conf["subnet"]))
+                if wanted in leases:
+                    raise Conflict("address %s is already in use" % wanted)
+                ip = wanted
+            else:
+                ip = next((int_to_ip(n) for n in range(first, last + 1) if int_to_ip(n) not in leases), None)
+                if ip is None:
+                    raise LxcboxError("no free address left in network %s" % name)
+            leases[ip] = cid
+            fsutil.atomic_write(self._ipam_path(name), "".join("%s %s\n" % kv for kv in sorted(leases.items())))
+        return ip, conf
+
+    def release(self, name, cid):
+        path = self._ipam_path(name)
+        if not os.path.exists(path):
+            return
+        with fsutil.Lock(path + ".lock"):
+            leases = self._leases(name)
+            kept = {ip: owner for ip, owner in leases.items() if owner != cid}
+            if kept != leases:
+                fsutil.atomic_write(path, "".join("%s %s\n" % kv for kv in sorted(kept.items())))
+
+    def address_of(self, name, cid):
+        for ip, owner in self._leases(name).items():
+            if owner == cid:
+                return ip
+        return None
+
+
+def _valid_name(name):
+    ok = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+    return 1 < len(name) <= 64 and set(name) <= ok and name[0] not in ".-"
+
+
+# -- the host side: bridge and nftables -----------------------------------------------------------
+
+def _run(argv, input=None):
+    import subprocess
+
+    r = subprocess.run(argv, input=input, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise LxcboxError("%s failed: %s" % (" ".join(argv[:3]), (r.stderr or r.stdout).strip().splitlines()[-1:]))
+    return r.stdout
+
+
+def ensure_bridge(conf):
+    """Create the network's bridge, with its gateway address, once; and its nftables table."""
+    bridge = conf["bridge"]
+    if os.path.isdir("/sys/class/net/" + bridge):
+        return
+    with fsutil.Lock("/run/lxcbox-net.lock"):
+        if os.path.isdir("/sys/class/net/" + bridge):
+            return
+        prefix = conf["subnet"].split("/")[1]
+        _run(["ip", "link", "add", bridge, "type", "bridge"])
+        _run(["ip", "addr", "add", "%s/%s" % (conf["gateway"], prefix), "dev", bridge])
+        _run(["ip", "link", "set", bridge, "up"])
+        # published ports must answer on 127.0.0.1: let the kernel route loopback into the bridge
+        with open("/proc/sys/net/ipv4/conf/%s/route_localnet" % bridge, "w") as f:
+            f.write("1")
+        table = conf["internal_table"]
+        _run(["nft", "-f", "-"], input=NFT_TABLE.format(table=table, bridge=bridge, subnet=conf["subnet"]))
+        # outbound traffic needs forwarding: turn it on only if it is off
+        with open("/proc/sys/net/ipv4/ip_forward") as f:
+            if f.read().strip() != "1":
+                with open("/proc/sys/net/ipv4/ip_forward", "w") as w:
+                    w.write("1")
+
+
+NFT_TABLE = """table ip {table} {{
+    chain prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}
+    chain output {{ type nat hook output priority -100; policy accept; }}
+    chain postrouting {{
+        type nat hook postrouting priority srcnat; policy accept;
+        ip saddr 127.0.0.0/8 oifname "{bridge}" masquerade
+        ip saddr {subnet} oifname "{bridge}" ip daddr {subnet} masquerade
+        ip saddr {subnet} oifname != "{bridge}" masquerade
+    }}
+}}
+"""
+
+
+def teardown_bridge(conf):
+    import subprocess
+
+    subprocess.run(["nft", "delete", "table", "ip", conf["internal_table"]], capture_output=True)
+    subprocess.run(["ip", "link", "del", conf["bridge"]], capture_output=True)
+
+
+def publish(conf, cid, ip, ports):
+    """Add DNAT rules for ports [(host_ip, host_port, ctr_port, proto)], tagged with cid."""
+    if not ports:
+        return
+    table = conf["internal_table"]
+    rules = []
+    for host_ip, host_port, ctr_port, proto in ports:
+        match = ("ip daddr %s " % host_ip) if host_ip not in ("", "0.0.0.0") else "fib daddr type local "
+        target = "%s dport %d dnat to %s:%d comment \"lxcbox:%s\"" % (proto, host_port, ip, ctr_port, cid)
+        rules.append("add rule ip %s prerouting %s%s" % (table, match, target))
+        rules.append("add rule ip %s output %s%s" % (table, match, target))
+    _run(["nft", "-f", "-"], input="\n".join(rules) + "\n")
+
+
+def unpublish(conf, cid):
+    """Delete every rule tagged with cid from the network's table."""
+    import subprocess
+
+    table = conf["internal_table"]
+    r = subprocess.run(["nft", "-a", "list", "table", "ip", table], capture_output=True, text=True)
+    if r.returncode != 0:
+        return
+    chain, cmds = None, []
+    for line in r.stdout.splitlines():
+        s = line.strip()
+        if s.startswith("chain "):
+            chain = s.split()[1]
+        elif ('"lxcbox:%s"' % cid) in s and "# handle " in s:
+            cmds.append("delete rule ip %s %s handle %s" % (table, chain, s.rsplit("# handle ", 1)[1]))
+    if cmds:
+        subprocess.run(["nft", "-f", "-"], input="\n".join(cmds) + "\n", capture_output=True, text=True)
+
+
+def parse_publish(spec, exposed=()):
+    """-p [HOSTIP:]HOSTPORT:CTRPORT[/proto] or -p CTRPORT[/proto] -> (host_ip, host_port, ctr_port, proto)."""
+    body, _, proto = spec.partition("/")
+    proto = proto or "tcp"
+    if proto not in ("tcp", "udp"):
+        raise InvalidArgument("invalid protocol %r in -p %s" % (proto, spec))
+    parts = body.split(":")
+    host_ip, host_port = "", "0"
+    if len(parts) == 1:
+        ctr = parts[0]
+    elif len(parts) == 2:
+        host_port, ctr = parts
+    elif len(parts) == 3:
+        host_ip, host_port, ctr = parts
+        if host_ip:
+            ip_to_int(host_ip)
+    else:
+        raise InvalidArgument("invalid port specification %r" % spec)
+    for p in (host_port or "0", ctr):
+        if not p.isdigit() or not 0 <= int(p) <= 65535:
+            raise InvalidArgument("invalid port specification %r" % spec)
+    if int(ctr) == 0:
+        raise InvalidArgument("invalid container port in %r" % spec)
+    return host_ip, int(host_port or 0), int(ctr), proto
+
+
+def free_port(proto="tcp"):
+    import socket
+
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def port_in_use(host_ip, port, proto):
+    """Whether something on the host already listens on the port (a clear error beats a hijack)."""
+    import socket
+
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((host_ip or "0.0.0.0", port))
+        return False
+    except OSError:
+        return True
+    finally:
+        s.close()

@@ -1,0 +1,133 @@
+"""Networking on lxcbox's bridge (opt-in with --network bridge for now).
+
+Traffic goes only to the containers these tests start, over this run's own bridge and subnet,
+and to 127.0.0.1; every loop is bounded.
+"""
+import json
+import os
+import socket
+import subprocess
+import threading
+
+from conftest import LAUNCHER
+from helpers import wait_for
+
+SERVER = "echo hello-$HOSTNAME > /tmp/reply; while :; do nc -l -p 8080 < /tmp/reply; done"
+
+
+def _ip(cli, name):
+    return cli.ok("inspect", "-f", "{{.NetworkSettings.IPAddress}}", name).stdout.strip()
+
+
+def _listening(cli, name):
+    return "8080" in cli.ok("exec", name, "netstat", "-ltn").stdout
+
+
+def test_two_containers_talk_over_tcp(cli, base, test_bridge):
+    cli.ok("run", "-d", "--name", "srv", "--network", "bridge", "-h", "server", "base", "sh", "-c", SERVER)
+    wait_for(lambda: _listening(cli, "srv"), what="the server to listen")
+    ip = _ip(cli, "srv")
+    assert ip.startswith(os.environ["LXCBOX_SUBNET"].rsplit(".", 2)[0])
+    r = cli.ok("run", "--rm", "--network", "bridge", "base", "sh", "-c", "nc -w 3 %s 8080 </dev/null" % ip)
+    assert r.stdout == "hello-server\n"
+    # its own eth0, its /etc files written by lxcbox, a default route through the bridge
+    out = cli.ok("exec", "srv", "sh", "-c", "cat /etc/hostname; grep server /etc/hosts; ip route | head -1").stdout
+    assert out.splitlines()[0] == "server" and ip in out and "default via" in out
+    assert os.path.exists("/sys/class/net/%s" % test_bridge)
+
+
+def test_network_none_has_no_route(cli, base):
+    r = cli.ok("run", "--rm", "--network", "none", "base", "sh", "-c", "ip route; cat /proc/net/dev | tail -n +3")
+    assert "default" not in r.stdout and "eth0" not in r.stdout
+
+
+def test_network_host(cli, base):
+    r = cli.ok("run", "--rm", "--network", "host", "base", "cat", "/proc/net/dev")
+    assert "eth0" in r.stdout or len(r.stdout.splitlines()) > 3  # the host's interfaces
+
+
+def test_published_port_answers_on_loopback(cli, base):
+    port = _free_port()
+    cli.ok("run", "-d", "--name", "web", "--network", "bridge", "-h", "web", "-p", "%d:8080" % port, "base",
+           "sh", "-c", SERVER)
+    wait_for(lambda: _listening(cli, "web"), what="the server to listen")
+    assert cli.ok("port", "web").stdout.strip() == "8080/tcp -> 0.0.0.0:%d" % port
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        assert s.recv(100) == b"hello-web\n"
+    # the rules go with the container
+    cli.ok("rm", "-f", "web")
+    assert "lxcbox:" not in _nft_table()
+
+
+def test_port_in_use_is_a_clear_error(cli, base):
+    holder = socket.socket()
+    holder.bind(("0.0.0.0", 0))
+    holder.listen(1)
+    port = holder.getsockname()[1]
+    try:
+        r = cli("run", "--name", "clash", "--network", "bridge", "-p", "%d:80" % port, "base", "true")
+        assert r.returncode == 125 and "already allocated" in r.stderr
+        assert cli.ok("inspect", "-f", "{{.State.Status}}", "clash").stdout.strip() == "created"
+        assert "lxcbox:" not in _nft_table()
+    finally:
+        holder.close()
+
+
+def test_concurrent_runs_never_share_an_address(cli, base, root):
+    ids = []
+
+    def one(i):
+        r = subprocess.run(LAUNCHER + ["--root", root, "run", "-d", "--network", "bridge", "base", "sleep", "30"],
+                           capture_output=True, text=True, timeout=60)
+        ids.append(r.stdout.strip())
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len([i for i in ids if len(i) == 64]) == 20
+    ips = [_ip(cli, i) for i in ids]
+    assert len(set(ips)) == 20 and all(ips)
+    cli.ok("rm", "-f", *ids)
+    assert open(os.path.join(root, "ipam", "bridge")).read() == ""
+
+
+def test_cycles_leave_nothing_behind(cli, base, root, test_bridge):
+    port = _free_port()
+    for i in range(40):
+        cid = cli.ok("create", "--network", "bridge", "-p", "%d:8080" % port, "base", "sleep", "30").stdout.strip()
+        cli.ok("start", cid)
+        cli.ok("kill", cid)
+        cli.ok("rm", "-f", cid)
+    assert open(os.path.join(root, "ipam", "bridge")).read() == ""
+    assert "lxcbox:" not in _nft_table()
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    assert "lxv" not in links
+    bridged = os.listdir("/sys/class/net/%s/brif" % test_bridge)
+    assert bridged == []
+
+
+def test_monitor_killed_then_rm_cleans_network(cli, base, root):
+    import signal
+
+    port = _free_port()
+    cid = cli.ok("run", "-d", "--network", "bridge", "-p", "%d:8080" % port, "base", "sleep", "60").stdout.strip()
+    state = json.load(open(os.path.join(root, "containers", cid, "state.json")))
+    os.kill(state["MonitorPid"], signal.SIGKILL)
+    cli.ok("rm", "-f", cid)
+    assert open(os.path.join(root, "ipam", "bridge")).read() == ""
+    assert "lxcbox:" not in _nft_table()
+
+
+def _nft_table():
+    bridge = os.environ["LXCBOX_BRIDGE"]
+    return subprocess.run(["nft", "list", "table", "ip", "lxcbox_" + bridge], capture_output=True, text=True).stdout
+
+
+def _free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
