@@ -243,11 +243,11 @@ class Container:
             raise StateError("container %s is already running" % self.short_id)
         try:
             self._check_command()
+            if self.config.get("network", "none") not in ("none", "host"):
+                self._connect()
         except LxcboxError as exc:
             self._fail_start(exc)
             raise
-        if self.config.get("network", "none") not in ("none", "host"):
-            self._connect()
         # a restarted container starts from a fresh overlay work dir
         fsutil.rmtree(self.work_dir)
         try:
@@ -269,7 +269,7 @@ class Container:
             self._net_defines = [("lxc.namespace.share.net", str(other.pid))]
             return
         conf = nets.get(name)
-        net.ensure_bridge(conf)
+        net.ensure_bridge(nets.with_peers(conf))
         # a crash may have left this container's rules and lease behind: start clean
         net.unpublish(conf, self.id)
         nets.release(name, self.id)
@@ -290,6 +290,7 @@ class Container:
                 with open(os.path.join(self.dir, path), "w") as f:  # in place: they are bind-mounted
                     f.write(text)
             net.publish(conf, self.id, ip, ports)
+            nets.refresh_hosts(name)
         except BaseException:
             nets.release(name, self.id)
             raise
@@ -316,6 +317,7 @@ class Container:
             return
         net.unpublish(conf, self.id)
         nets.release(name, self.id)
+        nets.refresh_hosts(name)
 
     @property
     def stop_marker(self):

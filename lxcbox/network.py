@@ -92,6 +92,37 @@ class Networks:
         conf["name"] = name
         return conf
 
+    def with_peers(self, conf):
+        """conf plus the bridges of the other networks (to isolate from them)."""
+        conf = dict(conf)
+        conf["peers"] = ",".join(n["bridge"] for n in self._all_confs() if n["name"] != conf["name"])
+        return conf
+
+    def hosts_entries(self, name):
+        """(ip, container name) of every container with an address on the network."""
+        out = []
+        for ip, cid in sorted(self._leases(name).items()):
+            try:
+                c = self.client.containers.get(cid)
+                out.append((ip, c.name, c.config["hostname"], c))
+            except NotFound:
+                continue
+        return out
+
+    def refresh_hosts(self, name):
+        """On a user network, every container's /etc/hosts names all the others (name resolution)."""
+        if name == DEFAULT_NETWORK:
+            return
+        entries = self.hosts_entries(name)
+        for _, _, _, c in entries:
+            lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+            lines += ["%s\t%s %s" % (ip, host, cname) for ip, cname, host, _ in entries]
+            try:
+                with open(os.path.join(c.dir, "hosts"), "w") as f:  # in place: it is bind-mounted
+                    f.write("\n".join(lines) + "\n")
+            except FileNotFoundError:
+                pass
+
     def list(self):
         try:
             names = sorted(n[:-5] for n in os.listdir(self.dir) if n.endswith(".conf"))
@@ -249,6 +280,15 @@ def ensure_bridge(conf):
             f.write("1")
         table = conf["internal_table"]
         _run(["nft", "-f", "-"], input=NFT_TABLE.format(table=table, bridge=bridge, subnet=conf["subnet"]))
+        # separate networks cannot reach each other: drop forwarding to and from every other
+        # lxcbox bridge (this table's rules go when this network goes)
+        isolate = []
+        for other in conf.get("peers", "").split(","):
+            if other and other != bridge:
+                isolate += ['add rule ip %s forward iifname "%s" oifname "%s" drop' % (table, bridge, other),
+                            'add rule ip %s forward iifname "%s" oifname "%s" drop' % (table, other, bridge)]
+        if isolate:
+            _run(["nft", "-f", "-"], input="\n".join(isolate) + "\n")
         # outbound traffic needs forwarding: turn it on only if it is off
         with open("/proc/sys/net/ipv4/ip_forward") as f:
             if f.read().strip() != "1":
@@ -259,6 +299,7 @@ def ensure_bridge(conf):
 NFT_TABLE = """table ip {table} {{
     chain prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}
     chain output {{ type nat hook output priority -100; policy accept; }}
+    chain forward {{ type filter hook forward priority filter; policy accept; }}
     chain postrouting {{
         type nat hook postrouting priority srcnat; policy accept;
         ip saddr 127.0.0.0/8 oifname "{bridge}" masquerade

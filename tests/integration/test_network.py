@@ -131,3 +131,54 @@ def _free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def test_user_networks_resolve_names_and_are_isolated(cli, base):
+    cli.ok("network", "create", "--subnet", _free_subnet(), "neta")
+    cli.ok("network", "create", "netb")  # a free subnet is picked
+    cli.ok("run", "-d", "--name", "alpha", "--network", "neta", "base", "sh", "-c", SERVER)
+    cli.ok("run", "-d", "--name", "other", "--network", "netb", "base", "sh", "-c", SERVER)
+    wait_for(lambda: _listening(cli, "alpha") and _listening(cli, "other"), what="the servers")
+    # by name, on the same network
+    r = cli.ok("run", "--rm", "--network", "neta", "base", "sh", "-c", "nc -w 3 alpha 8080 </dev/null")
+    assert r.stdout.startswith("hello-")
+    # not across networks, neither by name nor by address
+    other_ip = _ip(cli, "other")
+    r = cli("run", "--rm", "--network", "neta", "base", "sh", "-c",
+            "nc -w 2 %s 8080 </dev/null; getent hosts other || grep -c other /etc/hosts" % other_ip)
+    assert "hello" not in r.stdout
+    ls = cli.ok("network", "ls").stdout
+    assert "neta" in ls and "netb" in ls and "bridge" in ls
+    r = cli("network", "rm", "neta")
+    assert r.returncode == 1 and "active endpoints" in r.stderr
+    cli.ok("rm", "-f", "alpha", "other")
+    cli.ok("network", "rm", "neta", "netb")
+    assert "neta" not in cli.ok("network", "ls").stdout
+
+
+def test_ip_and_container_network_mode(cli, base):
+    cli.ok("network", "create", "--subnet", _free_subnet(), "fixed")
+    subnet_base = json.loads(cli.ok("network", "inspect", "fixed").stdout)[0]["IPAM"]["Config"][0]["Subnet"]
+    want = subnet_base.rsplit(".", 1)[0] + ".77"
+    cli.ok("run", "-d", "--name", "pinned", "--network", "fixed", "--ip", want, "base", "sh", "-c", SERVER)
+    assert _ip(cli, "pinned") == want
+    wait_for(lambda: _listening(cli, "pinned"), what="the server")
+    r = cli("run", "--rm", "--network", "fixed", "--ip", want, "base", "true")
+    assert r.returncode == 125 and "already in use" in r.stderr
+    # sharing another container's namespace: its localhost is ours
+    r = cli.ok("run", "--rm", "--network", "container:pinned", "base", "sh", "-c", "nc -w 3 127.0.0.1 8080 </dev/null")
+    assert r.stdout.startswith("hello-")
+    cli.ok("rm", "-f", "pinned")
+    cli.ok("network", "rm", "fixed")
+
+
+def _free_subnet():
+    import random
+
+    from lxcbox import network as net
+
+    taken = net.host_routes()
+    while True:
+        cand = "10.%d.%d.0/24" % (random.randint(150, 250), random.randint(0, 255))
+        if not any(net.overlaps(cand, t) for t in taken):
+            return cand
