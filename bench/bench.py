@@ -11,6 +11,7 @@ Scenarios:
            into its json-file log, and through podman's conmon into its k8s-file log: MB/s.
   monitor  the PSS of one lxcbox monitor (a lone one: nothing to share pages with).
   limits   `run --rm -m 64m --cpus 1 base true` against the same run without limits.
+  network  `run --rm base true` on lxcbox's bridge against --network none and podman's default network.
   commit   commit of a one-file change on a 200 MB image: time and disk growth, lxcbox and podman.
   create   create of 50 containers from that image: time and disk each, lxcbox and podman.
 """
@@ -88,16 +89,24 @@ class Bench:
             f.write(RAW_CONF.format(lower=self.lower, upper=upper))
         return timed(["lxc-execute", "-n", "bench%d" % i, "-P", self.raw_dir, "-f", self.raw_conf, "--", "true"])
 
+    # like for like: raw lxc-execute and `podman --network none` have no network either
     def lxcbox_run(self, i):
-        return timed(LXCBOX + ["--root", self.root, "run", "--rm", "base", "true"])
+        return timed(LXCBOX + ["--root", self.root, "run", "--rm", "--network", "none", "base", "true"])
 
     def lxcbox_run_limits(self, i):
-        return timed(LXCBOX + ["--root", self.root, "run", "--rm", "-m", "64m", "--cpus", "1", "base", "true"])
+        return timed(LXCBOX + ["--root", self.root, "run", "--rm", "--network", "none", "-m", "64m", "--cpus", "1",
+                               "base", "true"])
 
     def lxcbox_run_unprimed(self, i):
         # without the early no-op cgroup move (see lxcconf.prime_cgroup_migration)
-        return timed(LXCBOX + ["--root", self.root, "run", "--rm", "base", "true"],
+        return timed(LXCBOX + ["--root", self.root, "run", "--rm", "--network", "none", "base", "true"],
                      env=dict(os.environ, LXCBOX_NO_CGROUP_PRIMING="1"))
+
+    def lxcbox_run_bridge(self, i):
+        return timed(LXCBOX + ["--root", self.root, "run", "--rm", "base", "true"])
+
+    def podman_run_network(self, i):
+        return timed(self.podman + ["run", "--rm", "lxcbox-bench-busybox", "true"], env=self.podman_env)
 
     def podman_run(self, i):
         return timed(self.podman + ["run", "--rm", "--network", "none", "lxcbox-bench-busybox", "true"],
@@ -220,14 +229,18 @@ def main():
     if opts.runs < 20:
         sys.exit("bench: at least 20 runs each")
     work = tempfile.mkdtemp(prefix="lxcbox-bench-")
+    # the bench's own bridge, removed at the end
+    os.environ["LXCBOX_BRIDGE"] = ("lxbb%d" % os.getpid())[:15]
     bench = Bench(work, not opts.no_podman)
     try:
         contenders = [("lxcbox run --rm base true", bench.lxcbox_run),
                       ("  same, without cgroup priming", bench.lxcbox_run_unprimed),
                       ("  same, with -m 64m --cpus 1", bench.lxcbox_run_limits),
+                      ("  same, on the bridge (default)", bench.lxcbox_run_bridge),
                       ("raw lxc-execute true", bench.raw_execute)]
         if bench.podman:
             contenders.append(("podman run --rm --network none", bench.podman_run))
+            contenders.append(("podman run --rm (default network)", bench.podman_run_network))
         medians, samples = alternate(contenders, opts.runs)
         throughput = bench_logs(bench, 5)
         pss = monitor_pss(bench)
@@ -235,6 +248,8 @@ def main():
     finally:
         bench.close()
         subprocess.run(["rm", "-rf", work, "/run/lxc/lock" + work])
+        subprocess.run(["nft", "delete", "table", "ip", "lxcbox_" + os.environ["LXCBOX_BRIDGE"]], capture_output=True)
+        subprocess.run(["ip", "link", "del", os.environ["LXCBOX_BRIDGE"]], capture_output=True)
     base = medians["raw lxc-execute true"]
     mine = medians["lxcbox run --rm base true"]
     rows = [(name, med, med / base, med / mine) for name, med in medians.items()]
@@ -261,6 +276,11 @@ def main():
     grow = images["lxcbox"]["commit_bytes"]
     verdicts.append("commit of a one-file change adds %.1f KB (bar: <= 100 KB)  %s"
                     % (grow / 1000.0, "OK" if grow <= 100000 else "OVER"))
+    bridge = medians["  same, on the bridge (default)"]
+    verdicts.append("run on the bridge %.1f ms (goal: <= 60 ms)  %s" % (bridge, "OK" if bridge <= 60 else "OVER"))
+    if "podman run --rm (default network)" in medians:
+        verdicts.append("podman (default network) / lxcbox on the bridge = %.2f"
+                        % (medians["podman run --rm (default network)"] / bridge))
     extra = medians["  same, with -m 64m --cpus 1"] - mine
     verdicts.append("limits cost %+.1f ms (bar: a few ms)  %s" % (extra, "OK" if extra <= 5 else "OVER"))
     text = "\n".join(lines + [""] + verdicts)

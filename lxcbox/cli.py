@@ -39,8 +39,8 @@ _CONTAINER_OPTS = [
         dest="volume"),
     Opt("--tmpfs", "list", "Mount a tmpfs: /path[:size=64m,mode=1777]", metavar="SPEC"),
     Opt("--read-only", "flag", "Mount the container's root filesystem read-only"),
-    Opt("--network|--net", "value", "Network: none (default for now), bridge, host, container:NAME, or a "
-        "user network", metavar="NET", dest="network"),
+    Opt("--network|--net", "value", "Network: bridge (default), none, host, container:NAME, or a user network",
+        metavar="NET", dest="network"),
     Opt("-p|--publish", "list", "Publish a port: [HOSTIP:]HOSTPORT:CTRPORT[/udp] or CTRPORT", metavar="SPEC",
         dest="publish"),
     Opt("-P|--publish-all", "flag", "Publish all exposed ports to free host ports", dest="publish_all"),

@@ -271,7 +271,8 @@ class Container:
         conf = nets.get(name)
         net.ensure_bridge(nets.with_peers(conf))
         # a crash may have left this container's rules and lease behind: start clean
-        net.unpublish(conf, self.id)
+        if c.get("ports"):
+            net.unpublish(conf, self.id)
         nets.release(name, self.id)
         ports = []
         for host_ip, host_port, ctr_port, proto in c.get("ports") or []:
@@ -315,7 +316,8 @@ class Container:
             conf = nets.get(name)
         except NotFound:
             return
-        net.unpublish(conf, self.id)
+        if self.config.get("ports"):
+            net.unpublish(conf, self.id)
         nets.release(name, self.id)
         nets.refresh_hosts(name)
 
@@ -1145,7 +1147,7 @@ def create(client, image, command=None, name=None, environment=None, working_dir
             name, values = cgroups.parse_ulimit(u) if isinstance(u, str) else (u["Name"], (u["Soft"], u["Hard"]))
             ulimit_map[name] = list(values)
     mount_specs = _mount_specs(volumes, mounts, tmpfs)
-    network = network or os.environ.get("LXCBOX_DEFAULT_NETWORK") or "none"
+    network = network or os.environ.get("LXCBOX_DEFAULT_NETWORK") or "bridge"
     port_list = _port_specs(network, ports, publish_all_ports, img)
     if ip and network in ("none", "host"):
         raise InvalidArgument("--ip needs a bridge or user network")

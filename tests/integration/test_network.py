@@ -1,4 +1,4 @@
-"""Networking on lxcbox's bridge (opt-in with --network bridge for now).
+"""Networking on lxcbox's bridge (the default network) and user networks.
 
 Traffic goes only to the containers these tests start, over this run's own bridge and subnet,
 and to 127.0.0.1; every loop is bounded.
@@ -73,6 +73,11 @@ def test_port_in_use_is_a_clear_error(cli, base):
         holder.close()
 
 
+def test_bridge_is_the_default(cli, base):
+    r = cli.ok("run", "--rm", "base", "sh", "-c", "ip route | head -1; cat /proc/net/dev | grep -c eth0")
+    assert r.stdout.startswith("default via ") and r.stdout.split()[-1] == "1"
+
+
 def test_concurrent_runs_never_share_an_address(cli, base, root):
     ids = []
 
@@ -95,7 +100,7 @@ def test_concurrent_runs_never_share_an_address(cli, base, root):
 
 def test_cycles_leave_nothing_behind(cli, base, root, test_bridge):
     port = _free_port()
-    for i in range(40):
+    for i in range(200):
         cid = cli.ok("create", "--network", "bridge", "-p", "%d:8080" % port, "base", "sleep", "30").stdout.strip()
         cli.ok("start", cid)
         cli.ok("kill", cid)

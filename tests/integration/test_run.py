@@ -77,7 +77,7 @@ def test_namespaces_differ_from_host(cli, base, root):
 
 
 def test_only_loopback_network(cli, base):
-    r = cli.ok("run", "--rm", "base", "cat", "/proc/net/dev")
+    r = cli.ok("run", "--rm", "--network", "none", "base", "cat", "/proc/net/dev")
     ifaces = [l.split(":")[0].strip() for l in r.stdout.splitlines()[2:]]
     assert ifaces == ["lo"]
 
