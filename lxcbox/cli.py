@@ -436,6 +436,16 @@ def cmd_network(g, o, args):
         return 0
     if sub == "rm":
         return _each(rest, lambda n: (nets.remove(n), print(n)))
+    if sub in ("connect", "disconnect"):
+        no, names = parse(rest, [Opt("--ip", "value", dest="ip")])
+        if len(names) != 2:
+            raise UsageError("network %s needs NETWORK CONTAINER" % sub)
+        c = nets.client.containers.get(names[1])
+        if sub == "connect":
+            c.connect_network(names[0], no["ip"])
+        else:
+            c.disconnect_network(names[0])
+        return 0
     raise UsageError("unknown network command: %s" % sub)
 
 
@@ -860,7 +870,7 @@ VERBS = {
     "stats": (cmd_stats, "[OPTIONS] [CONTAINER...]", "Display a live stream of container(s) resource usage statistics",
               [Opt("--no-stream", "flag", "Disable streaming stats and only pull the first result")], 0, None, True),
     "port": (cmd_port, "CONTAINER [PRIVATE_PORT[/PROTO]]", "List port mappings of a container", [], 1, 2, True),
-    "network": (cmd_network, "COMMAND", "Manage networks: create [--subnet CIDR] NAME, ls, inspect NAME, rm NAME",
+    "network": (cmd_network, "COMMAND", "Manage networks: create [--subnet CIDR] NAME, ls, inspect, rm, connect, disconnect",
                 [], 1, None, False),
     "volume": (cmd_volume, "COMMAND", "Manage volumes: create [NAME], ls, inspect NAME, rm NAME, prune",
                [], 1, None, False),

@@ -304,10 +304,75 @@ class Container:
                            "Ports": [[h, hp, cp, pr] for h, hp, cp, pr in ports]}
         self._state = dict(self._state or self.read_state(), NetworkSettings=self._net_state)
 
-    def disconnect(self):
-        """After the container stopped: its published ports and its address go."""
+    def connect_network(self, name, ip=None):
+        """`network connect`: one more interface (eth1, eth2...) on network name, while it runs."""
         from . import network as net
 
+        if self.read_state()["Status"] != st.RUNNING:
+            raise Conflict("container %s is not running" % self.short_id)
+        extra = list(self.config.get("extra_networks") or [])
+        if name == self.config.get("network") or any(e["name"] == name for e in extra):
+            raise Conflict("container %s is already connected to network %s" % (self.short_id, name))
+        nets = net.Networks(self.client)
+        conf = nets.get(name)
+        net.ensure_bridge(nets.with_peers(conf))
+        ip, conf = nets.allocate(name, self.id, ip)
+        ifname = "eth%d" % (len(extra) + 1)
+        host_side, tmp = "lxn%s%d" % (self.id[:8], len(extra) + 1), "lxt%s" % self.id[:10]
+        pid = str(self.pid)
+        try:
+            for argv in (["ip", "link", "add", host_side, "type", "veth", "peer", "name", tmp],
+                         ["ip", "link", "set", host_side, "master", conf["bridge"], "up"],
+                         ["ip", "link", "set", tmp, "netns", pid],
+                         ["nsenter", "-t", pid, "-n", "ip", "link", "set", tmp, "name", ifname],
+                         ["nsenter", "-t", pid, "-n", "ip", "addr", "add",
+                          "%s/%s" % (ip, conf["subnet"].split("/")[1]), "dev", ifname],
+                         ["nsenter", "-t", pid, "-n", "ip", "link", "set", ifname, "up"]):
+                net._run(argv)
+        except LxcboxError:
+            import subprocess
+
+            subprocess.run(["ip", "link", "del", host_side], capture_output=True)
+            nets.release(name, self.id)
+            raise
+        extra.append({"name": name, "ifname": ifname, "ip": ip})
+        config = dict(self.config, extra_networks=extra)
+        fsutil.write_json(self.config_path, config)
+        self._config = config
+        nets.refresh_hosts(name)
+        return ip
+
+    def disconnect_network(self, name):
+        from . import network as net
+
+        extra = list(self.config.get("extra_networks") or [])
+        mine = [e for e in extra if e["name"] == name]
+        if not mine:
+            raise NotFound("container %s is not connected to network %s" % (self.short_id, name))
+        if self.read_state()["Status"] == st.RUNNING:
+            net._run(["nsenter", "-t", str(self.pid), "-n", "ip", "link", "del", mine[0]["ifname"]])
+        nets = net.Networks(self.client)
+        nets.release(name, self.id)
+        config = dict(self.config, extra_networks=[e for e in extra if e["name"] != name])
+        fsutil.write_json(self.config_path, config)
+        self._config = config
+        nets.refresh_hosts(name)
+
+    def disconnect(self):
+        """After the container stopped: its published ports and its addresses go."""
+        from . import network as net
+
+        if self.config.get("extra_networks"):
+            nets = net.Networks(self.client)
+            for e in self.config["extra_networks"]:
+                nets.release(e["name"], self.id)  # the interfaces went with the namespace
+                nets.refresh_hosts(e["name"])
+            config = dict(self.config, extra_networks=[])
+            try:
+                fsutil.write_json(self.config_path, config)
+                self._config = config
+            except FileNotFoundError:
+                pass
         name = self.config.get("network", "none")
         if name in ("none", "host") or name.startswith("container:"):
             return

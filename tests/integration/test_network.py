@@ -187,3 +187,26 @@ def _free_subnet():
         cand = "10.%d.%d.0/24" % (random.randint(150, 250), random.randint(0, 255))
         if not any(net.overlaps(cand, t) for t in taken):
             return cand
+
+
+def test_connect_and_disconnect(cli, base):
+    cli.ok("network", "create", "--subnet", _free_subnet(), "side")
+    cli.ok("run", "-d", "--name", "svc", "--network", "side", "base", "sh", "-c", SERVER)
+    cli.ok("run", "-d", "--name", "client", "base", "sleep", "60")  # on the default bridge
+    wait_for(lambda: _listening(cli, "svc"), what="the server")
+    r = cli("exec", "client", "sh", "-c", "nc -w 2 svc 8080 </dev/null")
+    assert "hello" not in r.stdout
+    cli.ok("network", "connect", "side", "client")
+    assert "eth1" in cli.ok("exec", "client", "cat", "/proc/net/dev").stdout
+    assert cli.ok("exec", "client", "sh", "-c", "nc -w 3 svc 8080 </dev/null").stdout.startswith("hello-")
+    cli.ok("network", "disconnect", "side", "client")
+    assert "eth1" not in cli.ok("exec", "client", "cat", "/proc/net/dev").stdout
+    cli.ok("rm", "-f", "svc", "client")
+    cli.ok("network", "rm", "side")
+
+
+def test_etc_files_never_reach_a_commit(cli, base):
+    cli.ok("run", "--name", "netc", "-h", "somehost", "base", "true")
+    cli.ok("commit", "netc", "netimage")
+    r = cli.ok("run", "--rm", "--network", "none", "netimage", "cat", "/etc/hostname")
+    assert r.stdout == "base\n"  # the image's own file, not the one lxcbox wrote for the container
