@@ -210,3 +210,32 @@ def test_etc_files_never_reach_a_commit(cli, base):
     cli.ok("commit", "netc", "netimage")
     r = cli.ok("run", "--rm", "--network", "none", "netimage", "cat", "/etc/hostname")
     assert r.stdout == "base\n"  # the image's own file, not the one lxcbox wrote for the container
+
+
+def test_published_port_reachable_from_other_containers(cli, base):
+    port = _free_port()
+    cli.ok("run", "-d", "--name", "pub", "-h", "pub", "-p", "%d:8080" % port, "base", "sh", "-c", SERVER)
+    wait_for(lambda: _listening(cli, "pub"), what="the server")
+    gateway = json.loads(cli.ok("inspect", "pub").stdout)[0]["NetworkSettings"]["Gateway"]
+    # the bridge's own address is one of the host's: its published port answers there too
+    r = cli.ok("run", "--rm", "base", "sh", "-c", "nc -w 3 %s %d </dev/null" % (gateway, port))
+    assert r.stdout == "hello-pub\n"
+    cli.ok("rm", "-f", "pub")
+
+
+def test_publish_all_and_udp_forms(cli, base):
+    cli.ok("run", "--name", "exp", "--network", "none", "base", "true")
+    cli.ok("commit", "-c", "EXPOSE 8080", "exp", "exposed")
+    cli.ok("run", "-d", "--name", "pall", "-h", "pall", "-P", "exposed", "sh", "-c", SERVER)
+    wait_for(lambda: _listening(cli, "pall"), what="the server")
+    mapping = cli.ok("port", "pall").stdout.strip()
+    assert mapping.startswith("8080/tcp -> 0.0.0.0:")
+    port = int(mapping.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        assert s.recv(100) == b"hello-pall\n"
+    cli.ok("rm", "-f", "pall")
+    # the other forms parse, and bad ones are one clear line
+    cli.ok("create", "--name", "forms", "-p", "127.0.0.1:%d:53/udp" % _free_port(), "-p", "9000", "base", "true")
+    for bad in ("80:70000", "abc", "1:2:3:4", "80/sctp"):
+        r = cli("run", "--rm", "-p", bad, "base", "true")
+        assert r.returncode == 125 and len(r.stderr.strip().splitlines()) == 1, (bad, r.stderr)
