@@ -287,7 +287,7 @@ class Container:
             hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s\t%s %s\n" % (
                 ip, c["hostname"], c["name"])
             for path, text in (("hosts", hosts), ("hostname", c["hostname"] + "\n"),
-                               ("resolv.conf", "nameserver %s\n" % conf["gateway"])):
+                               ("resolv.conf", _resolv_conf())):
                 with open(os.path.join(self.dir, path), "w") as f:  # in place: they are bind-mounted
                     f.write(text)
             net.publish(conf, self.id, ip, ports)
@@ -1037,6 +1037,18 @@ class Container:
         if stream or follow:
             return (line for _, line in entries)
         return b"".join(line for _, line in entries)
+
+
+def _resolv_conf():
+    """The host's resolv.conf, less loopback nameservers (unreachable from the container), as Docker."""
+    try:
+        with open("/etc/resolv.conf") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return ""
+    kept = [l for l in lines if not (l.split()[:1] == ["nameserver"] and len(l.split()) > 1
+                                     and (l.split()[1].startswith("127.") or l.split()[1] == "::1"))]
+    return "\n".join(kept) + "\n"
 
 
 def _network_settings(state, config):
