@@ -307,6 +307,18 @@ class Monitor:
             pass
         return True
 
+    def _hairpin(self):
+        """Let a container reach its own published ports: hairpin mode on its bridge port."""
+        path = "/sys/class/net/lxv%s/brport/hairpin_mode" % self.container.id[:12]
+        try:
+            with open(path, "w") as f:
+                f.write("1")
+            return True
+        except FileNotFoundError:
+            return False  # LXC has not made the veth yet
+        except OSError:
+            return True  # cannot: give up quietly
+
     def _check_oom(self, p):
         from . import cgroups
 
@@ -339,13 +351,19 @@ class Monitor:
         for fd in fds:
             p.register(fd, POLLIN | POLLHUP | POLLERR)
         open_fds = dict(fds)
-        limits = self.container.config.get("limits") or {}
-        watching = "memory" not in limits  # True: nothing (more) to set up
+        config = self.container.config
+        pending = []  # setup that needs the started container: each returns True once done
+        if "memory" in (config.get("limits") or {}):
+            pending.append(lambda: self._watch_oom(p))
+        if config.get("ports"):
+            pending.append(self._hairpin)
         tries = 0
+        watching = not pending
         while open_fds:
             if not watching:
                 tries += 1
-                watching = self._watch_oom(p) or tries > 200
+                pending = [task for task in pending if not task()]
+                watching = not pending or tries > 200
             for fd, _ in p.poll(None if watching else 10):
                 if fd == getattr(self, "oom_fds", (None,))[0]:
                     self._check_oom(p)

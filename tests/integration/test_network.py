@@ -239,3 +239,16 @@ def test_publish_all_and_udp_forms(cli, base):
     for bad in ("80:70000", "abc", "1:2:3:4", "80/sctp"):
         r = cli("run", "--rm", "-p", bad, "base", "true")
         assert r.returncode == 125 and len(r.stderr.strip().splitlines()) == 1, (bad, r.stderr)
+
+
+def test_container_reaches_its_own_published_port(cli, base):
+    port = _free_port()
+    cli.ok("run", "-d", "--name", "self", "-h", "self", "-p", "%d:8080" % port, "base", "sh", "-c", SERVER)
+    wait_for(lambda: _listening(cli, "self"), what="the server")
+    gateway = json.loads(cli.ok("inspect", "self").stdout)[0]["NetworkSettings"]["Gateway"]
+    cid = cli.ok("inspect", "-f", "{{.Id}}", "self").stdout.strip()
+    wait_for(lambda: open("/sys/class/net/lxv%s/brport/hairpin_mode" % cid[:12]).read().strip() == "1",
+             what="hairpin mode")
+    r = cli.ok("exec", "self", "sh", "-c", "nc -w 3 %s %d </dev/null" % (gateway, port))
+    assert r.stdout == "hello-self\n"
+    cli.ok("rm", "-f", "self")
