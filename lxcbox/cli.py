@@ -120,14 +120,13 @@ def cmd_create(g, o, args):
 
 def cmd_start(g, o, args):
     client = _client(g)
-    rc = 0
     for ref in args:
         c = client.containers.get(ref)
         if o["attach"]:
             return c.start_attached(0 if o["interactive"] else None, 1, 2, sig_proxy=True)
         c.start()
         print(ref)
-    return rc
+    return 0
 
 
 def _each(args, fn):

@@ -309,12 +309,9 @@ class Graph:
         self._write_tags(tags)
         return key
 
-    def delete_image(self, image_id, in_use_by=()):
+    def delete_image(self, image_id):
         """Remove an image and its tags, and the layers no other image uses.  Caller holds the lock."""
         hexid = _hex(image_id)
-        if in_use_by:
-            raise Conflict("unable to remove image %s: image is being used by container %s"
-                           % (hexid[:12], in_use_by[0][:12]))
         manifests = self._load_manifests()
         children = [h for h, m in manifests.items() if _hex(m.get("parent") or "") == hexid]
         if children:
