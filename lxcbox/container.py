@@ -218,7 +218,9 @@ class Container:
         for key, value in getattr(self, "_net_defines", ()):
             defines += ["-s", "%s=%s" % (key, value)]
         return [lxc_execute_path(), "-n", self.id, "-P", self.client.containers_dir,
-                "-f", self.lxc_conf_path] + defines + ["--"] + prefix + list(c["cmd"])
+                # LXC's own errors also go to lxc.log (the monitor keeps them out of the container's log)
+                "-f", self.lxc_conf_path, "-o", os.path.join(self.dir, "lxc.log"), "-l", "ERROR"] + defines + \
+            ["--"] + prefix + list(c["cmd"])
 
     def _check_command(self):
         c = self.config

@@ -307,6 +307,17 @@ class Monitor:
             pass
         return True
 
+    @property
+    def lxc_prefix(self):
+        return b"lxc-execute: " + self.container.id.encode() + b": "
+
+    def _drop_lxc_lines(self, data):
+        """lxc-execute shares its stderr with the container and reports its own errors there
+        (for instance when `exec` asks it for a config key this LXC lacks): those lines, which
+        name the container id, belong in lxc.log, where -o puts them too, not in the app's log."""
+        lines = data.split(b"\n")
+        return b"\n".join(l for l in lines if not l.startswith(self.lxc_prefix))
+
     def _hairpin(self):
         """Let a container reach its own published ports: hairpin mode on its bridge port."""
         path = "/sys/class/net/lxv%s/brport/hairpin_mode" % self.container.id[:12]
@@ -377,6 +388,10 @@ class Monitor:
                     os.close(fd)
                     del open_fds[fd]
                     continue
+                if stream == "stderr" and self.lxc_prefix in data:
+                    data = self._drop_lxc_lines(data)
+                    if not data:
+                        continue
                 log.write(stream, data)
                 target = self.targets.get(stream)
                 if target is not None:

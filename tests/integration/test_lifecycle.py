@@ -169,6 +169,8 @@ def test_exec(cli, base, client):
     assert res.exit_code == 2 and res.output == b"api\n"
     code, out = c.exec_run("echo tuple")
     assert (code, out) == (0, b"tuple\n")
+    # LXC's own messages about the attach stay out of the container's log
+    assert "lxc-execute" not in cli.ok("logs", "ex").stdout + cli.ok("logs", "ex").stderr
 
 
 def test_sigint_is_forwarded(cli, base, root):
