@@ -218,9 +218,7 @@ class Container:
         for key, value in getattr(self, "_net_defines", ()):
             defines += ["-s", "%s=%s" % (key, value)]
         return [lxc_execute_path(), "-n", self.id, "-P", self.client.containers_dir,
-                # LXC's own errors also go to lxc.log (the monitor keeps them out of the container's log)
-                "-f", self.lxc_conf_path, "-o", os.path.join(self.dir, "lxc.log"), "-l", "ERROR"] + defines + \
-            ["--"] + prefix + list(c["cmd"])
+                "-f", self.lxc_conf_path] + defines + ["--"] + prefix + list(c["cmd"])
 
     def _check_command(self):
         c = self.config
@@ -926,6 +924,7 @@ class Container:
             os.rmdir(lock_dir)
         except OSError:
             pass
+        _remove_stale_cgroups(self.id)
 
     def diff(self):
         """The container's filesystem changes: [{'Path': ..., 'Kind': 0|1|2}] (docker-py's shape)."""
@@ -1085,6 +1084,24 @@ class ExecResult(tuple):
 
     exit_code = property(lambda self: self[0])
     output = property(lambda self: self[1])
+
+
+def _remove_stale_cgroups(cid):
+    """lxc-execute removes its cgroups when it ends; if it was killed (its monitor died, say),
+    they stay behind.  Remove this container's own, empty ones (rmdir refuses non-empty ones)."""
+    try:
+        roots = os.listdir("/sys/fs/cgroup")
+    except OSError:
+        return
+    dirs = ["/sys/fs/cgroup"] + ["/sys/fs/cgroup/" + r for r in roots]
+    for base in dirs:
+        for kind in ("lxc.payload.", "lxc.monitor."):
+            path = os.path.join(base, kind + cid)
+            if os.path.isdir(path):
+                try:
+                    os.rmdir(path)
+                except OSError:
+                    pass
 
 
 def _as_list(value):

@@ -313,8 +313,8 @@ class Monitor:
 
     def _drop_lxc_lines(self, data):
         """lxc-execute shares its stderr with the container and reports its own errors there
-        (for instance when `exec` asks it for a config key this LXC lacks): those lines, which
-        name the container id, belong in lxc.log, where -o puts them too, not in the app's log."""
+        (for instance when `exec` asks it for a config key this LXC lacks): those lines name
+        the container id, and are LXC's, not the application's, so they stay out of its log."""
         lines = data.split(b"\n")
         return b"\n".join(l for l in lines if not l.startswith(self.lxc_prefix))
 
