@@ -8,7 +8,7 @@
 import os
 
 from . import container as _container, paths
-from .errors import ContainerError, ImageNotFound, InvalidArgument, LxcboxError, NotFound
+from .errors import ContainerError, InvalidArgument, NotFound
 from .graph import Graph
 from .names import Registry
 

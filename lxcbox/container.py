@@ -269,7 +269,8 @@ class Container:
             self._net_defines = [("lxc.namespace.share.net", str(other.pid))]
             return
         conf = nets.get(name)
-        net.ensure_bridge(nets.with_peers(conf))
+        if not os.path.isdir("/sys/class/net/" + conf["bridge"]):
+            net.ensure_bridge(nets.with_peers(conf))  # the peers cost a read of every network
         # a crash may have left this container's rules and lease behind: start clean
         if c.get("ports"):
             net.unpublish(conf, self.id)
@@ -882,6 +883,8 @@ class Container:
                         os.kill(state[key], 9)
                 self.wait(timeout=10)
         self.remove_files()
+        # only here, not on the monitor's --rm path: there lxc-execute ended normally and cleaned up
+        _remove_stale_cgroups(self.id)
         if v:
             self._remove_volumes(mounts)
 
@@ -924,7 +927,6 @@ class Container:
             os.rmdir(lock_dir)
         except OSError:
             pass
-        _remove_stale_cgroups(self.id)
 
     def diff(self):
         """The container's filesystem changes: [{'Path': ..., 'Kind': 0|1|2}] (docker-py's shape)."""

@@ -75,6 +75,14 @@ def launch(container, stdin_fd=None, stdout_fd=None, stderr_fd=None, client_fd=N
     return r
 
 
+def _reset_signals():
+    """The signals the monitor ignores, back to their defaults for lxc-execute and the container."""
+    import _signal
+
+    return (_signal.SIGINT, _signal.SIGHUP, _signal.SIGPIPE, _signal.SIGTTOU, _signal.SIGTTIN,
+            _signal.SIGTERM, _signal.SIGQUIT)
+
+
 def _report(fd, line):
     try:
         os.write(fd, line.encode())
@@ -122,8 +130,6 @@ class Monitor:
         self.devnull = devnull
 
     def _spawn(self, stdin):
-        import _signal
-
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         try:
@@ -131,8 +137,7 @@ class Monitor:
                 self.argv[0], self.argv, {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
                 file_actions=[(os.POSIX_SPAWN_DUP2, stdin, 0), (os.POSIX_SPAWN_DUP2, out_w, 1),
                               (os.POSIX_SPAWN_DUP2, err_w, 2)],
-                setsigdef=(_signal.SIGINT, _signal.SIGHUP, _signal.SIGPIPE, _signal.SIGTTOU,
-                           _signal.SIGTTIN, _signal.SIGTERM, _signal.SIGQUIT),
+                setsigdef=_reset_signals(),
                 setsigmask=(),
             )
         finally:
@@ -142,8 +147,6 @@ class Monitor:
 
     def _spawn_tty(self):
         """lxc-execute on a new pty, which is its controlling terminal (setsid, then open)."""
-        import _signal
-
         master, slave = os.openpty()
         os.set_inheritable(master, False)
         if self.winsize:
@@ -159,8 +162,7 @@ class Monitor:
                 file_actions=[(os.POSIX_SPAWN_CLOSE, 0), (os.POSIX_SPAWN_OPEN, 0, path, os.O_RDWR, 0),
                               (os.POSIX_SPAWN_DUP2, 0, 1), (os.POSIX_SPAWN_DUP2, 0, 2)],
                 setsid=True,
-                setsigdef=(_signal.SIGINT, _signal.SIGHUP, _signal.SIGPIPE, _signal.SIGTTOU,
-                           _signal.SIGTTIN, _signal.SIGTERM, _signal.SIGQUIT),
+                setsigdef=_reset_signals(),
                 setsigmask=(),
             )
         finally:

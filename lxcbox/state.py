@@ -3,7 +3,6 @@
 The monitor is the only writer while it lives.  When it has died (kill -9, reboot), the
 reader reconciles: a container whose processes are gone is no longer running.
 """
-import os
 
 from . import fsutil
 

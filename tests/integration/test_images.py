@@ -4,7 +4,6 @@ import json
 import lzma
 import os
 import shutil
-import signal
 import subprocess
 import tarfile
 import time

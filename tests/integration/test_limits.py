@@ -1,6 +1,5 @@
 """Resource limits through cgroups, with real containers."""
 import json
-import os
 import time
 
 from helpers import wait_for

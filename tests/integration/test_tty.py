@@ -2,7 +2,6 @@
 import os
 import pty
 import select
-import subprocess
 import time
 
 from conftest import LAUNCHER
