@@ -43,16 +43,25 @@ class _HashWriter:
         return len(data)
 
 
-def _sorted_walk(top):
-    """Every path below top, parents before children, in a stable order."""
-    for dirpath, dirnames, filenames in os.walk(top):
-        dirnames.sort()
-        for name in sorted(dirnames + filenames):
-            yield os.path.join(dirpath, name)
-
-
 def is_whiteout(st):
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+
+
+def _xattrs(target, follow=True):
+    """A file's xattrs but overlay's own; target is an fd, or a path read without following."""
+    out = {}
+    try:
+        names = os.listxattr(target, follow_symlinks=follow)
+    except OSError:
+        return out
+    for name in names:
+        if name.startswith("trusted.overlay."):
+            continue  # overlay's own bookkeeping, never part of a layer
+        try:
+            out[name] = os.getxattr(target, name, follow_symlinks=follow)
+        except OSError:
+            pass
+    return out
 
 
 def is_opaque(path):
@@ -62,57 +71,88 @@ def is_opaque(path):
         return False
 
 
-def _xattrs(path):
-    out = {}
+def _at(dfd, name):
+    """A path for a directory entry given by (dir fd, name): /proc/self/fd/N pins the directory,
+    and the last component is never followed by the calls that take it (lstat, readlink)."""
+    return "/proc/self/fd/%d/%s" % (dfd, name)
+
+
+def _add_entry(tar, dfd, name, st, rel):
+    """Add one directory entry of an untrusted tree, read through fds only.
+
+    A regular file is opened with O_NOFOLLOW|O_NONBLOCK and must still be the inode that was
+    listed: a file swapped for a symlink (or a fifo) meanwhile is skipped, never followed.
+    Returns its TarInfo (None if skipped).
+    """
+    fd = None
     try:
-        names = os.listxattr(path, follow_symlinks=False)
-    except OSError:
-        return out
-    for name in names:
-        if name.startswith("trusted.overlay."):
-            continue  # overlay's own bookkeeping, never part of a layer
-        try:
-            out[name] = os.getxattr(path, name, follow_symlinks=False)
-        except OSError:
-            pass
-    return out
+        if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
+            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+            try:
+                fd = os.open(name, flags | (os.O_DIRECTORY if stat.S_ISDIR(st.st_mode) else 0), dir_fd=dfd)
+            except OSError:
+                return None  # gone, or swapped for a symlink
+            fst = os.fstat(fd)
+            if (fst.st_dev, fst.st_ino) != (st.st_dev, st.st_ino):
+                return None
+        if fd is not None and stat.S_ISREG(st.st_mode):
+            f = os.fdopen(fd, "rb")
+            fd = None
+            with f:
+                info = tar.gettarinfo(arcname=rel, fileobj=f)
+                xattrs = _xattrs(f.fileno())
+                _finish_info(info, xattrs)
+                tar.addfile(info, f)
+            return info
+        info = tar.gettarinfo(name=_at(dfd, name), arcname=rel)
+        xattrs = _xattrs(fd) if fd is not None else _xattrs(_at(dfd, name), follow=False)
+        _finish_info(info, xattrs)
+        tar.addfile(info)
+        return info
+    except FileNotFoundError:
+        return None
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
-def _add_path(tar, path, rel):
-    """Add one file, with numeric owners and its xattrs (pax SCHILY.xattr.*); returns its TarInfo."""
-    info = tar.gettarinfo(path, arcname=rel)
+def _finish_info(info, xattrs):
     info.uname = info.gname = ""
-    xattrs = _xattrs(path)
     if xattrs:
         info.pax_headers = {"SCHILY.xattr." + k: v.decode("utf-8", "surrogateescape") for k, v in xattrs.items()}
-    if info.isreg():
-        with open(path, "rb") as f:
-            tar.addfile(info, f)
-    else:
-        tar.addfile(info)
-    return info
 
 
 def write_layer_tar(src_dir, fileobj, exclude=()):
-    """Write an overlay-format directory as an OCI layer tar (numeric owners, stable order)."""
+    """Write an overlay-format directory as an OCI layer tar (numeric owners, stable order).
+
+    src_dir may be a running container's upper dir: it is walked through fds, never through
+    a symlink (fsutil.walk_beneath).
+    """
     import tarfile
 
+    from .fsutil import walk_beneath
+
     with tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        for path in _sorted_walk(src_dir):
-            rel = os.path.relpath(path, src_dir)
+        for rel, dfd, name, st in walk_beneath(src_dir):
             if rel in exclude:
                 continue
-            st = os.lstat(path)
             if is_whiteout(st):
-                info = tarfile.TarInfo(os.path.join(os.path.dirname(rel), WHITEOUT_PREFIX + os.path.basename(rel)))
+                info = tarfile.TarInfo(os.path.join(os.path.dirname(rel), WHITEOUT_PREFIX + name))
                 info.mtime = int(st.st_mtime)
                 tar.addfile(info)
                 continue
-            info = _add_path(tar, path, rel)
-            if info.isdir() and is_opaque(path):
+            info = _add_entry(tar, dfd, name, st, rel)
+            if info is not None and info.isdir() and _opaque_at(dfd, name):
                 marker = tarfile.TarInfo(os.path.join(rel, OPAQUE))
                 marker.mtime = int(st.st_mtime)
                 tar.addfile(marker)
+
+
+def _opaque_at(dfd, name):
+    try:
+        return os.getxattr(_at(dfd, name), OPAQUE_XATTR, follow_symlinks=False) == b"y"
+    except OSError:
+        return False
 
 
 def layer_digest(src_dir):
@@ -123,12 +163,9 @@ def layer_digest(src_dir):
 
 
 def tree_size(top):
-    size = 0
-    for path in _sorted_walk(top):
-        st = os.lstat(path)
-        if not stat.S_ISDIR(st.st_mode):
-            size += st.st_size
-    return size
+    from .fsutil import walk_beneath
+
+    return sum(st.st_size for _, _, _, st in walk_beneath(top) if not stat.S_ISDIR(st.st_mode))
 
 
 def write_blob(src_dir, out_path):
@@ -164,33 +201,34 @@ def _clean_name(name):
     return "/".join(parts)
 
 
-def _check_parents(root, rel):
-    """No parent of rel may be a symlink: a write through it could land outside the layer."""
-    cur = root
-    for part in rel.split("/")[:-1]:
-        cur = os.path.join(cur, part)
-        try:
-            st = os.lstat(cur)
-        except FileNotFoundError:
-            return
-        if stat.S_ISLNK(st.st_mode):
-            raise UnsafeArchive("tar member %s would be written through the symlink %s"
-                                % (rel, os.path.relpath(cur, root)))
-        if not stat.S_ISDIR(st.st_mode):
-            raise UnsafeArchive("tar member %s has a non-directory parent" % rel)
+def _parent_fd(root_fd, rel, create=True):
+    """(fd, name) of rel's parent inside the tree being unpacked; never through a symlink."""
+    from .fsutil import UnsafePath, open_parent
 
-
-def _remove_existing(path):
     try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        from .fsutil import rmtree
+        return open_parent(None, rel, create=create, root_fd=root_fd)
+    except UnsafePath as exc:
+        raise UnsafeArchive("tar member %s would be written through a symlink or a non-directory (%s)"
+                            % (rel, exc.strerror)) from None
 
-        rmtree(path)
-    else:
-        os.unlink(path)
+
+def _remove_at(dfd, name):
+    """Remove a directory entry (a whole tree if it is a directory), never following a symlink."""
+    from .fsutil import rmtree
+
+    try:
+        os.unlink(name, dir_fd=dfd)
+    except IsADirectoryError:
+        rmtree(name, dir_fd=dfd)
+    except FileNotFoundError:
+        pass
+
+
+def _lstat_at(dfd, name):
+    try:
+        return os.stat(name, dir_fd=dfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
 
 
 def extract_layer(fileobj, target, whiteouts="overlay"):
@@ -210,137 +248,221 @@ def extract_layer(fileobj, target, whiteouts="overlay"):
 
 
 def extract_layer_from(tar, target, whiteouts="overlay"):
-    """extract_layer over an open tarfile stream."""
+    """extract_layer over an open tarfile stream.
+
+    Every call is relative to a directory fd and never follows a symlink (O_NOFOLLOW, *at calls
+    without AT_SYMLINK_FOLLOW, fchmod/fchown/futimens on fds), so a member named `evil/` after a
+    symlink `evil -> /host/dir` cannot chmod, chown or touch the host directory.
+    """
     import tarfile
 
     count = 0
     dirs = []
     os.makedirs(target, exist_ok=True)
+    root = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for member in tar:
             count += 1
             rel = _clean_name(member.name)
             if not rel:
                 continue
-            _check_parents(target, rel)
-            path = os.path.join(target, rel)
-            base = os.path.basename(rel)
-            parent = os.path.dirname(path)
-            if base == OPAQUE:
-                os.makedirs(parent, exist_ok=True)
-                if whiteouts == "overlay":
-                    os.setxattr(parent, OPAQUE_XATTR, b"y")
-                else:
-                    for entry in os.listdir(parent):
-                        _remove_existing(os.path.join(parent, entry))
-                continue
-            if base.startswith(WHITEOUT_PREFIX):
-                victim = os.path.join(parent, base[len(WHITEOUT_PREFIX):])
-                os.makedirs(parent, exist_ok=True)
-                _remove_existing(victim)
-                if whiteouts == "overlay":
-                    os.mknod(victim, stat.S_IFCHR | 0o000, os.makedev(0, 0))
-                continue
-            if member.ischr() or member.isblk():
-                if member.ischr() and member.devmajor == 0 and member.devminor == 0 and whiteouts == "overlay":
-                    _remove_existing(path)
-                    os.mknod(path, stat.S_IFCHR, os.makedev(0, 0))  # an overlay whiteout, as is
-                    continue
-                raise UnsafeArchive("tar member %s is a device node; only whiteouts are allowed" % rel)
-            if member.isdir():
-                if os.path.lexists(path) and not os.path.isdir(path):
-                    _remove_existing(path)
-                os.makedirs(path, exist_ok=True)
-                dirs.append((path, member))
-            else:
-                if os.path.isdir(path) and not os.path.islink(path):
-                    _remove_existing(path)
-                elif os.path.lexists(path):
-                    os.unlink(path)
-                os.makedirs(parent, exist_ok=True)
-                if member.isreg():
-                    src = tar.extractfile(member)
-                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-                    with os.fdopen(fd, "wb") as out:
-                        while True:
-                            chunk = src.read(1 << 20)
-                            if not chunk:
-                                break
-                            out.write(chunk)
-                elif member.issym():
-                    os.symlink(member.linkname, path)
-                elif member.islnk():
-                    link_rel = _clean_name(member.linkname)
-                    _check_parents(target, link_rel)
-                    link_src = os.path.join(target, link_rel)
-                    st = os.lstat(link_src) if os.path.lexists(link_src) else None
-                    if st is None or not stat.S_ISREG(st.st_mode):
-                        raise UnsafeArchive("tar member %s is a hardlink to %s, which is not a file in the layer"
-                                            % (rel, member.linkname))
-                    os.link(link_src, path)
-                    continue  # shares the inode: owner and mode are the target's
-                elif member.isfifo():
-                    os.mkfifo(path)
-                else:
-                    raise UnsafeArchive("tar member %s has an unsupported type" % rel)
-            _apply_meta(path, member)
+            dfd, base = _parent_fd(root, rel)
+            try:
+                if _extract_member(tar, member, rel, dfd, base, root, whiteouts):
+                    dirs.append((rel, member))
+            finally:
+                os.close(dfd)
+        # directories last: their mtimes and modes, once nothing more is written in them
+        for rel, member in reversed(dirs):
+            dfd, base = _parent_fd(root, rel, create=False)
+            try:
+                try:
+                    fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+                except (FileNotFoundError, NotADirectoryError):
+                    continue  # replaced by a later member
+                try:
+                    _apply_meta_fd(fd, member)
+                finally:
+                    os.close(fd)
+            finally:
+                os.close(dfd)
     except tarfile.TarError as exc:
         raise InvalidArgument("corrupt tar archive: %s" % exc) from None
     except (EOFError, OSError) as exc:
-        if isinstance(exc, InvalidArgument):
-            raise
         raise InvalidArgument("cannot unpack tar archive: %s" % exc) from None
-    # directories last: their mtimes and modes, once nothing more is written in them
-    for path, member in reversed(dirs):
-        _apply_meta(path, member)
+    finally:
+        os.close(root)
     return count
 
 
-def _apply_meta(path, member):
-    os.lchown(path, member.uid, member.gid)
-    for key, value in (member.pax_headers or {}).items():
-        if key.startswith("SCHILY.xattr.") and not key.startswith("SCHILY.xattr.trusted.overlay."):
+def _extract_member(tar, member, rel, dfd, base, root, whiteouts):
+    """Create one member in the directory dfd.  Returns True for a directory (its metadata is
+    applied at the end)."""
+    if base == OPAQUE:
+        if whiteouts == "overlay":
+            os.setxattr(dfd, OPAQUE_XATTR, b"y")
+        else:
+            for entry in os.listdir(dfd):
+                _remove_at(dfd, entry)
+        return False
+    if base.startswith(WHITEOUT_PREFIX):
+        victim = base[len(WHITEOUT_PREFIX):]
+        if not victim or victim in (".", ".."):
+            raise UnsafeArchive("tar member %s is not a valid whiteout" % rel)
+        _remove_at(dfd, victim)
+        if whiteouts == "overlay":
+            os.mknod(victim, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=dfd)
+        return False
+    if member.ischr() or member.isblk():
+        if member.ischr() and member.devmajor == 0 and member.devminor == 0 and whiteouts == "overlay":
+            _remove_at(dfd, base)
+            os.mknod(base, stat.S_IFCHR, os.makedev(0, 0), dir_fd=dfd)  # an overlay whiteout, as is
+            return False
+        raise UnsafeArchive("tar member %s is a device node; only whiteouts are allowed" % rel)
+    old = _lstat_at(dfd, base)
+    if member.isdir():
+        if old is not None and not stat.S_ISDIR(old.st_mode):
+            _remove_at(dfd, base)
+            old = None
+        if old is None:
+            os.mkdir(base, 0o700, dir_fd=dfd)
+        return True
+    if old is not None:
+        _remove_at(dfd, base)
+    if member.isreg():
+        src = tar.extractfile(member)
+        fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd)
+        with os.fdopen(fd, "wb") as out:
+            while True:
+                chunk = src.read(1 << 20)
+                if not chunk:
+                    break
+                out.write(chunk)
+            out.flush()
+            _apply_meta_fd(out.fileno(), member)
+        return False
+    if member.issym():
+        os.symlink(member.linkname, base, dir_fd=dfd)
+        os.chown(base, member.uid, member.gid, dir_fd=dfd, follow_symlinks=False)
+        for key, value in _member_xattrs(member):
             try:
-                os.setxattr(path, key[13:], value.encode("utf-8", "surrogateescape"), follow_symlinks=False)
+                os.setxattr(_at(dfd, base), key, value, follow_symlinks=False)
             except OSError:
                 pass
-    if not member.issym():
-        os.chmod(path, member.mode & 0o7777)  # after chown, which would clear setuid bits
-        os.utime(path, (member.mtime, member.mtime))
-    else:
-        os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
+        os.utime(base, (member.mtime, member.mtime), dir_fd=dfd, follow_symlinks=False)
+        return False
+    if member.islnk():
+        link_rel = _clean_name(member.linkname)
+        sfd = sbase = None
+        try:
+            if link_rel:
+                try:
+                    sfd, sbase = _parent_fd(root, link_rel, create=False)
+                except FileNotFoundError:
+                    pass
+            st = _lstat_at(sfd, sbase) if sfd is not None else None
+            if st is None or not stat.S_ISREG(st.st_mode):
+                raise UnsafeArchive("tar member %s is a hardlink to %s, which is not a file in the layer"
+                                    % (rel, member.linkname))
+            os.link(sbase, base, src_dir_fd=sfd, dst_dir_fd=dfd, follow_symlinks=False)
+        finally:
+            if sfd is not None:
+                os.close(sfd)
+        return False  # shares the inode: owner and mode are the target's
+    if member.isfifo():
+        os.mkfifo(base, 0o600, dir_fd=dfd)
+        fd = os.open(base, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+        try:
+            _apply_meta_path("/proc/self/fd/%d" % fd, member)
+        finally:
+            os.close(fd)
+        return False
+    raise UnsafeArchive("tar member %s has an unsupported type" % rel)
 
 
-def flatten(layers):
-    """{relative path: host path} of the merged view of overlay-format layers (top first)."""
+def _member_xattrs(member):
+    for key, value in (member.pax_headers or {}).items():
+        if key.startswith("SCHILY.xattr.") and not key.startswith("SCHILY.xattr.trusted.overlay."):
+            yield key[13:], value.encode("utf-8", "surrogateescape")
+
+
+def _apply_meta_fd(fd, member):
+    os.chown(fd, member.uid, member.gid)
+    for key, value in _member_xattrs(member):
+        try:
+            os.setxattr(fd, key, value)
+        except OSError:
+            pass
+    os.chmod(fd, member.mode & 0o7777)  # after chown, which would clear setuid bits
+    os.utime(fd, (member.mtime, member.mtime))
+
+
+def _apply_meta_path(path, member):
+    """For an inode that cannot be opened for reading (a fifo): path is its O_PATH fd's /proc link."""
+    os.chown(path, member.uid, member.gid)
+    os.chmod(path, member.mode & 0o7777)
+    os.utime(path, (member.mtime, member.mtime))
+
+
+def flatten(layers, entries=False):
+    """{relative path: host path} of the merged view of overlay-format layers (top first).
+
+    entries=True: {relative path: (layer, lstat)} instead, for callers that reopen each path
+    beneath its layer (the top layer may be a running container's upper dir).
+    A whiteout hides a path and all below it; an opaque directory, or a non-directory, of a
+    higher layer hides what lower layers have below it (as overlayfs shows it).
+    """
+    from .fsutil import walk_beneath
+
     result = {}
-    hidden = set()  # deleted paths and opaque dirs: lower layers do not show through them
+    hidden = set()  # deleted paths: hidden with everything below
+    hidden_below = set()  # opaque dirs and non-directories: what lower layers have below is hidden
 
     for layer in layers:
-        new_hidden = set()
-        for path in _sorted_walk(layer):
-            rel = os.path.relpath(path, layer)
-            # a whiteout hides the path and all below it; an opaque dir (already taken from
-            # the higher layer) hides only what lower layers had below it
-            if rel in result or any(rel.startswith(h + "/") or (h == rel and not opaque)
-                                    for h, opaque in hidden):
+        new_hidden, new_below = set(), set()
+        for rel, dfd, name, st in walk_beneath(layer):
+            if rel in result or rel in hidden or _under(rel, hidden, hidden_below):
                 continue
-            st = os.lstat(path)
             if is_whiteout(st):
-                new_hidden.add((rel, False))
+                new_hidden.add(rel)
                 continue
-            result[rel] = path
-            if stat.S_ISDIR(st.st_mode) and is_opaque(path):
-                new_hidden.add((rel, True))
+            result[rel] = (layer, st) if entries else os.path.join(layer, rel)
+            if not stat.S_ISDIR(st.st_mode) or _opaque_at(dfd, name):
+                new_below.add(rel)
         hidden |= new_hidden
+        hidden_below |= new_below
     return result
 
 
+def _under(rel, *sets):
+    cut = rel.rfind("/")
+    while cut > 0:
+        rel = rel[:cut]
+        if any(rel in s for s in sets):
+            return True
+        cut = rel.rfind("/")
+    return False
+
+
 def write_flat_tar(layers, fileobj):
-    """The merged filesystem of layers (top first) as one plain tar: `export`."""
+    """The merged filesystem of layers (top first) as one plain tar: `export`.
+
+    Each path is reopened beneath its own layer through fds (fsutil.open_parent): a path that a
+    running container swapped for a symlink is skipped, never followed to the host.
+    """
     import tarfile
 
-    entries = flatten(layers)
+    from .fsutil import UnsafePath, open_parent
+
+    found = flatten(layers, entries=True)
     with tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        for rel in sorted(entries, key=lambda r: r.split("/")):
-            _add_path(tar, entries[rel], rel)
+        for rel in sorted(found, key=lambda r: r.split("/")):
+            layer, st = found[rel]
+            try:
+                dfd, name = open_parent(layer, rel)
+            except (UnsafePath, FileNotFoundError):
+                continue
+            try:
+                _add_entry(tar, dfd, name, st, rel)
+            finally:
+                os.close(dfd)

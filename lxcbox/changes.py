@@ -4,35 +4,50 @@ Docker's letters: A added, C changed, D deleted.  A directory that holds a chang
 image has it, A when it is new.
 """
 import os
+import stat
 
-from . import archive, rootfs
+from . import archive, fsutil, rootfs
 
 
 def changes(upper, lowers):
-    """[(kind, path)] sorted by path, for an overlay upper dir over lowers (top first)."""
+    """[(kind, path)] sorted by path, for an overlay upper dir over lowers (top first).
+
+    The upper dir may belong to a running container: it is walked through fds (never through a
+    symlink), and entries that vanish meanwhile are skipped.
+    """
     out = []
-    for dirpath, dirnames, filenames in os.walk(upper):
-        dirnames.sort()
-        for name in sorted(dirnames + filenames):
-            host = os.path.join(dirpath, name)
-            path = "/" + os.path.relpath(host, upper)
-            st = os.lstat(host)
-            if archive.is_whiteout(st):
-                out.append(("D", path))
-                continue
-            in_image = rootfs.lookup(lowers, path) is not None
-            out.append(("C" if in_image else "A", path))
-            if in_image and name in dirnames and archive.is_opaque(host):
-                # an opaque directory replaced the image's: what the image had there is gone
-                for lower in lowers:
-                    d = lower + path
-                    if os.path.isdir(d):
-                        for old in sorted(os.listdir(d)):
-                            if not os.path.lexists(os.path.join(host, old)):
-                                out.append(("D", path + "/" + old))
-                        break
+    for rel, dfd, name, st in fsutil.walk_beneath(upper):
+        path = "/" + rel
+        if archive.is_whiteout(st):
+            out.append(("D", path))
+            continue
+        in_image = rootfs.lookup(lowers, path) is not None
+        out.append(("C" if in_image else "A", path))
+        if in_image and stat.S_ISDIR(st.st_mode) and archive.is_opaque(archive._at(dfd, name)):
+            # an opaque directory replaced the image's: what the image had there is gone
+            mine = set(_listdir_at(dfd, name))
+            for lower in lowers:
+                if rootfs.is_real_dir(lower, rel):
+                    ldfd, lname = fsutil.open_parent(lower, rel)
+                    try:
+                        olds = _listdir_at(ldfd, lname)
+                    finally:
+                        os.close(ldfd)
+                    out.extend(("D", path + "/" + old) for old in sorted(olds) if old not in mine)
+                    break
     out.sort(key=lambda kv: kv[1])
     return out
+
+
+def _listdir_at(dfd, name):
+    try:
+        fd = os.open(name, fsutil.DIR_NOFOLLOW, dir_fd=dfd)
+    except OSError:
+        return []
+    try:
+        return os.listdir(fd)
+    finally:
+        os.close(fd)
 
 
 def _same(a, b):

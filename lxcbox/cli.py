@@ -520,8 +520,11 @@ def cmd_exec(g, o, args):
             raise LxcboxError("the input device is not a TTY")
         # lxc-attach gives the command its own pty as controlling terminal, and relays it
         argv = c.exec_tty_argv(args[1:], o["env"], o["workdir"], o["user"])
-        sys.stdout.flush()
-        os.execv(argv[0], argv)
+        if os.isatty(0):
+            sys.stdout.flush()
+            os.closerange(3, 65536)  # lxc-attach, and so the command, gets no fd but its terminal
+            os.execv(argv[0], argv)
+        # no terminal to relay: lxc-attach would hand the command our fds as they are
     if o["detach"]:
         raise LxcboxError("exec -d is not supported yet")
     return c.exec_fds(args[1:], 0 if o["interactive"] else None, 1, 2, o["env"], o["workdir"], o["user"])

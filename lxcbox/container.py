@@ -424,7 +424,17 @@ class Container:
         from . import monitor
 
         self._prepare_start()
-        fd = monitor.launch(self, stdin_fd, stdout_fd, stderr_fd)
+        piped = None
+        if stdin_fd is not None:
+            # the container reads a pipe of lxcbox's, never the caller's fd (a host tty, say)
+            from .stdio import stdin_pipe
+
+            stdin_fd = piped = stdin_pipe(stdin_fd)
+        try:
+            fd = monitor.launch(self, stdin_fd, stdout_fd, stderr_fd)
+        finally:
+            if piped is not None:
+                os.close(piped)
         first = monitor.read_started(fd)
         if sig_proxy and first.startswith("S "):
             _proxy_signals(int(first.split()[1]))
@@ -844,18 +854,19 @@ class Container:
         """Run cmd inside the container through LXC's attach, on the given fds; returns its exit code."""
         import lxc
 
+        from . import stdio
+
         cmd, env, workdir, uid, gid = self._exec_prepare(cmd, environment, workdir, user)
         lx = lxc.Container(self.id, config_path=self.client.containers_dir)
-        devnull = None
-        if stdin_fd is None:
-            devnull = stdin_fd = os.open("/dev/null", os.O_RDONLY)
+        # the command gets pipes of lxcbox's own, never the caller's fds (a host tty, say)
+        relay = stdio.Relay(stdin_fd, stdout_fd, stderr_fd)
+        stdio.cloexec_all()
         try:
             status = lx.attach_wait(lxc.attach_run_command, cmd, env_policy=lxc.LXC_ATTACH_CLEAR_ENV,
                                     extra_env_vars=env, initial_cwd=workdir, uid=uid, gid=gid,
-                                    stdin=stdin_fd, stdout=stdout_fd, stderr=stderr_fd)
+                                    stdin=relay.stdin, stdout=relay.stdout, stderr=relay.stderr)
         finally:
-            if devnull is not None:
-                os.close(devnull)
+            relay.finish()
         if status < 0:
             raise LxcboxError("cannot attach to container %s" % self.short_id)
         code = os.waitstatus_to_exitcode(status)
@@ -965,13 +976,7 @@ class Container:
             config.update(conf)
         staging = graph.new_staging("commit")
         try:
-            frozen = False
-            if running and pause:
-                # if this process dies while the container is frozen, the next reader thaws it
-                fsutil.atomic_write(self.commit_marker, "%d %s" % (os.getpid(), fsutil.pid_start_time(os.getpid())))
-                self._freeze(True)
-                frozen = True
-            try:
+            with self._frozen(running and pause):
                 source = self.upper_dir
                 if self.driver == "vfs":
                     # no upper dir to read: the changes are found by comparing with the image
@@ -981,10 +986,6 @@ class Container:
                     os.mkdir(source)
                     diff_layer(self.rootfs_dir, c["lowers"], source)
                 diff_id, blob_digest, blob_size = archive.write_blob(source, os.path.join(staging, "layer.tar.gz"))
-            finally:
-                if frozen:
-                    self._freeze(False)
-                    os.unlink(self.commit_marker)
             # the stored layer is unpacked from the blob: one path for every layer that enters the store
             with open(os.path.join(staging, "layer.tar.gz"), "rb") as f:
                 archive.extract_layer(f, os.path.join(staging, "diff"))
@@ -1003,10 +1004,38 @@ class Container:
         return _image.Image(self.client, image_id)
 
     def export(self, fileobj):
-        """Write the container's whole filesystem, flattened, as a tar."""
+        """Write the container's whole filesystem, flattened, as a tar.
+
+        A running container is frozen while it is read, as for commit: its files cannot change
+        (or turn into symlinks) under the walk, which never follows one anyway.
+        """
         from . import archive
 
-        archive.write_flat_tar(self.view_layers, fileobj)
+        with self._frozen(self.read_state()["Status"] == st.RUNNING):
+            archive.write_flat_tar(self.view_layers, fileobj)
+
+    def _frozen(self, freeze):
+        """A context: this container's commits and exports one at a time (a lock of its own),
+        and the container frozen meanwhile if freeze.  A `committing` marker names this process:
+        if it dies while the container is frozen, the next reader thaws it."""
+        import contextlib
+
+        @contextlib.contextmanager
+        def frozen():
+            with fsutil.Lock(os.path.join(self.dir, "commit.lock")):
+                if not freeze or self.read_state()["Status"] != st.RUNNING:
+                    yield
+                    return
+                fsutil.atomic_write(self.commit_marker, "%d %s" % (os.getpid(), fsutil.pid_start_time(os.getpid())))
+                try:
+                    self._freeze(True)
+                    yield
+                finally:
+                    try:
+                        self._freeze(False)
+                    finally:
+                        os.unlink(self.commit_marker)
+        return frozen()
 
     def is_running(self):
         return self.read_state()["Status"] in (st.RUNNING, st.PAUSED, st.RESTARTING)
@@ -1292,7 +1321,7 @@ def create(client, image, command=None, name=None, environment=None, working_dir
         if workdir != "/":
             # Docker creates a missing working directory; do it in the container's own branch
             if rootfs.lookup(lowers, workdir) is None:
-                os.makedirs(branch + workdir, exist_ok=True)
+                rootfs.make_in_branch(lowers if driver != "vfs" else [], branch, workdir)
         config = {
             "id": cid, "name": name, "created": fsutil.now(), "image": image, "image_id": image_id,
             "cmd": cmd, "env": full_env, "workdir": workdir, "user": user, "uid": uid, "gid": gid,
@@ -1303,7 +1332,7 @@ def create(client, image, command=None, name=None, environment=None, working_dir
             "limits": limits, "ulimits": ulimit_map, "mounts": [], "read_only": bool(read_only),
             "ports": port_list, "ip": ip,
         }
-        mount_list = config["mounts"] = _prepare_mounts(client, cid, mount_specs, lowers, branch)
+        mount_list = config["mounts"] = _prepare_mounts(client, cid, mount_specs, lowers, branch, driver)
         from .volumes import mount_entries
 
         mounts_block = mount_entries(mount_list)
@@ -1394,7 +1423,7 @@ def _mount_specs(volumes, mounts, tmpfs):
     return specs
 
 
-def _prepare_mounts(client, cid, specs, lowers, branch):
+def _prepare_mounts(client, cid, specs, lowers, branch, driver="overlay"):
     """Create and seed volumes, pre-create mount points in the container's branch."""
     from .volumes import Volumes
 
@@ -1412,13 +1441,17 @@ def _prepare_mounts(client, cid, specs, lowers, branch):
         elif m["type"] == "bind":
             m["host_path"] = m["source"]
         # the mount point exists before the start (a read-only root could not get it later)
-        point = branch + m["target"]
-        if rootfs.lookup(lowers, m["target"]) is None and not os.path.lexists(point):
-            if m["type"] == "bind" and os.path.isfile(m["host_path"]):
-                os.makedirs(os.path.dirname(point), exist_ok=True)
-                open(point, "a").close()
-            else:
-                os.makedirs(point, exist_ok=True)
+        # LXC mounts on the path as the container sees it: a symlink in the image is resolved
+        # inside the image (as Docker does), and a missing mount point is made in the branch
+        view = [branch] + (lowers if driver != "vfs" else [])
+        found = rootfs.resolve(view, m["target"])
+        if found is None:
+            at = rootfs.make_in_branch(view[1:], branch, m["target"],
+                                       file=m["type"] == "bind" and os.path.isfile(m["host_path"]))
+        else:
+            at = found[0]
+        if at != "/" + m["target"].strip("/"):
+            m["mount_at"] = at
         out.append(m)
     return out
 

@@ -73,28 +73,162 @@ def read_text(path):
         return f.read().decode()
 
 
-def rmtree(path):
-    """Remove a tree without following symlinks (shutil costs an import on the hot path)."""
+DIR_NOFOLLOW = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+
+
+def rmtree(path, dir_fd=None):
+    """Remove a tree without ever following a symlink (shutil costs an import on the hot path).
+
+    Every directory is opened with O_NOFOLLOW relative to its parent's fd, so a directory that
+    a container swaps for a symlink mid-walk leads nowhere outside the tree.
+    """
     try:
-        entries = os.scandir(path)
+        fd = os.open(path, DIR_NOFOLLOW, dir_fd=dir_fd)
     except FileNotFoundError:
         return
-    except NotADirectoryError:
-        os.unlink(path)
-        return
-    with entries:
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                rmtree(entry.path)
-            else:
-                try:
-                    os.unlink(entry.path)
-                except FileNotFoundError:
-                    pass
+    except (NotADirectoryError, OSError) as exc:
+        if isinstance(exc, NotADirectoryError) or exc.errno == 40:  # ELOOP: a symlink
+            try:
+                os.unlink(path, dir_fd=dir_fd)
+            except FileNotFoundError:
+                pass
+            return
+        raise
     try:
-        os.rmdir(path)
+        for name in os.listdir(fd):
+            try:
+                os.unlink(name, dir_fd=fd)
+            except IsADirectoryError:
+                rmtree(name, dir_fd=fd)
+            except FileNotFoundError:
+                pass
+    finally:
+        os.close(fd)
+    try:
+        os.rmdir(path, dir_fd=dir_fd)
     except FileNotFoundError:
         pass
+
+
+class UnsafePath(OSError):
+    """A path inside an untrusted tree that runs through a symlink or a non-directory."""
+
+
+def open_parent(root, rel, create=False, root_fd=None):
+    """(fd of rel's parent directory, rel's last component), resolved inside root.
+
+    Every component is opened with O_NOFOLLOW relative to the one before it, so a symlink (or a
+    non-directory) anywhere on the way raises UnsafePath instead of leading out of root: the
+    rule for every host-side walk of a tree that a container or an image controls.
+    create: make missing directories (mode 0755) on the way.
+    """
+    parts = [p for p in rel.split("/") if p and p != "."]
+    if ".." in parts:
+        raise UnsafePath(22, "path leaves its tree: %s" % rel)
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC) if root_fd is None else os.dup(root_fd)
+    try:
+        for i, part in enumerate(parts[:-1]):
+            try:
+                nfd = os.open(part, DIR_NOFOLLOW, dir_fd=fd)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                try:
+                    os.mkdir(part, 0o755, dir_fd=fd)
+                except FileExistsError:
+                    pass
+                nfd = os.open(part, DIR_NOFOLLOW, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in (20, 40):  # ENOTDIR, ELOOP
+                    raise UnsafePath(exc.errno, "%s: a symlink or a non-directory on the way"
+                                     % "/".join(parts[:i + 1])) from None
+                raise
+            os.close(fd)
+            fd = nfd
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, (parts[-1] if parts else ".")
+
+
+def open_beneath(root, rel, flags=os.O_RDONLY):
+    """An fd of rel inside root, never through a symlink (the last component included)."""
+    fd, name = open_parent(root, rel)
+    try:
+        out = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+        if flags & os.O_PATH and os.fstat(out).st_mode & 0o170000 == 0o120000:
+            os.close(out)  # O_PATH|O_NOFOLLOW opens a symlink itself
+            raise UnsafePath(40, "%s is a symlink" % rel)
+        return out
+    except OSError as exc:
+        if exc.errno == 40:
+            raise UnsafePath(40, "%s is a symlink" % rel) from None
+        raise
+    finally:
+        os.close(fd)
+
+
+def makedirs_beneath(root, rel, mode=0o755):
+    """mkdir -p of rel inside root, never through a symlink."""
+    fd, name = open_parent(root, rel, create=True)
+    try:
+        if name != ".":
+            try:
+                os.mkdir(name, mode, dir_fd=fd)
+            except FileExistsError:
+                os.close(os.open(name, DIR_NOFOLLOW, dir_fd=fd))  # must be a real directory
+    except OSError as exc:
+        if exc.errno in (20, 40):
+            raise UnsafePath(exc.errno, "%s is a symlink or not a directory" % rel) from None
+        raise
+    finally:
+        os.close(fd)
+
+
+def walk_beneath(top):
+    """(rel, dir fd, name, lstat) for every path below top, parents before children, sorted as
+    os.walk's top-down order; never follows a symlink, and a directory swapped mid-walk for
+    anything else is skipped (checked by device and inode)."""
+    import stat as _stat
+
+    root = os.open(top, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    stack = [(root, "", None)]
+    try:
+        while stack:
+            dfd, prefix, subdirs = stack[-1]
+            if subdirs is None:
+                try:
+                    names = sorted(os.listdir(dfd))
+                except OSError:
+                    names = []
+                subdirs = []
+                for name in names:
+                    try:
+                        st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
+                    yield prefix + name, dfd, name, st
+                    if _stat.S_ISDIR(st.st_mode):
+                        subdirs.append((name, st))
+                subdirs.reverse()
+                stack[-1] = (dfd, prefix, subdirs)
+            if not subdirs:
+                os.close(dfd)
+                stack.pop()
+                continue
+            name, st = subdirs.pop()
+            try:
+                sfd = os.open(name, DIR_NOFOLLOW, dir_fd=dfd)
+            except OSError:
+                continue
+            fst = os.fstat(sfd)
+            if (fst.st_dev, fst.st_ino) != (st.st_dev, st.st_ino):
+                os.close(sfd)
+                continue
+            stack.append((sfd, prefix + name + "/", None))
+    finally:
+        for dfd, _, _ in stack:
+            os.close(dfd)
 
 
 class Lock:

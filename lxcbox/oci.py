@@ -203,9 +203,19 @@ def _read_json(top, rel):
 
 
 def _inside(top, rel):
+    """A path named by the archive's own metadata, checked to lead to a file inside the unpacked
+    archive without passing through a symlink (a `blobs -> /etc` entry must not read the host)."""
+    from .fsutil import UnsafePath, open_beneath
+
     path = os.path.normpath(os.path.join(top, rel))
-    if not path.startswith(top + "/") or os.path.islink(path):
+    if not path.startswith(top + "/"):
         raise archive.UnsafeArchive("archive path escapes the archive: %s" % rel)
+    try:
+        os.close(open_beneath(top, os.path.relpath(path, top), os.O_PATH))
+    except UnsafePath:
+        raise archive.UnsafeArchive("archive path escapes the archive: %s" % rel) from None
+    except FileNotFoundError:
+        pass  # reported by whoever opens it
     return path
 
 

@@ -87,7 +87,7 @@ def mount_entries(mounts):
     """The LXC config lines for the container's mounts (the template's {mounts} block)."""
     lines = []
     for m in mounts:
-        rel = _fstab(m["target"].lstrip("/"))
+        rel = _fstab((m.get("mount_at") or m["target"]).lstrip("/"))
         if m["type"] == "tmpfs":
             lines.append("lxc.mount.entry = tmpfs %s tmpfs %s,create=dir 0 0" % (rel, m["options"]))
             continue
@@ -172,10 +172,12 @@ class Volumes:
         data = self.data(name)
         if meta.get("Seeded") or os.listdir(data):
             return
-        hit = rootfs.lookup(lowers, target)
-        if hit is not None and hit[1] is not None and os.path.isdir(hit[0]):
-            sub = [os.path.join(l, target.lstrip("/")) for l in lowers]
-            rootfs.copy_tree([d for d in sub if os.path.isdir(d)], data, into_existing=True)
+        # the target as the container sees it: symlinks resolved inside the image, never on the host
+        found = rootfs.resolve(lowers, target)
+        if found is not None and found[1] is not None and found[1][1].st_mode & 0o170000 == 0o040000:
+            rel = found[0].lstrip("/")
+            sub = [os.path.join(l, rel) for l in lowers if rootfs.is_real_dir(l, rel)]
+            rootfs.copy_tree(sub, data, into_existing=True)
         meta = {k: v for k, v in meta.items() if k not in ("Mountpoint", "Scope")}
         meta["Seeded"] = True
         fsutil.write_json(os.path.join(self.path(name), "meta.json"), meta)
