@@ -27,9 +27,15 @@ def parse_bytes(text, what="memory"):
         mult = {"k": 1024, "m": 1024 ** 2, "g": 1024 ** 3, "t": 1024 ** 4}[t[-1]]
         t = t[:-1]
     try:
-        value = int(float(t) * mult)
+        number = float(t)
     except ValueError:
-        raise InvalidArgument("invalid %s size %r: use a number with an optional b, k, m or g" % (what, text)) from None
+        number = None
+    # nan and inf compare false with everything: refuse them before any arithmetic
+    if number is None or not (0 <= number < 2 ** 62):
+        raise InvalidArgument("invalid %s size %r: use a number with an optional b, k, m or g" % (what, text))
+    value = int(number * mult)
+    if value >= 2 ** 62:
+        raise InvalidArgument("invalid %s size %r: too large" % (what, text))
     if value <= 0:
         raise InvalidArgument("invalid %s size %r: it must be positive" % (what, text))
     return value
@@ -59,9 +65,9 @@ def normalize(limits):
     if cpus not in (None, ""):
         try:
             value = float(cpus) if limits.get("cpus") else int(cpus) / 1e9
-        except ValueError:
+        except (ValueError, OverflowError):
             raise InvalidArgument("invalid --cpus %r: a number of CPUs, like 0.5" % cpus) from None
-        if value <= 0 or value > os.cpu_count():
+        if not 0 < value <= os.cpu_count():  # false for nan too
             raise InvalidArgument("range of CPUs is from 0.01 to %d.00, as there are only %d CPUs available"
                                   % (os.cpu_count(), os.cpu_count()))
         out["cpus"] = value
@@ -69,6 +75,8 @@ def normalize(limits):
     if shares not in (None, "", 0):
         try:
             out["cpu_shares"] = int(shares)
+            if out["cpu_shares"] > 262144:
+                raise ValueError
         except ValueError:
             raise InvalidArgument("invalid --cpu-shares %r" % shares) from None
         if out["cpu_shares"] < 2:
@@ -81,6 +89,8 @@ def normalize(limits):
     if pids not in (None, ""):
         try:
             out["pids_limit"] = int(pids)
+            if not -1 <= out["pids_limit"] < 2 ** 62:
+                raise ValueError
         except ValueError:
             raise InvalidArgument("invalid --pids-limit %r" % pids) from None
     return out
@@ -89,8 +99,8 @@ def normalize(limits):
 def _check_cpuset(text):
     n = os.cpu_count()
     for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        if not lo.isdigit() or (hi and not hi.isdigit()):
+        lo, dash, hi = part.partition("-")
+        if not lo.isdigit() or (dash and not hi.isdigit()) or len(part) > 12:
             raise InvalidArgument("invalid --cpuset-cpus %r: use a list like 0,1 or 0-1" % text)
         if int(hi or lo) >= n or int(lo) > int(hi or lo):
             raise InvalidArgument("requested CPUs are not available - requested %s, available: 0-%d" % (text, n - 1))
@@ -168,8 +178,11 @@ def parse_ulimit(text):
     soft, _, hard = values.partition(":")
     hard = hard or soft
     for v in (soft, hard):
-        if not (v.isdigit() or v == "-1" or v == "unlimited"):
+        if not (v.isdigit() or v == "-1" or v == "unlimited") or (v.isdigit() and int(v) >= 2 ** 63):
             raise InvalidArgument("invalid ulimit value in %r" % text)
+        if name == "nofile" and not v.isdigit():
+            # the kernel caps open files at fs.nr_open: an unlimited nofile cannot be set
+            raise InvalidArgument("invalid ulimit %r: nofile cannot be unlimited" % text)
     fix = (lambda v: "unlimited" if v in ("-1", "unlimited") else v)
     if soft.isdigit() and hard.isdigit() and int(soft) > int(hard):
         raise InvalidArgument("ulimit soft limit must be less than or equal to hard limit: %s" % text)
@@ -231,18 +244,23 @@ def _expand(cpus):
 def apply_live(container, limits, layout):
     """`update`: write limits into a running container's cgroup."""
     keys = keys_for(limits, layout)
-    # raising memory above the current memory+swap limit needs the swap limit raised first
-    keys.sort(key=lambda kv: 0 if kv[0] in ("memory.memsw.limit_in_bytes", "memory.swap.max") else 1)
     if layout == "v1" and any(k == "memory.limit_in_bytes" for k, _ in keys):
+        # v1 keeps memory <= memory+swap at every step: lowering memory goes first, raising it
+        # goes after the swap limit (a container started without -m has both unlimited)
         try:
             ctrl = controller_dir(container, "memory")
+            with open(os.path.join(ctrl, "memory.limit_in_bytes")) as f:
+                old_mem = int(f.read())
             with open(os.path.join(ctrl, "memory.memsw.limit_in_bytes")) as f:
                 memsw = int(f.read())
-            new_mem = dict(keys)["memory.limit_in_bytes"]
-            if new_mem > memsw and "memory.memsw.limit_in_bytes" not in dict(keys):
-                keys.insert(0, ("memory.memsw.limit_in_bytes", -1 if new_mem == -1 else 2 * new_mem))
         except (OSError, ValueError):
-            pass
+            old_mem = memsw = None
+        new_mem = dict(keys)["memory.limit_in_bytes"]
+        new_mem = 1 << 62 if new_mem == -1 else new_mem
+        if memsw is not None and new_mem > memsw and "memory.memsw.limit_in_bytes" not in dict(keys):
+            keys.append(("memory.memsw.limit_in_bytes", -1 if new_mem == 1 << 62 else 2 * new_mem))
+        lowering = old_mem is not None and new_mem <= old_mem
+        keys.sort(key=lambda kv: (kv[0] == "memory.memsw.limit_in_bytes") == lowering)
     for key, value in keys:
         ctrl, name = _file_for(layout, key)
         path = os.path.join(controller_dir(container, ctrl), name)

@@ -45,6 +45,10 @@ _CONTAINER_OPTS = [
         dest="publish"),
     Opt("-P|--publish-all", "flag", "Publish all exposed ports to free host ports", dest="publish_all"),
     Opt("--ip", "value", "IPv4 address on the network", metavar="IP"),
+    Opt("--cap-add", "list", "Add a Linux capability (or ALL)", metavar="CAP"),
+    Opt("--cap-drop", "list", "Drop a Linux capability (or ALL)", metavar="CAP"),
+    Opt("--privileged", "flag", "Give the container every capability and device, no seccomp or masked paths"),
+    Opt("--security-opt", "list", "seccomp=unconfined|PROFILE.json, no-new-privileges", metavar="OPT"),
 ]
 _RUN_OPTS = _CONTAINER_OPTS + [Opt("-d|--detach", "flag", "Run in the background and print the container ID",
                                    dest="detach")]
@@ -75,7 +79,9 @@ def _container_kwargs(o, image, cmd):
                 memswap_limit=o["memory_swap"], mem_reservation=o["memory_reservation"], cpus=o["cpus"],
                 cpu_shares=o["cpu_shares"], cpuset_cpus=o["cpuset_cpus"], pids_limit=o["pids_limit"],
                 ulimits=o["ulimit"], volumes=o["volume"], tmpfs=o["tmpfs"], read_only=o["read_only"],
-                network=o["network"], ports=o["publish"], publish_all_ports=o["publish_all"], ip=o["ip"])
+                network=o["network"], ports=o["publish"], publish_all_ports=o["publish_all"], ip=o["ip"],
+                cap_add=o["cap_add"], cap_drop=o["cap_drop"], privileged=o["privileged"],
+                security_opt=o["security_opt"])
 
 
 def _create(g, o, args):
@@ -86,7 +92,11 @@ def _create(g, o, args):
     if o["cidfile"]:
         from .fsutil import atomic_write
 
-        atomic_write(o["cidfile"], c.id)
+        try:
+            atomic_write(o["cidfile"], c.id)
+        except OSError as exc:
+            c.remove(force=True)
+            raise LxcboxError("Failed to create the container ID file: %s: %s" % (o["cidfile"], exc.strerror)) from None
     return c
 
 
@@ -259,9 +269,15 @@ def cmd_export(g, o, args):
 def _write_output(path, write):
     """Run write(fileobj) into path (a temp file renamed when complete) or to stdout (not a tty)."""
     if path:
+        if os.path.isdir(path):
+            raise LxcboxError("cannot write to %s: it is a directory" % path)
         tmp = path + ".tmp-%d" % os.getpid()
         try:
-            with open(tmp, "wb") as f:
+            try:
+                f = open(tmp, "wb")
+            except OSError as exc:
+                raise LxcboxError("cannot write to %s: %s" % (path, exc.strerror)) from None
+            with f:
                 write(f)
             os.rename(tmp, path)
         finally:

@@ -273,6 +273,11 @@ class ImageCollection:
         if not by_tag and len(tags) > 1 and not force:
             raise _conflict("unable to delete %s (must be forced) - image is referenced in multiple "
                             "repositories" % hexid[:12])
+        with graph.lock():
+            # under the store lock: a container being created holds it shared until it is in place
+            return self._remove_locked(graph, hexid, tags, by_tag, force)
+
+    def _remove_locked(self, graph, hexid, tags, by_tag, force):
         users = self._users().get(hexid, [])
         running = [c for c in users if c.read_state()["Running"]]
         if running and not (force and by_tag):
@@ -284,14 +289,13 @@ class ImageCollection:
             raise _conflict("unable to delete %s (must be forced) - image is being used by %s"
                             % (hexid[:12], what) if users else
                             "unable to delete %s (must be forced) - image has %s" % (hexid[:12], what))
-        with graph.lock():
-            if users or children:
-                # forced: the tags go; the image stays for what depends on it
-                for t in tags:
-                    graph.untag(t)
-                graph.commit_cache()
-                return [{"Untagged": t} for t in tags]
-            removed = graph.delete_image(hexid)
+        if users or children:
+            # forced: the tags go; the image stays for what depends on it
+            for t in tags:
+                graph.untag(t)
+            graph.commit_cache()
+            return [{"Untagged": t} for t in tags]
+        removed = graph.delete_image(hexid)
         return [{"Untagged": t} for t in removed] + [{"Deleted": "sha256:" + hexid}]
 
     def prune(self, filters=None, all=False):
@@ -302,14 +306,14 @@ class ImageCollection:
         graph = self.client.graph
         deleted, reclaimed = [], 0
         while True:
-            users = self._users()
-            children = self._children()
-            tagged = set(graph.tags().values())
-            doomed = [h for h in graph.image_ids()
-                      if h not in users and h not in children and (all or h not in tagged)]
-            if not doomed:
-                break
             with graph.lock():
+                users = self._users()
+                children = self._children()
+                tagged = set(graph.tags().values())
+                doomed = [h for h in graph.image_ids()
+                          if h not in users and h not in children and (all or h not in tagged)]
+                if not doomed:
+                    break
                 for hexid in doomed:
                     before = _layer_sizes(graph)
                     graph.delete_image(hexid)

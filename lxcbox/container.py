@@ -133,18 +133,16 @@ class Container:
             pass
 
     def read_state(self):
-        """The state record, reconciled with the processes that really exist."""
+        """The state record, reconciled with the processes that really exist.
+
+        A reader never writes: a container whose monitor died reads as exited every time, and
+        what the monitor would have released (its address, its published ports) goes at the next
+        write, its start or its removal.  So `ps`, `inspect` and `rm -f` work on a full disk.
+        """
         state = st.read(self.state_path)
         if state["Status"] == st.RUNNING and os.path.exists(self.commit_marker):
             self._thaw_after_dead_commit(state)
-        state, changed = st.reconcile(state)
-        if changed:
-            try:
-                with fsutil.Lock(os.path.join(self.dir, "state.lock")):
-                    self.write_state(state)
-                self.disconnect()  # its monitor died: release what it would have released
-            except (FileNotFoundError, LxcboxError):
-                pass
+        state, _ = st.reconcile(state)
         self._state = state
         return state
 
@@ -194,7 +192,9 @@ class Container:
             "HostConfig": {**_host_limits(c), "ReadonlyRootfs": bool(c.get("read_only")),
                            "AutoRemove": bool(c.get("auto_remove")), "NetworkMode": c.get("network", "none"),
                            "RestartPolicy": c.get("restart_policy") or {"Name": "no", "MaximumRetryCount": 0},
-                           "LogConfig": {"Type": "json-file", "Config": c.get("log_opts") or {}}},
+                           "LogConfig": {"Type": "json-file", "Config": c.get("log_opts") or {}},
+                           "Privileged": bool(c.get("privileged")), "CapAdd": c.get("cap_add") or None,
+                           "CapDrop": c.get("cap_drop") or None, "SecurityOpt": c.get("security_opt") or None},
             "Config": {
                 "Hostname": c["hostname"], "User": c.get("user") or "", "Env": c["env"],
                 "Cmd": c["cmd"], "Image": c["image"], "WorkingDir": c.get("workdir") or "",
@@ -213,7 +213,8 @@ class Container:
         from .monitor import lxc_execute_path
 
         c = self.config
-        prefix = [lxcconf.SETUSER_PATH, str(c["uid"]), str(c["gid"])] if (c["uid"] or c["gid"]) else []
+        groups = ",".join(str(g) for g in c.get("groups") or []) or "-"
+        prefix = [lxcconf.SETUSER_PATH, str(c["uid"]), str(c["gid"]), groups] if (c["uid"] or c["gid"]) else []
         defines = []
         for key, value in getattr(self, "_net_defines", ()):
             defines += ["-s", "%s=%s" % (key, value)]
@@ -226,7 +227,13 @@ class Container:
         for e in c["env"]:
             if e.startswith("PATH="):
                 env_path = e[5:]
-        rootfs.find_command(self.view_layers, c["cmd"][0], env_path, c.get("workdir") or "/")
+        rootfs.find_command(self.view_layers, c["cmd"][0], env_path, c.get("workdir") or "/", self._mount_sources())
+
+    def _mount_sources(self):
+        """(target, host source) of the container's bind mounts and volumes, longest first."""
+        out = [("/" + (m.get("mount_at") or m["target"]).strip("/"), m["host_path"])
+               for m in self.config.get("mounts") or [] if m.get("host_path")]
+        return sorted(out, key=lambda tm: -len(tm[0]))
 
     def _fail_start(self, exc):
         state = dict(self._state)
@@ -250,10 +257,11 @@ class Container:
             raise
         # a restarted container starts from a fresh overlay work dir
         fsutil.rmtree(self.work_dir)
-        try:
-            os.unlink(self.stop_marker)
-        except FileNotFoundError:
-            pass
+        for marker in (self.stop_marker, self.restart_marker):
+            try:
+                os.unlink(marker)
+            except FileNotFoundError:
+                pass
 
     def _connect(self):
         """Before a start on a bridge network: bridge, address, /etc files, published ports."""
@@ -275,13 +283,31 @@ class Container:
         if c.get("ports"):
             net.unpublish(conf, self.id)
         nets.release(name, self.id)
+        with net.ports_lock() if c.get("ports") else _no_lock():
+            self._connect_locked(nets, name, conf)
+
+    def _connect_locked(self, nets, name, conf):
+        """_connect's allocation and rules, under the host-wide ports lock when ports are published:
+        a host port that any lxcbox container already publishes, or that a host process holds, is
+        refused ("port is already allocated", as Docker)."""
+        from . import network as net
+
+        c = self.config
         ports = []
+        taken = net.published_ports() if c.get("ports") else set()
         for host_ip, host_port, ctr_port, proto in c.get("ports") or []:
             if host_port == 0:
                 host_port = net.free_port(proto)
-            elif net.port_in_use(host_ip, host_port, proto):
+                for _ in range(100):  # not one another container publishes already
+                    if not any(p == host_port and pr == proto for _, p, pr in taken):
+                        break
+                    host_port = net.free_port(proto)
+            elif net.port_in_use(host_ip, host_port, proto) or any(
+                    p == host_port and pr == proto and (h in ("", "0.0.0.0") or host_ip in ("", "0.0.0.0")
+                                                        or h == host_ip) for h, p, pr in taken):
                 raise Conflict("Bind for %s:%d failed: port is already allocated" % (host_ip or "0.0.0.0", host_port))
             ports.append((host_ip, host_port, ctr_port, proto))
+            taken.add((host_ip, host_port, proto))
         ip, conf = nets.allocate(name, self.id, c.get("ip"))
         prefix = conf["subnet"].split("/")[1]
         try:
@@ -394,6 +420,46 @@ class Container:
     def stop_requested(self):
         return os.path.exists(self.stop_marker)
 
+    @property
+    def restart_marker(self):
+        return os.path.join(self.dir, "restart-requested")
+
+    def restart_requested(self):
+        """`restart` of an --rm container: its end is not its removal (as Docker)."""
+        return os.path.exists(self.restart_marker)
+
+    def _exit_record(self):
+        return os.path.join(self.client.root, "exits", self.id)
+
+    def record_exit(self, code):
+        """An --rm container's exit code outlives it for a while, for `wait` (and `stop`,
+        `rm -f` and `restart`, which find it gone).  Records older than an hour are swept."""
+        import time
+
+        d = os.path.dirname(self._exit_record())
+        try:
+            os.makedirs(d, exist_ok=True)
+            fsutil.atomic_write(self._exit_record(), str(code))
+            now = time.time()
+            for name in os.listdir(d):
+                try:
+                    if now - os.stat(os.path.join(d, name)).st_mtime > 3600:
+                        os.unlink(os.path.join(d, name))
+                except OSError:
+                    pass
+        except OSError:
+            pass
+
+    def recorded_exit(self):
+        try:
+            with open(self._exit_record()) as f:
+                return int(f.read())
+        except (OSError, ValueError):
+            return None
+
+    def gone(self):
+        return not os.path.isdir(self.dir)
+
     def _request_stop(self, killed=False):
         """Tell the monitor not to restart: the user stopped this container.
 
@@ -402,11 +468,13 @@ class Container:
         """
         try:
             fd = os.open(self.stop_marker, os.O_WRONLY | os.O_CREAT, 0o600)
-            if killed:
-                os.write(fd, b"9")
-            os.close(fd)
-        except FileNotFoundError:
-            pass
+            try:
+                if killed:
+                    os.write(fd, b"9")
+            finally:
+                os.close(fd)
+        except OSError:
+            pass  # gone (--rm), or a full disk: stopping goes on regardless
 
     def was_killed(self):
         try:
@@ -614,13 +682,21 @@ class Container:
         }
 
     def wait(self, timeout=None, condition="not-running"):
-        """Block until the container stops; returns {'StatusCode': code, 'Error': ...}."""
-        state = self.read_state()
-        if state["Status"] in (st.RUNNING, st.PAUSED, st.RESTARTING):
-            for key in ("MonitorPid", "Pid"):
-                if fsutil.pid_alive(state.get(key), state.get(key.replace("Pid", "Start"))):
-                    _wait_pid(state[key], timeout)
+        """Block until the container stops; returns {'StatusCode': code, 'Error': ...}.
+
+        An --rm container may be removed meanwhile: its recorded exit code answers."""
+        try:
             state = self.read_state()
+            if state["Status"] in (st.RUNNING, st.PAUSED, st.RESTARTING):
+                for key in ("MonitorPid", "Pid"):
+                    if fsutil.pid_alive(state.get(key), state.get(key.replace("Pid", "Start"))):
+                        _wait_pid(state[key], timeout)
+                state = self.read_state()
+        except FileNotFoundError:
+            code = self.recorded_exit()
+            if code is None:
+                raise NotFound("No such container: %s" % self.id) from None
+            return {"StatusCode": code, "Error": None}
         return {"StatusCode": state["ExitCode"], "Error": {"Message": state["Error"]} if state["Error"] else None}
 
     def kill(self, signal=9):
@@ -629,7 +705,7 @@ class Container:
         state = self.read_state()
         if state["Status"] not in (st.RUNNING, st.PAUSED, st.RESTARTING):
             raise Conflict("Container %s is not running" % self.short_id)
-        signum = signal if isinstance(signal, int) else _parse_signal(signal)
+        signum = _parse_signal(signal)
         if signum in (_signal.SIGKILL, _signal.SIGTERM, _signal.SIGINT):
             self._request_stop()
         if state["Status"] == st.PAUSED and signum != _signal.SIGKILL:
@@ -682,8 +758,7 @@ class Container:
                     return
                 time.sleep(0.01)
         init = self.pid
-        with open(os.path.join(procs_dir, "cgroup.procs")) as f:
-            pids = [int(p) for p in f.read().split()]
+        pids = _subtree_pids(procs_dir)
         was_paused = self._state and self._state["Status"] == st.PAUSED
         self._freeze(True)
         try:
@@ -702,7 +777,14 @@ class Container:
             self.write_state(state)
 
     def stop(self, timeout=10):
-        """SIGTERM, then SIGKILL after timeout seconds."""
+        """SIGTERM, then SIGKILL after timeout seconds.  An --rm container is gone afterwards."""
+        try:
+            self._stop(timeout)
+        except FileNotFoundError:
+            if not self.gone():
+                raise  # something else is missing: not the --rm race
+
+    def _stop(self, timeout):
         state = self.read_state()
         if state["Status"] not in (st.RUNNING, st.PAUSED, st.RESTARTING):
             return
@@ -718,6 +800,8 @@ class Container:
         self.wait()
 
     def restart(self, timeout=10):
+        if self.config.get("auto_remove"):
+            open(self.restart_marker, "w").close()  # its monitor must not remove it on this stop
         self.stop(timeout)
         self._state = None
         self.start()
@@ -785,9 +869,8 @@ class Container:
         state = self.read_state()
         if state["Status"] not in (st.RUNNING, st.PAUSED):
             raise Conflict("Container %s is not running" % self.short_id)
-        with open(os.path.join(self._cgroup_dir("pids") if lxcconf.cgroup_layout() == "v1"
-                               else self._cgroup_dir(""), "cgroup.procs")) as f:
-            pids = sorted(int(p) for p in f.read().split())
+        pids = sorted(_subtree_pids(self._cgroup_dir("pids") if lxcconf.cgroup_layout() == "v1"
+                                    else self._cgroup_dir("")))
         procs = []
         for pid in pids:
             try:
@@ -832,7 +915,7 @@ class Container:
         env_path = next((e[5:] for e in env if e.startswith("PATH=")), "")
         layers = self.view_layers
         workdir = workdir or c.get("workdir") or "/"
-        rootfs.find_command(layers, cmd[0], env_path, workdir)
+        rootfs.find_command(layers, cmd[0], env_path, workdir, self._mount_sources())
         uid, gid, _ = rootfs.resolve_user(layers, user if user else c.get("user") or "")
         return list(cmd), env, workdir, uid, gid
 
@@ -873,6 +956,13 @@ class Container:
         return 128 - code if code < 0 else code
 
     def remove(self, force=False, v=False):
+        try:
+            self._remove(force, v)
+        except FileNotFoundError:
+            if not self.gone():
+                raise  # an --rm container that ended meanwhile was removed by its monitor
+
+    def _remove(self, force, v):
         state = self.read_state()
         mounts = self.config.get("mounts") or []
         if state["Status"] in (st.RUNNING, st.PAUSED, st.RESTARTING):
@@ -921,8 +1011,8 @@ class Container:
         """Delete everything the container owns: network, name, directory, LXC's lock dir."""
         try:
             self.disconnect()
-        except LxcboxError:
-            pass
+        except (LxcboxError, OSError):
+            pass  # a full disk must not keep a container from being removed
         self.client.names.release(self.config["name"], self.id)
         # rename first: a crash mid-delete leaves no half-container under containers/
         doomed = os.path.join(self.client.root, "tmp", "rm-%d-%s" % (os.getpid(), self.id))
@@ -933,6 +1023,10 @@ class Container:
         except OSError:
             doomed = self.dir
         fsutil.rmtree(doomed)
+        if self.config.get("tty"):
+            from .monitor import remove_attach_socket
+
+            remove_attach_socket(self.id)
         lock_dir = "/run/lxc/lock" + self.client.containers_dir + "/" + self.id
         try:
             os.rmdir(lock_dir)
@@ -1117,6 +1211,27 @@ class ExecResult(tuple):
     output = property(lambda self: self[1])
 
 
+class _no_lock:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _subtree_pids(cgroup_dir):
+    """Every pid in a cgroup and the cgroups below it (the container cannot make any, its
+    cgroups being read-only, but a kill or a listing must miss nothing if it could)."""
+    pids = []
+    for dirpath, _, _ in os.walk(cgroup_dir):
+        try:
+            with open(os.path.join(dirpath, "cgroup.procs")) as f:
+                pids.extend(int(p) for p in f.read().split())
+        except OSError:
+            pass
+    return pids
+
+
 def _remove_stale_cgroups(cid):
     """lxc-execute removes its cgroups when it ends; if it was killed (its monitor died, say),
     they stay behind.  Remove this container's own, empty ones (rmdir refuses non-empty ones)."""
@@ -1211,6 +1326,8 @@ def _parse_signal(name):
 
     text = str(name).upper()
     if text.isdigit():
+        if not 0 < int(text) < _signal.NSIG:
+            raise InvalidArgument("invalid signal: %s" % name)
         return int(text)
     if not text.startswith("SIG"):
         text = "SIG" + text
@@ -1227,12 +1344,23 @@ def _valid_hostname(name):
     return name
 
 
-def create(client, image, command=None, name=None, environment=None, working_dir=None, user=None,
+def create(client, image, *args, **kwargs):
+    """Create a container from an image; it is not started.
+
+    A shared hold on the store lock from the image's lookup until the container is in place:
+    `rmi -f` and `image prune` (which take it exclusively) then see every container that uses
+    an image, or the creation sees the image gone.
+    """
+    with fsutil.Lock(client.graph.lock_path, shared=True):
+        return _create(client, image, *args, **kwargs)
+
+
+def _create(client, image, command=None, name=None, environment=None, working_dir=None, user=None,
            hostname=None, auto_remove=False, tty=False, stdin_open=False, entrypoint=None, labels=None,
            restart_policy=None, log_config=None, storage_driver=None, mem_limit=None, memswap_limit=None,
            mem_reservation=None, cpus=None, nano_cpus=None, cpu_shares=None, cpuset_cpus=None, pids_limit=None,
            ulimits=None, mounts=None, volumes=None, tmpfs=None, read_only=False, network=None, ports=None,
-           publish_all_ports=False, ip=None):
+           publish_all_ports=False, ip=None, cap_add=None, cap_drop=None, privileged=False, security_opt=None):
     """Create a container from an image; it is not started."""
     image_id, lowers, img = client.graph.runtime(image)
     if isinstance(command, str):
@@ -1254,8 +1382,12 @@ def create(client, image, command=None, name=None, environment=None, working_dir
     workdir = working_dir if working_dir is not None else (img.get("workdir") or "/")
     if not workdir.startswith("/"):
         raise InvalidArgument("the working directory '%s' is invalid: it needs to be an absolute path" % workdir)
+    if len(workdir) > 4095 or any(len(p) > 255 for p in workdir.split("/")):
+        raise InvalidArgument("the working directory is invalid: a path of at most 4095 characters, "
+                              "255 per component")
     user = user if user is not None else (img.get("user") or "")
     uid, gid, home = rootfs.resolve_user(lowers, user)
+    groups = rootfs.supplementary_groups(lowers, user, uid, gid) if (uid or gid) else []
     restart_policy = _restart_policy(restart_policy)
     if restart_policy["Name"] != "no" and auto_remove:
         raise InvalidArgument("Conflicting options: --restart and --rm")
@@ -1278,6 +1410,11 @@ def create(client, image, command=None, name=None, environment=None, working_dir
     port_list = _port_specs(network, ports, publish_all_ports, img)
     if ip and network in ("none", "host"):
         raise InvalidArgument("--ip needs a bridge or user network")
+    from . import security
+
+    caps = security.capabilities(cap_add, cap_drop, privileged)
+    sec = security.parse_security_opts(security_opt)
+    seccomp = None if privileged else security.render_seccomp(caps, sec["seccomp"])
     cid = os.urandom(32).hex()
     hostname = _valid_hostname(hostname) if hostname else cid[:12]
     if name:
@@ -1324,13 +1461,14 @@ def create(client, image, command=None, name=None, environment=None, working_dir
                 rootfs.make_in_branch(lowers if driver != "vfs" else [], branch, workdir)
         config = {
             "id": cid, "name": name, "created": fsutil.now(), "image": image, "image_id": image_id,
-            "cmd": cmd, "env": full_env, "workdir": workdir, "user": user, "uid": uid, "gid": gid,
+            "cmd": cmd, "env": full_env, "workdir": workdir, "user": user, "uid": uid, "gid": gid, "groups": groups,
             "hostname": hostname, "auto_remove": bool(auto_remove), "tty": bool(tty),
             "stdin_open": bool(stdin_open), "lowers": lowers, "network": network,
             "labels": dict(labels or {}), "restart_policy": restart_policy, "log_opts": log_opts,
             "user_env": env, "entrypoint": entry or None, "cmd_part": cmd_part or None, "driver": driver,
             "limits": limits, "ulimits": ulimit_map, "mounts": [], "read_only": bool(read_only),
-            "ports": port_list, "ip": ip,
+            "ports": port_list, "ip": ip, "privileged": bool(privileged), "cap_add": list(cap_add or []),
+            "cap_drop": list(cap_drop or []), "security_opt": list(security_opt or []),
         }
         mount_list = config["mounts"] = _prepare_mounts(client, cid, mount_specs, lowers, branch, driver)
         from .volumes import mount_entries
@@ -1349,8 +1487,12 @@ def create(client, image, command=None, name=None, environment=None, working_dir
             for f in ("hosts", "hostname", "resolv.conf"):
                 open(os.path.join(cdir, f), "a").close()
                 mounts_block += "\nlxc.mount.entry = %s etc/%s none bind,create=file 0 0" % (os.path.join(final, f), f)
+        if seccomp:
+            fsutil.atomic_write(os.path.join(cdir, "seccomp.policy"), seccomp)
+        confinement = security.lxc_lines(caps, os.path.join(final, "seccomp.policy") if seccomp else None,
+                                         privileged, sec["no_new_privileges"])
         conf = lxcconf.render(cid, hostname, spec, full_env, uid, gid, workdir, limits=limits_block,
-                              mounts=mounts_block, network=net_block)
+                              mounts=mounts_block, network=net_block, confinement=confinement)
         fsutil.atomic_write(os.path.join(cdir, "lxc.conf"), conf)
         state = st.initial()
         st.write(os.path.join(cdir, "state.json"), state)
@@ -1386,7 +1528,7 @@ def _port_specs(network, ports, publish_all, img):
 
 def _network_block(client, network, cid):
     if network == "none":
-        return "lxc.net.0.type = empty"
+        return "lxc.net.0.type = empty\nlxc.net.0.flags = up"  # only lo, and up (as Docker)
     if network == "host":
         return "lxc.net.0.type = none"
     if network.startswith("container:"):

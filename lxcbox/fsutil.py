@@ -234,15 +234,16 @@ def walk_beneath(top):
 class Lock:
     """An exclusive flock on a file, as a context manager.  Released by the kernel on crash."""
 
-    def __init__(self, path):
+    def __init__(self, path, shared=False):
         self.path = path
+        self.shared = shared
         self.fd = None
 
     def __enter__(self):
         import fcntl
 
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        fcntl.flock(self.fd, fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX)
         return self
 
     def __exit__(self, *exc):

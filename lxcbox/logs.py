@@ -44,7 +44,7 @@ def check_opts(opts):
             raise InvalidArgument("unknown log opt '%s' for json-file log driver" % k)
         full[k] = str(v)
     parse_size(full["max-size"])
-    if not full["max-file"].isdigit() or int(full["max-file"]) < 1:
+    if not full["max-file"].isdigit() or not 1 <= int(full["max-file"]) <= 100:
         raise InvalidArgument("invalid value for max-file: %r" % full["max-file"])
     return full
 

@@ -80,8 +80,8 @@ def setuser_helper():
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers", "setuser")
 
 
-def render(cid, hostname, rootfs, env, uid=0, gid=0, workdir="/", network="lxc.net.0.type = empty", layout=None,
-           limits="", mounts=""):
+def render(cid, hostname, rootfs, env, uid=0, gid=0, workdir="/", network="lxc.net.0.type = empty",
+           limits="", mounts="", confinement=""):
     environment = "\n".join("lxc.environment = " + _value(e, "environment variable") for e in env)
     setuser = ""
     if uid or gid:
@@ -94,7 +94,7 @@ def render(cid, hostname, rootfs, env, uid=0, gid=0, workdir="/", network="lxc.n
         hostname=_value(hostname, "hostname"),
         rootfs=_value(rootfs, "rootfs"),
         network=network,
-        cgroup=cgroup_prefix(layout),
+        confinement=confinement,
         setuser=setuser,
         limits=limits,
         mounts=mounts,

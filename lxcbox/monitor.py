@@ -33,9 +33,38 @@ def lxc_execute_path():
     return _LXC_EXECUTE
 
 
+ATTACH_DIR = "/run/lxcbox/attach"
+
+
 def attach_address(cid):
-    """The monitor's attach socket, in the abstract namespace: no file to leak, no path limit."""
-    return "\0lxcbox-attach-" + cid
+    """The monitor's attach socket: a path in a root-only directory.  Never an abstract socket:
+    those are reachable from any process in the same network namespace, a `--network host`
+    container's root included (CVE-2020-15257's class)."""
+    return os.path.join(ATTACH_DIR, cid)
+
+
+def _attach_listener(cid):
+    import socket
+
+    os.makedirs(ATTACH_DIR, mode=0o700, exist_ok=True)
+    os.chmod(ATTACH_DIR, 0o700)
+    path = attach_address(cid)
+    try:
+        os.unlink(path)  # a monitor killed before it could remove its socket
+    except FileNotFoundError:
+        pass
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    listener.bind(path)
+    os.chmod(path, 0o600)
+    listener.listen(8)
+    return listener
+
+
+def remove_attach_socket(cid):
+    try:
+        os.unlink(attach_address(cid))
+    except OSError:
+        pass
 
 
 def launch(container, stdin_fd=None, stdout_fd=None, stderr_fd=None, client_fd=None, winsize=None):
@@ -234,6 +263,9 @@ class Monitor:
             os.close(stdin)
         for conn in getattr(self, "clients", {}).values():
             conn.close()  # attached clients see EOF
+        if getattr(self, "listener", None) is not None:
+            self.listener.close()
+            remove_attach_socket(c.id)
         log.close()
         self._finish_state(code)
         try:
@@ -243,7 +275,8 @@ class Monitor:
         for fd in self.targets.values():
             if fd is not None:
                 os.close(fd)
-        if c.config.get("auto_remove"):
+        if c.config.get("auto_remove") and not c.restart_requested():
+            c.record_exit(code)  # for `wait`, which may find the container gone
             c.remove_files()
         _report(self.status_fd, "X %d\n" % code)
 
@@ -267,8 +300,8 @@ class Monitor:
                      OOMKilled=bool(getattr(self, "oom_killed", False)))
         try:
             c.write_state(state)
-        except FileNotFoundError:
-            pass
+        except OSError:
+            pass  # removed meanwhile (rm -f), or a full disk: readers reconcile from the pids
 
     def _watch_oom(self, p):
         """Register for OOM-kill events of the container's memory cgroup, once it exists.
@@ -412,7 +445,7 @@ class Monitor:
     def _pump_tty(self, master, log):
         """Relay between the pty and attached clients; log what the container writes.
 
-        Clients connect to the abstract attach socket (root only, checked by SO_PEERCRED); what
+        Clients connect to the attach socket (a root-only path, and SO_PEERCRED checked); what
         a client sends is typed into the pty when the container has stdin open (-i).
         """
         import socket
@@ -421,9 +454,7 @@ class Monitor:
 
         c = self.container
         if not hasattr(self, "listener"):
-            self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-            self.listener.bind(attach_address(c.id))
-            self.listener.listen(8)
+            self.listener = _attach_listener(c.id)
             self.clients = {}
             if self.client_fd is not None:
                 first = socket.socket(fileno=self.client_fd)

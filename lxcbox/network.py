@@ -300,6 +300,13 @@ NFT_TABLE = """table ip {table} {{
     chain prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}
     chain output {{ type nat hook output priority -100; policy accept; }}
     chain forward {{ type filter hook forward priority filter; policy accept; }}
+    chain guard {{
+        # route_localnet=1 lets published ports answer on 127.0.0.1; nothing from a container
+        # may use it to reach the host's loopback-only services (CVE-2020-8558's class)
+        type filter hook prerouting priority raw; policy accept;
+        iifname "{bridge}" ip daddr 127.0.0.0/8 drop
+        iifname "{bridge}" ip saddr 127.0.0.0/8 drop
+    }}
     chain postrouting {{
         type nat hook postrouting priority srcnat; policy accept;
         ip saddr 127.0.0.0/8 oifname "{bridge}" masquerade
@@ -385,6 +392,35 @@ def free_port(proto="tcp"):
         return s.getsockname()[1]
     finally:
         s.close()
+
+
+def ports_lock():
+    """Host-wide: port checks and the rules they lead to are one step for every lxcbox root."""
+    return fsutil.Lock("/run/lxcbox-ports.lock")
+
+
+def published_ports():
+    """{(host ip or '', host port, proto)} that any lxcbox network's table publishes now."""
+    import subprocess
+
+    r = subprocess.run(["nft", "list", "tables", "ip"], capture_output=True, text=True)
+    out = set()
+    for line in r.stdout.splitlines():
+        parts = line.split()
+        if len(parts) != 3 or not parts[2].startswith("lxcbox_"):
+            continue
+        chain = subprocess.run(["nft", "list", "chain", "ip", parts[2], "prerouting"], capture_output=True, text=True)
+        for rule in chain.stdout.splitlines():
+            words = rule.split()
+            if "dnat" not in words or "dport" not in words:
+                continue
+            i = words.index("dport")
+            host_ip = words[words.index("daddr") + 1] if "daddr" in words and "fib" not in words else ""
+            try:
+                out.add((host_ip, int(words[i + 1]), words[i - 1]))
+            except (ValueError, IndexError):
+                continue
+    return out
 
 
 def port_in_use(host_ip, port, proto):

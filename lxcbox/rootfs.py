@@ -289,14 +289,33 @@ def lookup(layers, path):
     return None if found is None else found[1]
 
 
-def find_command(layers, argv0, env_path, workdir):
-    """Check that argv0 resolves to an executable file inside the image, as execve would."""
+def _lookup_with_mounts(layers, path, mounts):
+    """lookup(), where a path at or below a mount target is looked up in the mount's source
+    (a bind-mounted directory or file, or a volume), as the container will see it."""
+    norm = "/" + "/".join(p for p in path.split("/") if p and p != ".")
+    for target, source in mounts:
+        if norm == target or norm.startswith(target.rstrip("/") + "/"):
+            rest = norm[len(target):] or "/"
+            if os.path.isdir(source):
+                return lookup([source], rest)
+            if rest == "/":
+                try:
+                    return source, os.stat(source)
+                except OSError:
+                    return None
+            return None
+    return lookup(layers, path)
+
+
+def find_command(layers, argv0, env_path, workdir, mounts=()):
+    """Check that argv0 resolves to an executable file inside the image (or in a mount: pairs
+    of (target, host source), longest target first), as execve would."""
     if "/" in argv0:
         candidates = [argv0 if argv0.startswith("/") else os.path.join(workdir or "/", argv0)]
     else:
         candidates = [os.path.join(d or ".", argv0) for d in (env_path or "").split(":")]
     for cand in candidates:
-        hit = lookup(layers, cand)
+        hit = _lookup_with_mounts(layers, cand, mounts) if mounts else lookup(layers, cand)
         if hit is None or hit[1] is None:
             continue
         mode = hit[1].st_mode
@@ -325,6 +344,22 @@ def _read(layers, path):
         if not os.fstat(fd).st_mode & _S_IFMT == _S_IFREG:
             return ""
         return f.read(1 << 22).decode(errors="replace")
+
+
+def supplementary_groups(layers, user, uid, gid):
+    """The gids of the groups that list the user as a member in the image's /etc/group (plus
+    the primary gid), as Docker sets them for -u."""
+    name = (user or "0").partition(":")[0]
+    if name.isdigit():
+        for ent in (l.split(":") for l in _read(layers, "/etc/passwd").splitlines() if l.count(":") >= 6):
+            if ent[2] == name:
+                name = ent[0]
+                break
+    out = [gid]
+    for ent in (l.split(":") for l in _read(layers, "/etc/group").splitlines() if l.count(":") >= 3):
+        if name in ent[3].split(",") and ent[2].isdigit() and int(ent[2]) not in out:
+            out.append(int(ent[2]))
+    return out[:256]
 
 
 def resolve_user(layers, user):

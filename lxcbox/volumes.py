@@ -28,7 +28,14 @@ def _check_target(target, spec):
         raise InvalidArgument("invalid mount config for %r: the target may not be /" % spec)
     if any(c in target for c in "\n\0"):
         raise InvalidArgument("invalid mount config for %r: bad character in the target" % spec)
-    return os.path.normpath(target)
+    norm = os.path.normpath(target)
+    if norm.split("/")[1] in ("proc", "sys"):
+        # a mount there would hide the kernel's view or lift the masks and read-only paths
+        raise InvalidArgument("invalid mount config for %r: %s is inside /%s, which lxcbox does not let a "
+                              "mount cover" % (spec, norm, norm.split("/")[1]))
+    if len(norm) > 4095:
+        raise InvalidArgument("invalid mount config for %r: the target is too long" % spec)
+    return norm
 
 
 def parse_volume(spec):
@@ -67,6 +74,7 @@ def parse_tmpfs(spec):
     extra = []
     for o in filter(None, opts.split(",")):
         if o in ("ro", "rw", "exec", "noexec", "suid", "nosuid", "dev", "nodev") or o.startswith(allowed):
+            _check_tmpfs_value(o, spec)
             extra.append(o)
         else:
             raise InvalidArgument("invalid tmpfs option %r in %r" % (o, spec))
@@ -76,6 +84,20 @@ def parse_tmpfs(spec):
         if opposite in base:
             base.remove(opposite)
     return {"type": "tmpfs", "target": target, "options": ",".join(base + [o for o in extra if o not in base])}
+
+
+def _check_tmpfs_value(opt, spec):
+    key, _, value = opt.partition("=")
+    if not value:
+        return
+    if key == "size":
+        from .cgroups import parse_bytes
+
+        parse_bytes(value[:-1] if value.endswith("%") else value, "tmpfs size")
+        return
+    ok = {"mode": "01234567", "uid": "0123456789", "gid": "0123456789", "nr_inodes": "0123456789kmg"}[key]
+    if not set(value) <= set(ok) or len(value) > 12:
+        raise InvalidArgument("invalid tmpfs option %r in %r" % (opt, spec))
 
 
 def _fstab(path):

@@ -99,13 +99,55 @@ def test_bad_references(bad):
 
 
 def test_lxc_config_v1_and_v2():
-    v1 = lxcconf.render("c" * 64, "host1", "overlay:/l1:/u", ["A=1"], layout="v1")
+    from lxcbox import security
+
+    caps = security.capabilities()
+    v1 = lxcconf.render("c" * 64, "host1", "overlay:/l1:/u", ["A=1"],
+                        confinement=security.lxc_lines(caps, "/x/seccomp.policy", layout="v1"))
     assert "lxc.cgroup.devices.deny = a" in v1 and "lxc.cgroup2." not in v1
     assert "lxc.uts.name = host1" in v1 and "lxc.environment = A=1" in v1
-    assert "lxc.cap.keep = chown dac_override" in v1
+    assert "lxc.cap.keep = chown dac_override" in v1 and "cgroup:ro" in v1
+    assert "lxc.seccomp.profile = /x/seccomp.policy" in v1 and "proc/keys" in v1
     assert "lxc.include" not in v1 and "lxc.hook" not in v1
-    v2 = lxcconf.render("c" * 64, "host1", "overlay:/l1:/u", [], layout="v2")
+    v2 = lxcconf.render("c" * 64, "host1", "overlay:/l1:/u", [], confinement=security.lxc_lines(caps, layout="v2"))
     assert "lxc.cgroup2.devices.deny = a" in v2 and "lxc.cgroup.devices" not in v2
+    priv = security.lxc_lines(security.capabilities(privileged=True), privileged=True, layout="v1")
+    assert "lxc.cap.keep" not in priv and "devices.allow = a" in priv and "proc/keys" not in priv
+
+
+def test_capability_sets_follow_dockers_rules():
+    from lxcbox import security
+
+    assert security.capabilities() == security.DEFAULT_CAPS
+    assert security.capabilities(cap_drop=["ALL"], cap_add=["CAP_CHOWN", "net_admin"]) == ["chown", "net_admin"]
+    assert "chown" not in security.capabilities(cap_drop=["CHOWN"])
+    everything = security.capabilities(cap_add=["ALL"], cap_drop=["SYS_ADMIN"])
+    assert "sys_admin" not in everything and "sys_module" in everything
+    with pytest.raises(InvalidArgument):
+        security.capabilities(cap_add=["CAP_NOPE"])
+
+
+def test_seccomp_rules_follow_the_capability_set(tmp_path):
+    from lxcbox import security
+
+    default = security.render_seccomp(security.DEFAULT_CAPS)
+    lines = default.splitlines()
+    assert lines[:3] == ["2", "allowlist errno 1", "[all]"]
+    assert "read allow" in lines and "keyctl allow" not in default and "unshare allow" not in lines
+    assert "clone allow [0,2114060288,SCMP_CMP_MASKED_EQ,0]" in lines and "clone3 errno 38" in lines
+    admin = security.render_seccomp(security.DEFAULT_CAPS + ["sys_admin"]).splitlines()
+    assert "unshare allow" in admin and "clone allow" in admin and "clone3 errno 38" not in admin
+    assert security.render_seccomp(security.DEFAULT_CAPS, "unconfined") is None
+    prof = tmp_path / "p.json"
+    prof.write_text('{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], '
+                    '"action": "SCMP_ACT_ERRNO", "errnoRet": 13, "args": [{"index": 1, "value": 448, '
+                    '"valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]}, {"names": ["kexec_load"], '
+                    '"action": "SCMP_ACT_ERRNO", "includes": {"arches": ["s390x"]}}]}')
+    assert security.render_seccomp([], str(prof)).splitlines() == [
+        "2", "denylist", "[all]", "mkdir errno 13 [1,448,SCMP_CMP_MASKED_EQ,0]"]
+    prof.write_text('{"defaultAction": "SCMP_ACT_TRACE"}')
+    with pytest.raises(InvalidArgument):
+        security.render_seccomp([], str(prof))
 
 
 def test_lxc_config_rejects_injection():
