@@ -63,21 +63,20 @@ def compare(tree, lowers):
     image = archive.flatten(lowers)
     out = []
     seen = set()
-    for dirpath, dirnames, filenames in os.walk(tree):
-        dirnames.sort()
-        for name in sorted(dirnames + filenames):
-            host = os.path.join(dirpath, name)
-            rel = os.path.relpath(host, tree)
-            seen.add(rel)
-            if rel not in image:
-                out.append(("A", "/" + rel))
-                continue
-            a, b = os.lstat(host), os.lstat(image[rel])
-            changed = not _same(a, b)
-            if not changed and a.st_mode & 0o170000 == 0o120000:
-                changed = os.readlink(host) != os.readlink(image[rel])
-            if changed:
-                out.append(("C", "/" + rel))
+    for rel, dfd, name, a in fsutil.walk_beneath(tree):  # a container's tree: never through a symlink
+        seen.add(rel)
+        if rel not in image:
+            out.append(("A", "/" + rel))
+            continue
+        b = os.lstat(image[rel])
+        changed = not _same(a, b)
+        if not changed and a.st_mode & 0o170000 == 0o120000:
+            try:
+                changed = os.readlink(name, dir_fd=dfd) != os.readlink(image[rel])
+            except OSError:
+                changed = True
+        if changed:
+            out.append(("C", "/" + rel))
     for rel in image:
         if rel not in seen and os.path.dirname(rel) in seen | {""}:
             out.append(("D", "/" + rel))
@@ -93,8 +92,12 @@ def compare(tree, lowers):
 
 
 def diff_layer(tree, lowers, dest):
-    """vfs: write the overlay-format layer of tree's changes against lowers into dest."""
-    import shutil
+    """vfs: write the overlay-format layer of tree's changes against lowers into dest.
+
+    tree is a container's root (possibly running, with `commit --pause=false`): every source is
+    opened beneath it through fds, never through a symlink; what vanished or changed type meanwhile
+    is skipped.
+    """
     import stat
 
     for kind, path in compare(tree, lowers):
@@ -109,23 +112,64 @@ def diff_layer(tree, lowers, dest):
                 d = os.path.join(dest, cur)
                 if not os.path.isdir(d):
                     os.mkdir(d)
-                    st = os.lstat(os.path.join(tree, cur))
-                    os.lchown(d, st.st_uid, st.st_gid)
-                    shutil.copystat(os.path.join(tree, cur), d)
+                    _copy_attrs(tree, cur, d)
         if kind == "D":
             os.mknod(target, stat.S_IFCHR, os.makedev(0, 0))
             continue
-        src = os.path.join(tree, rel)
-        st = os.lstat(src)
-        if stat.S_ISDIR(st.st_mode):
-            if not os.path.isdir(target):
-                os.mkdir(target)
-        elif stat.S_ISLNK(st.st_mode):
-            os.symlink(os.readlink(src), target)
-        elif stat.S_ISREG(st.st_mode):
-            shutil.copyfile(src, target)
-        else:
-            os.mknod(target, st.st_mode, st.st_rdev)
-        os.lchown(target, st.st_uid, st.st_gid)
-        if not stat.S_ISLNK(st.st_mode):
-            shutil.copystat(src, target)
+        try:
+            dfd, name = fsutil.open_parent(tree, rel)
+        except (OSError, fsutil.UnsafePath):
+            continue
+        try:
+            try:
+                st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                os.symlink(os.readlink(name, dir_fd=dfd), target)
+                os.lchown(target, st.st_uid, st.st_gid)
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if not os.path.isdir(target):
+                    os.mkdir(target)
+                _copy_attrs(tree, rel, target)
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                os.mknod(target, st.st_mode, st.st_rdev)
+                os.lchown(target, st.st_uid, st.st_gid)
+                os.chmod(target, st.st_mode & 0o7777)
+                continue
+            try:
+                sfd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)
+            except OSError:
+                continue
+        finally:
+            os.close(dfd)
+        try:
+            fst = os.fstat(sfd)
+            if not stat.S_ISREG(fst.st_mode):
+                continue
+            out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            try:
+                rootfs._copy_fd(sfd, out, fst.st_size)
+                rootfs._copy_meta(sfd, out, fst)
+            finally:
+                os.close(out)
+        finally:
+            os.close(sfd)
+
+
+def _copy_attrs(tree, rel, dest_dir):
+    """A directory's owner, mode, times and xattrs from tree/rel (read beneath tree) onto dest_dir."""
+    try:
+        sfd = fsutil.open_beneath(tree, rel, os.O_RDONLY | os.O_DIRECTORY)
+    except (OSError, fsutil.UnsafePath):
+        return
+    try:
+        dfd = os.open(dest_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            rootfs._copy_meta(sfd, dfd, os.fstat(sfd))
+        finally:
+            os.close(dfd)
+    finally:
+        os.close(sfd)

@@ -945,9 +945,17 @@ class Container:
         relay = stdio.Relay(stdin_fd, stdout_fd, stderr_fd)
         stdio.cloexec_all()
         try:
-            status = lx.attach_wait(lxc.attach_run_command, cmd, env_policy=lxc.LXC_ATTACH_CLEAR_ENV,
-                                    extra_env_vars=env, initial_cwd=workdir, uid=uid, gid=gid,
-                                    stdin=relay.stdin, stdout=relay.stdout, stderr=relay.stderr)
+            if uid or gid:
+                # LXC's attach drops every supplementary group: switch user in the attached child
+                # ourselves, with the groups the image gives the user (as `run -u` does)
+                groups = rootfs.supplementary_groups(self.view_layers, user or self.config.get("user") or "", uid, gid)
+                status = lx.attach_wait(_exec_as, (cmd, env, uid, gid, groups), env_policy=lxc.LXC_ATTACH_CLEAR_ENV,
+                                        extra_env_vars=env, initial_cwd=workdir,
+                                        stdin=relay.stdin, stdout=relay.stdout, stderr=relay.stderr)
+            else:
+                status = lx.attach_wait(lxc.attach_run_command, cmd, env_policy=lxc.LXC_ATTACH_CLEAR_ENV,
+                                        extra_env_vars=env, initial_cwd=workdir, uid=uid, gid=gid,
+                                        stdin=relay.stdin, stdout=relay.stdout, stderr=relay.stderr)
         finally:
             relay.finish()
         if status < 0:
@@ -1217,6 +1225,20 @@ class _no_lock:
 
     def __exit__(self, *exc):
         return False
+
+
+def _exec_as(spec):
+    """Runs in the attached child, inside the container: become the user, exec the command."""
+    cmd, env, uid, gid, groups = spec
+    try:
+        os.setgroups(groups)
+        os.setgid(gid)
+        os.setuid(uid)
+        os.execvpe(cmd[0], cmd, dict(e.split("=", 1) for e in env if "=" in e))
+    except OSError as exc:
+        os.write(2, b"lxcbox: exec %s: %s\n" % (cmd[0].encode(), (exc.strerror or "").encode()))
+        return 127 if isinstance(exc, FileNotFoundError) else 126
+    return 126
 
 
 def _subtree_pids(cgroup_dir):

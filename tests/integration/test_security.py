@@ -389,12 +389,15 @@ def test_rmi_force_during_parallel_runs_never_strands_a_container(cli, base, roo
     from concurrent.futures import ThreadPoolExecutor
 
     cli.ok("run", "--name", "src", base, "sh", "-c", "echo v > /v")
-    cli.ok("commit", "src", "victim:1")
-    with ThreadPoolExecutor(6) as pool:
-        runs = [pool.submit(cli, "run", "-d", "--network", "none", "victim:1", "sleep", "30") for _ in range(5)]
-        rmi = pool.submit(cli, "rmi", "-f", "victim:1")
-        results = [f.result() for f in runs]
-    assert rmi.result().returncode == 0, rmi.result().stderr
+    results = []
+    for round in range(3):
+        cli.ok("commit", "src", "victim:%d" % round)
+        with ThreadPoolExecutor(7) as pool:
+            runs = [pool.submit(cli, "run", "-d", "--network", "none", "victim:%d" % round, "sleep", "30")
+                    for _ in range(6)]
+            rmi = pool.submit(cli, "rmi", "-f", "victim:%d" % round)
+            results += [f.result() for f in runs]
+        assert rmi.result().returncode == 0, rmi.result().stderr
     for r in results:
         if r.returncode != 0:
             assert "No such image" in r.stderr, r.stderr  # it lost the race cleanly
@@ -498,6 +501,9 @@ def test_user_gets_its_supplementary_groups(cli, base, tmp_path):
     cli.ok("commit", "grp", "grp:1")
     r = cli.ok("run", "--rm", "--network", "none", "-u", "app", "grp:1", "sh", "-c", "id; cat /srv/f")
     assert "groups=" in r.stdout and "2000" in r.stdout.split("groups=")[1] and "secret" in r.stdout, r.stdout
+    cli.ok("run", "-d", "--name", "grpx", "--network", "none", "grp:1", "sleep", "60")
+    r = cli.ok("exec", "-u", "app", "grpx", "sh", "-c", "id; cat /srv/f")
+    assert "2000" in r.stdout.split("groups=")[1] and "secret" in r.stdout, r.stdout
 
 
 def test_a_command_in_a_bind_mount_or_volume_runs(cli, base, tmp_path):
