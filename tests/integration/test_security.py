@@ -544,3 +544,19 @@ def test_bad_input_outside_run(cli, base, tmp_path):
     assert r.returncode == 1 and "invalid signal" in r.stderr and "Errno" not in r.stderr, r.stderr
     r = cli("save", "-o", str(tmp_path), "base")
     assert r.returncode == 1 and "directory" in r.stderr and "Errno" not in r.stderr, r.stderr
+
+
+def test_the_attach_socket_is_a_root_only_path(cli, base):
+    """A --network host container sees the host's abstract sockets: lxcbox's attach socket is
+    not one of them (CVE-2020-15257's class)."""
+    cid = cli.ok("run", "-d", "-i", "-t", "--network", "none", base, "sh").stdout.strip()
+    path = "/run/lxcbox/attach/" + cid
+    wait_for(lambda: os.path.exists(path), what="the attach socket")
+    assert stat.S_ISSOCK(os.lstat(path).st_mode) and stat.S_IMODE(os.lstat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700
+    unix = cli.ok("run", "--rm", "--network", "host", base, "cat", "/proc/net/unix").stdout
+    mine = [l.split()[-1] for l in unix.splitlines() if cid in l]
+    assert mine and all(name == path for name in mine), mine  # a path (reachable only through the
+    assert "lxcbox-attach" not in unix                         # host's filesystem), never @abstract
+    cli.ok("rm", "-f", cid)
+    assert not os.path.exists(path)
