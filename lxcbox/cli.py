@@ -173,6 +173,12 @@ def cmd_stop(g, o, args):
 
 
 def cmd_kill(g, o, args):
+    from .container import _parse_signal
+
+    try:
+        _parse_signal(o["signal"])  # bad input: one line and 125, before any container is touched
+    except LxcboxError as exc:
+        raise UsageError(str(exc)) from None
     client = _client(g)
 
     def kill(ref):
@@ -270,7 +276,7 @@ def _write_output(path, write):
     """Run write(fileobj) into path (a temp file renamed when complete) or to stdout (not a tty)."""
     if path:
         if os.path.isdir(path):
-            raise LxcboxError("cannot write to %s: it is a directory" % path)
+            raise UsageError("cannot write to %s: it is a directory" % path)
         tmp = path + ".tmp-%d" % os.getpid()
         try:
             try:

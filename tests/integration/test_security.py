@@ -541,9 +541,10 @@ def test_bad_input_is_one_line_and_125(cli, base, args):
 def test_bad_input_outside_run(cli, base, tmp_path):
     cid = cli.ok("run", "-d", "--network", "none", base, "sleep", "30").stdout.strip()
     r = cli("kill", "-s", "999", cid)
-    assert r.returncode == 1 and "invalid signal" in r.stderr and "Errno" not in r.stderr, r.stderr
+    assert r.returncode == 125 and "invalid signal" in r.stderr and "Errno" not in r.stderr, r.stderr
+    assert cli.ok("inspect", "-f", "{{.State.Status}}", cid).stdout.strip() == "running"
     r = cli("save", "-o", str(tmp_path), "base")
-    assert r.returncode == 1 and "directory" in r.stderr and "Errno" not in r.stderr, r.stderr
+    assert r.returncode == 125 and "directory" in r.stderr and "Errno" not in r.stderr, r.stderr
 
 
 def test_the_attach_socket_is_a_root_only_path(cli, base):
