@@ -32,6 +32,9 @@ lx port web
 lx rm -f web
 echo; echo "== Docker's capability set: mknod of a block device and sethostname are refused"
 lx run --rm base sh -c 'mknod /tmp/sda b 8 0; hostname other' || true
+echo; echo "== Docker's seccomp profile, masked /proc paths and read-only cgroups"
+lx run --rm --network none base sh -c 'grep Seccomp: /proc/self/status; unshare -U true; wc -c < /proc/keys;
+  echo max > /sys/fs/cgroup/pids/pids.max' || true
 echo; echo "== containers in the background"
 lx run -d --name sleeper base sleep 30
 lx ps -a
