@@ -4,21 +4,25 @@ PYTHON ?= /usr/bin/python3
 VENV := $(CURDIR)/.venv
 VPY := $(VENV)/bin/python
 BIN ?= /usr/local/bin
+# what lxcbox needs to run; the peers it is tested and measured against come with `make test` and `make bench`
 APT_PACKAGES := lxc lxc-dev pkg-config busybox-static nftables iproute2 python3-venv python3-dev gcc libc6-dev \
-                podman runc skopeo umoci xz-utils mmdebstrap
-BENCH_PACKAGES := hyperfine
+                xz-utils mmdebstrap
+TEST_PACKAGES := podman runc skopeo umoci
+BENCH_PACKAGES := hyperfine podman runc
 
-.PHONY: install deps venv launcher test unit integration demo bench clean
+.PHONY: install deps test-deps venv launcher test unit integration demo bench clean
 
 install: deps venv launcher
 
 # Debian packages, only those missing (so a second `make install` costs nothing)
-deps:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+APT_INSTALL = missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "apt-get install $$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
+
+deps:
+	@$(call APT_INSTALL,$(APT_PACKAGES))
 	@# Debian ships the stdlib without some bytecode; compile it once so start-up is not spent compiling
 	@$(PYTHON) -m compileall -q -j0 /usr/lib/python3*/ >/dev/null 2>&1 || true
 
@@ -41,21 +45,23 @@ launcher: venv lxcbox/helpers/setuser
 lxcbox/helpers/setuser: lxcbox/helpers/setuser.c
 	gcc -static -O2 -Wall -o $@ $<
 
-test: install
+test-deps:
+	@$(call APT_INSTALL,$(TEST_PACKAGES))
+
+test: install test-deps
 	LXCBOX_REQUIRE_INTEGRATION=1 $(VPY) -m pytest -q tests
 
 unit: venv
 	$(VPY) -m pytest -q tests/unit
 
-integration: install
+integration: install test-deps
 	LXCBOX_REQUIRE_INTEGRATION=1 $(VPY) -m pytest -q tests/integration
 
 demo: install
 	@bash examples/demo.sh
 
 bench: install
-	@missing=$$(for p in $(BENCH_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
+	@$(call APT_INSTALL,$(BENCH_PACKAGES))
 	$(VPY) bench/bench.py
 
 clean:

@@ -14,13 +14,6 @@ def template_path(name):
     return os.path.join(paths.templates_dir(), "images", name + ".yaml")
 
 
-def available():
-    try:
-        return sorted(n[:-5] for n in os.listdir(os.path.join(paths.templates_dir(), "images")) if n.endswith(".yaml"))
-    except FileNotFoundError:
-        return []
-
-
 def load_template(name):
     import yaml
 

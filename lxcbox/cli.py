@@ -603,50 +603,12 @@ def status_string(state, now=None):
     return status.capitalize()
 
 
-def _ps_filter(filters):
-    """--filter status=exited, name=web, id=abc, label=k[=v]: all must match (Docker's rules)."""
-    from .errors import InvalidArgument
-
-    parsed = []
-    for f in filters:
-        key, sep, value = f.partition("=")
-        if not sep or key not in ("status", "name", "id", "label", "exited"):
-            raise InvalidArgument("invalid filter '%s'" % f)
-        if key == "status" and value not in ("created", "restarting", "running", "removing", "paused",
-                                             "exited", "dead"):
-            raise InvalidArgument("invalid filter 'status=%s'" % value)
-        parsed.append((key, value))
-
-    def match(c):
-        by_key = {}
-        for key, value in parsed:
-            st = c._state
-            if key == "status":
-                ok = st["Status"] == value
-            elif key == "name":
-                ok = value in c.name
-            elif key == "id":
-                ok = c.id.startswith(value)
-            elif key == "exited":
-                ok = st["Status"] == "exited" and str(st["ExitCode"]) == value
-            else:
-                k, _, v = value.partition("=")
-                ok = k in c.labels and (not v or c.labels[k] == v)
-            by_key.setdefault(key, []).append(ok)
-        # values of one key are alternatives; different keys must all hold
-        return all(any(v) for v in by_key.values())
-
-    return match
-
-
 def cmd_ps(g, o, args):
     import time
 
     from .fsutil import parse_time
 
-    containers = _client(g).containers.list(all=o["all"] or bool(o["filter"]))
-    if o["filter"]:
-        containers = [c for c in containers if _ps_filter(o["filter"])(c)]
+    containers = _client(g).containers.list(all=o["all"] or bool(o["filter"]), filters=o["filter"] or None)
     if o["format"]:
         now = time.time()
         for c in containers:

@@ -8,6 +8,7 @@
 import os
 
 from . import container as _container, paths
+from .stdio import capture
 from .errors import ContainerError, InvalidArgument, NotFound
 from .graph import Graph
 from .names import Registry
@@ -117,7 +118,13 @@ class ContainerCollection:
         raise NotFound("No such container: %s" % ref)
 
     def list(self, all=False, filters=None, limit=-1):
-        """Containers, newest first.  Stopped ones only with all=True."""
+        """Containers, newest first.  Stopped ones only with all=True.
+
+        filters: docker-py's dict ({'status': 'exited', 'label': ['k=v']}) or `ps --filter` strings
+        ('status=exited'); keys status, name, id, label, exited; values of one key are alternatives,
+        different keys must all hold (Docker's rules).
+        """
+        match = _container_filter(filters) if filters else None
         self.client.graph.sweep_tmp()
         self.client.names.sweep(os.path.join(self.client.root, "tmp"))
         out = []
@@ -134,6 +141,8 @@ class ContainerCollection:
                 continue  # being created or removed right now
             if not all and not state["Running"]:
                 continue
+            if match is not None and not match(c, state):
+                continue
             out.append(c)
         out.sort(key=lambda c: c.config["created"], reverse=True)
         return out[:limit] if limit and limit > 0 else out
@@ -142,63 +151,61 @@ class ContainerCollection:
 Container = _container.Container
 
 
+_STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
+
+
+def _filter_pairs(filters, keys):
+    """docker-py's {key: value or [values]} or ['key=value', ...] -> [(key, value)], checked."""
+    if isinstance(filters, dict):
+        pairs = [(k, str(v)) for k, vs in filters.items() for v in (vs if isinstance(vs, (list, tuple)) else [vs])]
+    else:
+        pairs = []
+        for f in [filters] if isinstance(filters, str) else filters:
+            key, sep, value = str(f).partition("=")
+            if not sep:
+                raise InvalidArgument("invalid filter '%s'" % f)
+            pairs.append((key, value))
+    for key, value in pairs:
+        if key not in keys:
+            raise InvalidArgument("invalid filter '%s=%s'" % (key, value))
+    return pairs
+
+
+def _has_labels(have, wanted):
+    """have (a labels dict) holds every (key, value) of wanted; an empty value matches any."""
+    return not [k for k, v in wanted if k not in have or (v and have[k] != v)]
+
+
+def _container_filter(filters):
+    pairs = _filter_pairs(filters, ("status", "name", "id", "label", "exited"))
+    for key, value in pairs:
+        if key == "status" and value not in _STATUSES:
+            raise InvalidArgument("invalid filter 'status=%s'" % value)
+
+    def match(c, st):
+        by_key = {}
+        for key, value in pairs:
+            if key == "status":
+                ok = st["Status"] == value
+            elif key == "name":
+                ok = value in c.name
+            elif key == "id":
+                ok = c.id.startswith(value)
+            elif key == "exited":
+                ok = st["Status"] == "exited" and str(st["ExitCode"]) == value
+            else:
+                ok = _has_labels(c.labels, [value.partition("=")[::2]])
+            by_key.setdefault(key, []).append(ok)
+        return all(any(v) for v in by_key.values())
+
+    return match
+
+
 def _quiet_remove(c):
     try:
         c.remove(force=True)
     except NotFound:
         pass
-
-
-def capture(fn):
-    """Run fn(stdout_fd, stderr_fd) in a thread while collecting both streams.
-
-    Returns (fn's result, stdout bytes, stderr bytes); re-raises what fn raised.
-    """
-    import threading
-
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    box = {}
-
-    def runner():
-        try:
-            box["result"] = fn(out_w, err_w)
-        except BaseException as exc:
-            box["error"] = exc
-        finally:
-            os.close(out_w)
-            os.close(err_w)
-
-    try:
-        t = threading.Thread(target=runner, daemon=True)
-        t.start()
-        out, err = _drain(out_r, err_r)
-        t.join()
-    finally:
-        os.close(out_r)
-        os.close(err_r)
-    if "error" in box:
-        raise box["error"]
-    return box["result"], out, err
-
-
-def _drain(out_r, err_r):
-    from select import poll, POLLIN, POLLHUP
-
-    bufs = {out_r: [], err_r: []}
-    p = poll()
-    for fd in bufs:
-        p.register(fd, POLLIN | POLLHUP)
-    open_fds = set(bufs)
-    while open_fds:
-        for fd, _ in p.poll():
-            data = os.read(fd, 65536)
-            if data:
-                bufs[fd].append(data)
-            else:
-                p.unregister(fd)
-                open_fds.discard(fd)
-    return b"".join(bufs[out_r]), b"".join(bufs[err_r])
 
 
 def Image(client, hexid):
@@ -223,9 +230,23 @@ class ImageCollection:
     def get(self, name):
         return Image(self.client, self.client.graph.resolve(name))
 
-    def list(self, name=None, all=False):
+    def list(self, name=None, all=False, filters=None):
+        """Images, newest first.  As Docker: intermediate images (untagged parents of other images)
+        only with all=True; filters: dangling=true|false, label=k[=v]."""
         graph = self.client.graph
         ids = graph.image_ids()
+        tagged = set(graph.tags().values())
+        if not all:
+            parents = set(self._children())
+            ids = [i for i in ids if i in tagged or i not in parents]
+        for key, value in _filter_pairs(filters, ("dangling", "label")) if filters else []:
+            if key == "dangling":
+                if value not in ("true", "false", "1", "0"):
+                    raise InvalidArgument("invalid filter 'dangling=%s'" % value)
+                want = value in ("true", "1")
+                ids = [i for i in ids if (i not in tagged) == want]
+            else:
+                ids = [i for i in ids if _has_labels(Image(self.client, i).labels, [value.partition("=")[::2]])]
         if name:
             from . import reference
 
@@ -254,6 +275,9 @@ class ImageCollection:
 
     def remove(self, image, force=False, noprune=False):
         """Docker's rmi: untag; delete the image when no tag is left and nothing depends on it.
+
+        noprune: keep untagged parents.  lxcbox never deletes a parent with its child (parents are
+        images of their own, pruned by `image prune`), so both values behave as noprune=True does.
 
         A tag of an image with other tags is only untagged.  An image a container or a child
         image uses is refused, unless force: then only its tags go (never its layers).
@@ -301,9 +325,19 @@ class ImageCollection:
     def prune(self, filters=None, all=False):
         """Delete dangling images (untagged, unused, childless); with all, every unused image.
 
-        Safe while containers run: an image any container uses is never touched.
+        filters: dangling=false means every unused image (as all=True); label=k[=v] keeps to
+        images with that label.  Safe while containers run: an image any container uses is never
+        touched.
         """
         graph = self.client.graph
+        labels = []
+        for key, value in _filter_pairs(filters, ("dangling", "label")) if filters else []:
+            if key == "dangling":
+                if value not in ("true", "false", "1", "0"):
+                    raise InvalidArgument("invalid filter 'dangling=%s'" % value)
+                all = all or value in ("false", "0")
+            else:
+                labels.append(value.partition("=")[::2])
         deleted, reclaimed = [], 0
         while True:
             with graph.lock():
@@ -311,7 +345,8 @@ class ImageCollection:
                 children = self._children()
                 tagged = set(graph.tags().values())
                 doomed = [h for h in graph.image_ids()
-                          if h not in users and h not in children and (all or h not in tagged)]
+                          if h not in users and h not in children and (all or h not in tagged)
+                          and _has_labels(Image(self.client, h).labels, labels)]
                 if not doomed:
                     break
                 for hexid in doomed:

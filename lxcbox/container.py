@@ -648,13 +648,18 @@ class Container:
         return {"Warnings": []}
 
     def stats(self, stream=True, decode=None, one_shot=False):
-        """Usage as docker-py's stats dict; stream=False: one sample (CPU % over ~0.5 s)."""
+        """Usage as docker-py's stats: stream=False gives one dict (CPU % over ~0.5 s, or at once
+        with one_shot=True, CPU % then 0); stream=True a generator of JSON documents as bytes, or of
+        dicts with decode=True, until the container stops."""
         if not stream:
-            return self._stats_sample()
+            return self._stats_sample(0 if one_shot else 0.5)
+        if one_shot:
+            raise InvalidArgument("one_shot is only available with stream=False")
 
         def gen():
             while self.is_running():
-                yield self._stats_sample()
+                sample = self._stats_sample()
+                yield sample if decode else fsutil.encode_json(sample).encode() + b"\n"
         return gen()
 
     def _stats_sample(self, interval=0.5):
@@ -668,9 +673,12 @@ class Container:
                     "pids_stats": {"current": 0}, "networks": {}, "blkio_stats": {}, "read": fsutil.now()}
         layout = lxcconf.cgroup_layout()
         first, t0 = cgroups.usage(self, layout), time.monotonic()
-        time.sleep(interval)  # CPU % is a rate: two samples
-        u, t1 = cgroups.usage(self, layout), time.monotonic()
-        cpu = (u["cpu_ns"] - first["cpu_ns"]) / ((t1 - t0) * 1e9) * 100.0
+        if interval:
+            time.sleep(interval)  # CPU % is a rate: two samples
+            u, t1 = cgroups.usage(self, layout), time.monotonic()
+            cpu = (u["cpu_ns"] - first["cpu_ns"]) / ((t1 - t0) * 1e9) * 100.0
+        else:
+            u, cpu = first, 0.0
         return {
             "id": self.id, "name": "/" + self.name, "read": fsutil.now(),
             "cpu_percent": cpu,
@@ -684,7 +692,26 @@ class Container:
     def wait(self, timeout=None, condition="not-running"):
         """Block until the container stops; returns {'StatusCode': code, 'Error': ...}.
 
+        condition: 'not-running' (Docker's default), 'next-exit' (the same for a running
+        container; refused for one that is not), or 'removed' (until the container is gone too).
         An --rm container may be removed meanwhile: its recorded exit code answers."""
+        if condition not in ("not-running", "next-exit", "removed"):
+            raise InvalidArgument("invalid condition %r: not-running, next-exit or removed" % condition)
+        if condition == "next-exit" and not self.is_running():
+            raise InvalidArgument("wait condition next-exit needs a running container (lxcbox does not wait "
+                                  "for a start)")
+        result = self._wait_stopped(timeout)
+        if condition == "removed":
+            import time
+
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while not self.gone():
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TimeoutError("container %s still exists after %ss" % (self.short_id, timeout))
+                time.sleep(0.05)  # removal comes from another process: nothing to wait on but the path
+        return result
+
+    def _wait_stopped(self, timeout):
         try:
             state = self.read_state()
             if state["Status"] in (st.RUNNING, st.PAUSED, st.RESTARTING):
@@ -806,6 +833,22 @@ class Container:
         self._state = None
         self.start()
 
+    def _wait_in_cgroup(self, timeout=5):
+        """Until the container's init is in its own cgroup (a fresh start may still be in LXC's
+        hands); StateError if it is not after timeout seconds."""
+        import time
+
+        ctrl = "freezer" if lxcconf.cgroup_layout() == "v1" else ""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self._cgroup_dir(ctrl)
+            except (OSError, StateError):
+                if time.monotonic() > deadline:
+                    raise
+                self._state = None  # re-read: the init's pid appears with the start
+                time.sleep(0.01)
+
     def _cgroup_dir(self, controller):
         """The container's own cgroup directory for a v1 controller ('' for the v2 hierarchy).
 
@@ -887,8 +930,16 @@ class Container:
 
     def exec_run(self, cmd, stdout=True, stderr=True, stdin=False, tty=False, privileged=False, user="",
                  detach=False, stream=False, socket=False, environment=None, workdir=None, demux=False):
-        """Run cmd in the running container; returns ExecResult(exit_code, output), as docker-py."""
-        from .client import capture
+        """Run cmd in the running container; returns ExecResult(exit_code, output), as docker-py.
+
+        stdin, tty, privileged, detach, stream and socket are not supported yet: passing one is
+        an error, never silently ignored."""
+        from .stdio import capture
+
+        for name, value in (("stdin", stdin), ("tty", tty), ("privileged", privileged), ("detach", detach),
+                            ("stream", stream), ("socket", socket)):
+            if value:
+                raise InvalidArgument("exec_run(%s=True) is not supported by lxcbox yet" % name)
 
         code, out, err = capture(lambda out_w, err_w: self.exec_fds(cmd, None, out_w, err_w, environment,
                                                                   workdir, user))
@@ -1128,6 +1179,7 @@ class Container:
                 if not freeze or self.read_state()["Status"] != st.RUNNING:
                     yield
                     return
+                self._wait_in_cgroup()  # just started: LXC may not have moved it into its cgroup yet
                 fsutil.atomic_write(self.commit_marker, "%d %s" % (os.getpid(), fsutil.pid_start_time(os.getpid())))
                 try:
                     self._freeze(True)

@@ -77,7 +77,33 @@ SETUSER_PATH = "/dev/.lxcbox-setuser"  # on the container's /dev tmpfs: never in
 
 
 def setuser_helper():
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers", "setuser")
+    """The static `run -u` helper: built by `make install`, or here on first use from the source
+    that ships in the package (an installed wheel has no Makefile)."""
+    src_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers")
+    helper = os.path.join(src_dir, "setuser")
+    if os.path.exists(helper):
+        return helper
+    for out_dir in (src_dir, "/var/lib/lxcbox/helpers"):
+        built = os.path.join(out_dir, "setuser")
+        if os.path.exists(built):
+            return built
+        try:
+            os.makedirs(out_dir, exist_ok=True)
+            _build_helper(os.path.join(src_dir, "setuser.c"), built)
+            return built
+        except OSError:
+            continue
+    raise InvalidArgument("the run -u helper could not be built: install gcc and libc6-dev (or run `make install`)")
+
+
+def _build_helper(src, out):
+    import subprocess
+
+    tmp = "%s.tmp-%d" % (out, os.getpid())
+    r = subprocess.run(["gcc", "-static", "-O2", "-o", tmp, src], capture_output=True)
+    if r.returncode != 0:
+        raise OSError("gcc failed: %s" % r.stderr.decode(errors="replace")[-300:])
+    os.rename(tmp, out)
 
 
 def render(cid, hostname, rootfs, env, uid=0, gid=0, workdir="/", network="lxc.net.0.type = empty",
@@ -86,8 +112,6 @@ def render(cid, hostname, rootfs, env, uid=0, gid=0, workdir="/", network="lxc.n
     setuser = ""
     if uid or gid:
         helper = setuser_helper()
-        if not os.path.exists(helper):
-            raise InvalidArgument("%s is missing: run `make install` to build it" % helper)
         setuser = "lxc.mount.entry = %s %s none bind,ro,create=file 0 0" % (helper, SETUSER_PATH[1:])
     return _template("container.conf").format(
         id=cid,

@@ -240,12 +240,6 @@ class Networks:
             if kept != leases:
                 fsutil.atomic_write(path, "".join("%s %s\n" % kv for kv in sorted(kept.items())))
 
-    def address_of(self, name, cid):
-        for ip, owner in self._leases(name).items():
-            if owner == cid:
-                return ip
-        return None
-
 
 def _valid_name(name):
     ok = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
@@ -357,7 +351,7 @@ def unpublish(conf, cid):
         subprocess.run(["nft", "-f", "-"], input="\n".join(cmds) + "\n", capture_output=True, text=True)
 
 
-def parse_publish(spec, exposed=()):
+def parse_publish(spec):
     """-p [HOSTIP:]HOSTPORT:CTRPORT[/proto] or -p CTRPORT[/proto] -> (host_ip, host_port, ctr_port, proto)."""
     body, _, proto = spec.partition("/")
     proto = proto or "tcp"

@@ -5,8 +5,21 @@ DEFAULT_ROOT = "/var/lib/lxcbox"
 
 
 def templates_dir():
-    return os.environ.get("LXCBOX_TEMPLATES") or os.path.join(
-        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "templates")
+    """$LXCBOX_TEMPLATES, else the checkout's templates/, else an installed copy
+    (<prefix>/share/lxcbox/templates, as `pip install` lays it out)."""
+    env = os.environ.get("LXCBOX_TEMPLATES")
+    if env:
+        return env
+    here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "templates")
+    if os.path.isdir(here):
+        return here
+    import sys
+
+    for prefix in (sys.prefix, os.path.dirname(os.path.dirname(sys.executable)), "/usr/local", "/usr"):
+        cand = os.path.join(prefix, "share", "lxcbox", "templates")
+        if os.path.isdir(cand):
+            return cand
+    return here
 
 
 def resolve_root(root=None):

@@ -6,8 +6,8 @@ reader reconciles: a container whose processes are gone is no longer running.
 
 from . import fsutil
 
-CREATED, RUNNING, PAUSED, RESTARTING, EXITED, DEAD, REMOVING = (
-    "created", "running", "paused", "restarting", "exited", "dead", "removing")
+CREATED, RUNNING, PAUSED, RESTARTING, EXITED, DEAD = (
+    "created", "running", "paused", "restarting", "exited", "dead")
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 

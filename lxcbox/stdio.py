@@ -90,3 +90,55 @@ class Relay:
         for fd in (self.out_r, self.err_r):
             if not any(t.is_alive() for t in self.threads):
                 os.close(fd)
+
+
+def capture(fn):
+    """Run fn(stdout_fd, stderr_fd) in a thread while collecting both streams.
+
+    Returns (fn's result, stdout bytes, stderr bytes); re-raises what fn raised.
+    """
+    import threading
+
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    box = {}
+
+    def runner():
+        try:
+            box["result"] = fn(out_w, err_w)
+        except BaseException as exc:
+            box["error"] = exc
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+
+    try:
+        t = threading.Thread(target=runner, daemon=True)
+        t.start()
+        out, err = _drain(out_r, err_r)
+        t.join()
+    finally:
+        os.close(out_r)
+        os.close(err_r)
+    if "error" in box:
+        raise box["error"]
+    return box["result"], out, err
+
+
+def _drain(out_r, err_r):
+    from select import poll, POLLIN, POLLHUP
+
+    bufs = {out_r: [], err_r: []}
+    p = poll()
+    for fd in bufs:
+        p.register(fd, POLLIN | POLLHUP)
+    open_fds = set(bufs)
+    while open_fds:
+        for fd, _ in p.poll():
+            data = os.read(fd, 65536)
+            if data:
+                bufs[fd].append(data)
+            else:
+                p.unregister(fd)
+                open_fds.discard(fd)
+    return b"".join(bufs[out_r]), b"".join(bufs[err_r])

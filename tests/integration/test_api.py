@@ -62,3 +62,32 @@ def test_from_env(root, monkeypatch, base):
     client = lxcbox.from_env()
     assert client.root == root
     assert client.containers.run("base", "echo env", remove=True) == b"env\n"
+
+
+def test_filters_stats_and_wait_conditions_are_honoured(client_base):
+    import json
+
+    cl = client_base
+    done = cl.containers.run("base", ["sh", "-c", "exit 3"], detach=True, labels={"team": "a"}, network="none")
+    live = cl.containers.run("base", ["sleep", "30"], detach=True, labels={"team": "b"}, network="none")
+    assert done.wait(condition="not-running")["StatusCode"] == 3
+    assert cl.containers.list(all=True, filters={"status": "exited"}) == [done]
+    assert cl.containers.list(all=True, filters={"label": ["team=b"]}) == [live]
+    assert cl.containers.list(all=True, filters=["exited=3"]) == [done]
+    one = live.stats(stream=False, one_shot=True)
+    assert one["pids_stats"]["current"] >= 1 and one["cpu_percent"] == 0.0
+    raw = next(live.stats(stream=True))
+    assert isinstance(raw, bytes) and json.loads(raw)["id"] == live.id
+    assert isinstance(next(live.stats(stream=True, decode=True)), dict)
+    gone = cl.containers.run("base", ["true"], detach=True, remove=True, network="none")
+    assert gone.wait(condition="removed", timeout=30)["StatusCode"] == 0 and gone.gone()
+    live.remove(force=True)
+    # images: an untagged parent of another image is intermediate, shown only with all=True
+    c = cl.containers.run("base", ["sh", "-c", "echo 1 > /f"], detach=True, network="none")
+    c.wait()
+    parent = c.commit()
+    c2 = cl.containers.run(parent.id, ["sh", "-c", "echo 2 > /g"], detach=True, network="none")
+    c2.wait()
+    c2.commit("child", "v1")
+    ids = [im.id for im in cl.images.list()]
+    assert parent.id not in ids and parent.id in [im.id for im in cl.images.list(all=True)]

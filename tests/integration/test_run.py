@@ -211,7 +211,7 @@ def test_pull_is_idempotent(cli, base, root):
     layers = os.listdir(os.path.join(root, "layers", "sha256"))
     assert len(layers) == 1  # the same content is stored once
     assert cli.ok("run", "--rm", "base", "true").returncode == 0
-    assert first
+    assert cli.ok("images", "-q").stdout == first != ""  # the same image, pulled once
 
 
 def test_root_from_environment(root, base):
