@@ -7,11 +7,12 @@
 """
 import os
 
-from . import container as _container, paths
-from .stdio import capture
+from .containers import container as _container
+from . import paths
+from .containers.stdio import capture
 from .errors import ContainerError, InvalidArgument, NotFound
-from .graph import Graph
-from .names import Registry
+from .images.store import Graph
+from .containers.names import Registry
 
 
 class Client:
@@ -33,7 +34,7 @@ class Client:
     def driver(self):
         """The storage driver for new containers (overlay, else vfs; --storage-driver overrides)."""
         if self._driver is None:
-            from .rootfs import choose_driver
+            from .runtime.rootfs import choose_driver
 
             self._driver = choose_driver(self._driver_request)
         return self._driver
@@ -48,7 +49,7 @@ class Client:
         self.close()
 
     def info(self):
-        from .lxcconf import cgroup_layout
+        from .runtime.lxcconf import cgroup_layout
 
         return {
             "Root": self.root,
@@ -209,7 +210,7 @@ def _quiet_remove(c):
 
 
 def Image(client, hexid):
-    from .image import Image as _Image
+    from .images.image import Image as _Image
 
     return _Image(client, hexid)
 
@@ -220,7 +221,7 @@ class ImageCollection:
 
     def pull(self, repository, tag=None):
         """Get an image.  With no registry configured, builds it from templates/images/."""
-        from . import builder, reference
+        from .images import templates as builder, reference
 
         ref = repository if tag is None else "%s:%s" % (repository, tag)
         name, _ = reference.parse(ref)
@@ -248,7 +249,7 @@ class ImageCollection:
             else:
                 ids = [i for i in ids if _has_labels(Image(self.client, i).labels, [value.partition("=")[::2]])]
         if name:
-            from . import reference
+            from .images import reference
 
             tags = graph.tags()
             want = reference.normalize(name) if ":" in name else None
@@ -282,7 +283,7 @@ class ImageCollection:
         A tag of an image with other tags is only untagged.  An image a container or a child
         image uses is refused, unless force: then only its tags go (never its layers).
         """
-        from . import reference
+        from .images import reference
 
         graph = self.client.graph
         hexid = graph.resolve(image)
@@ -358,7 +359,7 @@ class ImageCollection:
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
     def save(self, refs, fileobj):
-        from . import oci
+        from .images import oci
 
         oci.save(self.client.graph, [refs] if isinstance(refs, str) else list(refs), fileobj)
 
@@ -366,14 +367,15 @@ class ImageCollection:
         """Load an OCI layout or docker-archive tar (bytes or a file object); returns the Images."""
         import io
 
-        from . import oci
+        from .images import oci
 
         fileobj = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
         return [Image(self.client, hexid) for hexid, _ in oci.load(self.client.graph, fileobj)]
 
     def import_image(self, fileobj, repository=None, changes=None, message=""):
         """A rootfs tarball (plain, gzip or xz) as a one-layer image: `lxcbox import`."""
-        from . import archive, fsutil, image as _image
+        from .images import archive, image as _image
+        from . import fsutil
 
         graph = self.client.graph
         staging = graph.new_staging("import")

@@ -91,7 +91,7 @@ def _check_tmpfs_value(opt, spec):
     if not value:
         return
     if key == "size":
-        from .cgroups import parse_bytes
+        from .runtime.cgroups import parse_bytes
 
         parse_bytes(value[:-1] if value.endswith("%") else value, "tmpfs size")
         return
@@ -188,7 +188,7 @@ class Volumes:
 
     def seed(self, name, lowers, target):
         """First use of an empty volume: copy the image's content at target into it."""
-        from . import rootfs
+        from .runtime import rootfs
 
         meta = self.get(name)
         data = self.data(name)

@@ -167,7 +167,7 @@ def test_bridge():
     import random
 
     sys.path.insert(0, REPO)
-    from lxcbox import network as net
+    from lxcbox.network import networks as net
 
     taken = net.host_routes()
     rnd = random.Random(os.getpid())

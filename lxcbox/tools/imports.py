@@ -13,16 +13,16 @@ import sys
 
 # lowest first; a module may import from its own layer and the ones below it
 LAYERS = [
-    ("core", {"errors", "paths", "fsutil", "state"}),
-    ("files", {"archive", "reference", "names", "stdio", "term", "logs"}),
-    ("runtime", {"rootfs", "changes", "lxcconf", "cgroups", "security"}),
-    ("stores", {"graph", "image", "oci", "builder", "network", "volumes"}),
-    ("containers", {"monitor", "container"}),
-    ("api", {"client", "__init__"}),
-    ("cli", {"cli", "cliparse", "__main__"}),
-    ("tools", {"tools", "tools.imports", "tools.__init__"}),
+    ("core", {"errors", "paths", "fsutil", "__init__"}),
+    ("files", {"images.archive", "images.reference", "containers.names", "containers.state",
+               "containers.stdio", "containers.term", "containers.logs"}),
+    ("runtime", {"runtime", "images.changes"}),
+    ("stores", {"images", "network", "volumes"}),
+    ("containers", {"containers"}),
+    ("api", {"client", "api"}),
+    ("cli", {"cli", "__main__"}),
+    ("tools", {"tools"}),
 ]
-
 
 def _package_dir():
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -99,9 +99,13 @@ def cycles(graph):
 
 
 def layer_of(module):
-    for i, (_, members) in enumerate(LAYERS):
-        if module in members or module.split(".")[0] in members:
-            return i
+    """The layer of a module: named itself, else by its package (the most specific wins)."""
+    parts = module.split(".")
+    for n in range(len(parts), 0, -1):
+        name = ".".join(parts[:n])
+        for i, (_, members) in enumerate(LAYERS):
+            if name in members:
+                return i
     return None
 
 

@@ -186,7 +186,7 @@ def test_ip_and_container_network_mode(cli, base):
 def _free_subnet():
     import random
 
-    from lxcbox import network as net
+    from lxcbox.network import networks as net
 
     taken = net.host_routes()
     while True:

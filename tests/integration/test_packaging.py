@@ -11,7 +11,8 @@ from conftest import REPO
 def test_a_wheel_installs_a_working_lxcbox(tmp_path, prerequisites):
     src = tmp_path / "src"
     # a copy of the tracked files only: no helper binary, no venv, nothing the Makefile made
-    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                           capture_output=True, text=True, check=True).stdout.split()
     for f in files:
         os.makedirs(src / os.path.dirname(f), exist_ok=True)
         shutil.copy2(os.path.join(REPO, f), src / f)

@@ -5,7 +5,9 @@ it raises).  A new parameter that is not added here, with its test, fails this t
 """
 import inspect
 
-from lxcbox import client as _client, container as _container, image as _image
+from lxcbox import client as _client
+from lxcbox.containers import container as _container
+from lxcbox.images import image as _image
 
 HONOURED = {
     (_client.ContainerCollection, "list"): {"all", "filters", "limit"},

@@ -6,7 +6,7 @@ import tarfile
 
 import pytest
 
-from lxcbox import archive
+from lxcbox.images import archive
 from lxcbox.errors import InvalidArgument
 
 TARS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures", "tars")

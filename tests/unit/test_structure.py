@@ -9,6 +9,6 @@ def test_no_circles_and_no_upward_imports():
 
 
 def test_the_checker_sees_a_circle_and_an_upward_import():
-    graph = {"fsutil": {"container"}, "container": {"fsutil"}}
-    assert imports.cycles(graph) == [["container", "fsutil"]]
-    assert imports.violations(graph) == ["fsutil (core) imports container (containers), a layer above"]
+    graph = {"fsutil": {"containers.container"}, "containers.container": {"fsutil"}}
+    assert imports.cycles(graph) == [["containers.container", "fsutil"]]
+    assert imports.violations(graph) == ["fsutil (core) imports containers.container (containers), a layer above"]

@@ -4,9 +4,13 @@ import os
 
 import pytest
 
-from lxcbox import cliparse, fsutil, lxcconf, names, reference, rootfs
-from lxcbox.cli import human_duration, status_string
-from lxcbox.cliparse import Opt
+from lxcbox.cli import parse as cliparse
+from lxcbox import fsutil
+from lxcbox.runtime import lxcconf, rootfs
+from lxcbox.containers import names
+from lxcbox.images import reference
+from lxcbox.cli.main import human_duration, status_string
+from lxcbox.cli.parse import Opt
 from lxcbox.errors import CommandNotExecutable, CommandNotFound, InvalidArgument
 
 RUN_OPTS = [Opt("-e|--env", "list", dest="env"), Opt("--name", "value"), Opt("-i", "flag", dest="i"),
@@ -99,7 +103,7 @@ def test_bad_references(bad):
 
 
 def test_lxc_config_v1_and_v2():
-    from lxcbox import security
+    from lxcbox.runtime import security
 
     caps = security.capabilities()
     v1 = lxcconf.render("c" * 64, "host1", "overlay:/l1:/u", ["A=1"],
@@ -116,7 +120,7 @@ def test_lxc_config_v1_and_v2():
 
 
 def test_capability_sets_follow_dockers_rules():
-    from lxcbox import security
+    from lxcbox.runtime import security
 
     assert security.capabilities() == security.DEFAULT_CAPS
     assert security.capabilities(cap_drop=["ALL"], cap_add=["CAP_CHOWN", "net_admin"]) == ["chown", "net_admin"]
@@ -128,7 +132,7 @@ def test_capability_sets_follow_dockers_rules():
 
 
 def test_seccomp_rules_follow_the_capability_set(tmp_path):
-    from lxcbox import security
+    from lxcbox.runtime import security
 
     default = security.render_seccomp(security.DEFAULT_CAPS)
     lines = default.splitlines()
@@ -221,7 +225,7 @@ def test_status_strings():
 
 
 def test_cgroup_rendering_v1_and_v2():
-    from lxcbox import cgroups
+    from lxcbox.runtime import cgroups
 
     limits = cgroups.normalize({"memory": "64m", "cpus": "0.5", "cpuset_cpus": "0", "pids_limit": 50,
                                 "cpu_shares": 512})
@@ -238,7 +242,7 @@ def test_cgroup_rendering_v1_and_v2():
 
 
 def test_cgroup_limit_validation():
-    from lxcbox import cgroups
+    from lxcbox.runtime import cgroups
 
     assert cgroups.parse_bytes("1g") == 1024 ** 3 and cgroups.parse_bytes("512k") == 524288
     for bad in ({"memory": "x"}, {"memory": "1k"}, {"memory_swap": "1g"}, {"cpus": "-1"},

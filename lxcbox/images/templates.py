@@ -6,8 +6,8 @@ the image config.  The result is one layer and one tagged image, stored like any
 import os
 import subprocess
 
-from . import fsutil, paths
-from .errors import InvalidArgument, NotFound
+from .. import fsutil, paths
+from ..errors import InvalidArgument, NotFound
 
 
 def template_path(name):
@@ -90,7 +90,7 @@ def _pin_mtimes(rootdir):
 def bootstrap(command, target):
     """Run a rootfs builder that writes a tar on stdout, and unpack it (safely) into target."""
     from . import archive
-    from .errors import LxcboxError
+    from ..errors import LxcboxError
 
     try:
         # its own session: mmdebstrap signals its whole process group (SIGHUP) when it ends

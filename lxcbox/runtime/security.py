@@ -10,8 +10,8 @@ Plain data in, text out: only builtin modules at the top (this runs on `run`'s p
 """
 import os
 
-from . import paths
-from .errors import InvalidArgument
+from .. import paths
+from ..errors import InvalidArgument
 
 # every capability the kernel knows, in LXC's spelling
 ALL_CAPS = ("chown dac_override dac_read_search fowner fsetid kill setgid setuid setpcap linux_immutable "

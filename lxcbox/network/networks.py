@@ -12,8 +12,8 @@ deleted by handle on stop, after a crash, and before the next start.
 """
 import os
 
-from . import fsutil
-from .errors import Conflict, InvalidArgument, LxcboxError, NotFound
+from .. import fsutil
+from ..errors import Conflict, InvalidArgument, LxcboxError, NotFound
 
 DEFAULT_NETWORK = "bridge"
 CANDIDATE_SUBNETS = ["10.88.%d.0/24" % i for i in range(0, 250, 7)] + ["172.30.%d.0/24" % i for i in range(0, 250, 9)]

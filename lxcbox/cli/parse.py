@@ -5,7 +5,7 @@ container, so the CLI parses its few flags itself.  It follows Docker's rules: `
 short flags, `--name=x` and `--name x` and `-ex=1` all work, `--` ends the options, and for
 run/create/exec the options stop at the first positional argument (the image).
 """
-from .errors import InvalidArgument
+from ..errors import InvalidArgument
 
 
 class Opt:

@@ -14,8 +14,9 @@ import json
 import os
 import tarfile
 
-from . import archive, fsutil
-from .errors import InvalidArgument
+from . import archive
+from .. import fsutil
+from ..errors import InvalidArgument
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -201,7 +202,7 @@ def _read_json(top, rel):
 def _inside(top, rel):
     """A path named by the archive's own metadata, checked to lead to a file inside the unpacked
     archive without passing through a symlink (a `blobs -> /etc` entry must not read the host)."""
-    from .fsutil import UnsafePath, open_beneath
+    from ..fsutil import UnsafePath, open_beneath
 
     path = os.path.normpath(os.path.join(top, rel))
     if not path.startswith(top + "/"):
@@ -264,7 +265,7 @@ def _merge(images):
 def load(graph, fileobj):
     """Load every image of an OCI layout or docker-archive tar; returns [(image hex id, [tags])]."""
     from . import reference
-    from .graph import config_from_oci
+    from .store import config_from_oci
 
     graph.ensure_dirs()
     work = os.path.join(graph.root, "tmp", "load-%d-%s" % (os.getpid(), os.urandom(6).hex()))

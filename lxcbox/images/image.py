@@ -106,7 +106,7 @@ def _json_or_shell(text):
 
 def apply_change(config, change):
     """Apply one Dockerfile instruction (commit -c / import -c) to an image config in place."""
-    from .errors import InvalidArgument
+    from ..errors import InvalidArgument
 
     word, _, arg = change.strip().partition(" ")
     word, arg = word.upper(), arg.strip()

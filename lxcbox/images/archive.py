@@ -14,7 +14,7 @@ Ownership stays numeric; setuid bits and xattrs are kept.
 import os
 import stat
 
-from .errors import InvalidArgument
+from ..errors import InvalidArgument
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -130,7 +130,7 @@ def write_layer_tar(src_dir, fileobj, exclude=()):
     """
     import tarfile
 
-    from .fsutil import walk_beneath
+    from ..fsutil import walk_beneath
 
     with tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for rel, dfd, name, st in walk_beneath(src_dir):
@@ -163,7 +163,7 @@ def layer_digest(src_dir):
 
 
 def tree_size(top):
-    from .fsutil import walk_beneath
+    from ..fsutil import walk_beneath
 
     return sum(st.st_size for _, _, _, st in walk_beneath(top) if not stat.S_ISDIR(st.st_mode))
 
@@ -203,7 +203,7 @@ def _clean_name(name):
 
 def _parent_fd(root_fd, rel, create=True):
     """(fd, name) of rel's parent inside the tree being unpacked; never through a symlink."""
-    from .fsutil import UnsafePath, open_parent
+    from ..fsutil import UnsafePath, open_parent
 
     try:
         return open_parent(None, rel, create=create, root_fd=root_fd)
@@ -214,7 +214,7 @@ def _parent_fd(root_fd, rel, create=True):
 
 def _remove_at(dfd, name):
     """Remove a directory entry (a whole tree if it is a directory), never following a symlink."""
-    from .fsutil import rmtree
+    from ..fsutil import rmtree
 
     try:
         os.unlink(name, dir_fd=dfd)
@@ -412,7 +412,7 @@ def flatten(layers, entries=False):
     A whiteout hides a path and all below it; an opaque directory, or a non-directory, of a
     higher layer hides what lower layers have below it (as overlayfs shows it).
     """
-    from .fsutil import walk_beneath
+    from ..fsutil import walk_beneath
 
     result = {}
     hidden = set()  # deleted paths: hidden with everything below
@@ -452,7 +452,7 @@ def write_flat_tar(layers, fileobj):
     """
     import tarfile
 
-    from .fsutil import UnsafePath, open_parent
+    from ..fsutil import UnsafePath, open_parent
 
     found = flatten(layers, entries=True)
     with tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.PAX_FORMAT) as tar:

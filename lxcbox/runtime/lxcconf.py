@@ -4,8 +4,8 @@ The template uses str.format fields: `string.Template` would import `re` on the 
 """
 import os
 
-from . import paths
-from .errors import InvalidArgument
+from .. import paths
+from ..errors import InvalidArgument
 
 _template_cache = {}
 
@@ -79,7 +79,7 @@ SETUSER_PATH = "/dev/.lxcbox-setuser"  # on the container's /dev tmpfs: never in
 def setuser_helper():
     """The static `run -u` helper: built by `make install`, or here on first use from the source
     that ships in the package (an installed wheel has no Makefile)."""
-    src_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers")
+    src_dir = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "helpers")
     helper = os.path.join(src_dir, "setuser")
     if os.path.exists(helper):
         return helper

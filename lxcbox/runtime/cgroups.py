@@ -6,7 +6,7 @@ where LXC applies `lxc.cgroup.*` keys and ignores `lxc.cgroup2.*` ones.
 """
 import os
 
-from .errors import InvalidArgument, StateError
+from ..errors import InvalidArgument, StateError
 
 PERIOD_US = 100000  # CFS period for --cpus, as Docker
 

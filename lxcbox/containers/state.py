@@ -4,7 +4,7 @@ The monitor is the only writer while it lives.  When it has died (kill -9, reboo
 reader reconciles: a container whose processes are gone is no longer running.
 """
 
-from . import fsutil
+from .. import fsutil
 
 CREATED, RUNNING, PAUSED, RESTARTING, EXITED, DEAD = (
     "created", "running", "paused", "restarting", "exited", "dead")

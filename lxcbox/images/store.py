@@ -15,8 +15,8 @@ between a write and the cache refresh costs one rebuild, never a wrong answer.
 import marshal
 import os
 
-from . import fsutil
-from .errors import Conflict, ImageNotFound, InvalidArgument
+from .. import fsutil
+from ..errors import Conflict, ImageNotFound, InvalidArgument
 
 CACHE_VERSION = 1
 

@@ -13,7 +13,8 @@ It tells its launcher how things went through a status pipe, one line each:
 """
 import os
 
-from . import fsutil, state as st
+from .. import fsutil
+from . import state as st
 
 _LXC_EXECUTE = None
 
@@ -27,7 +28,7 @@ def lxc_execute_path():
                 _LXC_EXECUTE = cand
                 break
         else:
-            from .errors import LxcboxError
+            from ..errors import LxcboxError
 
             raise LxcboxError("lxc-execute not found: install LXC (make install)")
     return _LXC_EXECUTE
@@ -311,7 +312,7 @@ class Monitor:
         """
         from select import POLLIN, POLLPRI
 
-        from . import cgroups, lxcconf
+        from ..runtime import cgroups, lxcconf
 
         c = self.container
         layout = lxcconf.cgroup_layout()
@@ -366,7 +367,7 @@ class Monitor:
             return True  # cannot: give up quietly
 
     def _check_oom(self, p):
-        from . import cgroups
+        from ..runtime import cgroups
 
         efd, ofd = self.oom_fds
         events = 0

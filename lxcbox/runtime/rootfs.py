@@ -6,7 +6,7 @@ lets lxcbox report Docker's 127 and 126 before starting, where lxc-execute gives
 """
 import os
 
-from .errors import CommandNotExecutable, CommandNotFound, InvalidArgument
+from ..errors import CommandNotExecutable, CommandNotFound, InvalidArgument
 
 _S_IFMT = 0o170000
 _S_IFDIR = 0o040000
@@ -51,8 +51,8 @@ def copy_tree(layers, dest, into_existing=False):
     dest may be a volume another container already uses: every write is relative to a directory
     fd opened without following symlinks (fsutil.open_parent), so nothing lands outside dest.
     """
-    from . import archive
-    from .fsutil import open_parent
+    from ..images import archive
+    from ..fsutil import open_parent
 
     entries = archive.flatten(layers, entries=True)
     inodes = {}
@@ -174,7 +174,7 @@ def _lstat(layers, rel):
     """(host path, stat, layer, rel, symlink target) of rel in the topmost layer that has it, or None if absent
     or deleted.  Each layer is walked through fds, never through a symlink: a crafted layer's
     `etc -> /etc` cannot make lxcbox read the host's files."""
-    from .fsutil import UnsafePath, open_parent
+    from ..fsutil import UnsafePath, open_parent
 
     name = os.path.basename(rel)
     for layer in layers:
@@ -240,7 +240,7 @@ def resolve(layers, path, _depth=0, partial=False):
 
 def is_real_dir(root, rel):
     """rel is a directory inside root, reached without a symlink on the way."""
-    from .fsutil import DIR_NOFOLLOW, UnsafePath, open_parent
+    from ..fsutil import DIR_NOFOLLOW, UnsafePath, open_parent
 
     try:
         dfd, name = open_parent(root, rel)
@@ -263,7 +263,7 @@ def make_in_branch(layers, branch, path, file=False):
     `data -> /etc` must lead to the image's /etc, never the host's.  Returns the path made, as
     the container sees it (symlinks resolved).
     """
-    from .fsutil import UnsafePath, makedirs_beneath, open_parent
+    from ..fsutil import UnsafePath, makedirs_beneath, open_parent
 
     found = resolve([branch] + layers, path, partial=True)
     if found is None:
@@ -331,7 +331,7 @@ def find_command(layers, argv0, env_path, workdir, mounts=()):
 
 
 def _read(layers, path):
-    from .fsutil import UnsafePath, open_beneath
+    from ..fsutil import UnsafePath, open_beneath
 
     hit = lookup(layers, path)
     if hit is None or hit[1] is None or hit[1].st_mode & _S_IFMT != _S_IFREG:

@@ -7,8 +7,8 @@ for a failed verb elsewhere.
 import os
 import sys
 
-from .cliparse import Opt, UsageError, parse, usage_text
-from .errors import LxcboxError
+from .parse import Opt, UsageError, parse, usage_text
+from ..errors import LxcboxError
 
 PROG = "lxcbox"
 
@@ -55,7 +55,7 @@ _RUN_OPTS = _CONTAINER_OPTS + [Opt("-d|--detach", "flag", "Run in the background
 
 
 def _client(g):
-    from .client import Client
+    from ..client import Client
 
     return Client(root=g["root"], storage_driver=g.get("storage_driver"))
 
@@ -90,7 +90,7 @@ def _create(g, o, args):
                           % o["cidfile"])
     c = _client(g).containers.create(**_container_kwargs(o, args[0], args[1:]))
     if o["cidfile"]:
-        from .fsutil import atomic_write
+        from ..fsutil import atomic_write
 
         try:
             atomic_write(o["cidfile"], c.id)
@@ -103,7 +103,7 @@ def _create(g, o, args):
 def cmd_run(g, o, args):
     if o["tty"] and o["interactive"] and not o["detach"] and not os.isatty(0):
         raise LxcboxError("the input device is not a TTY")
-    from .lxcconf import prime_cgroup_migration
+    from ..runtime.lxcconf import prime_cgroup_migration
 
     prime_cgroup_migration()  # overlaps a kernel grace period with the container's preparation
     c = _create(g, o, args)
@@ -173,7 +173,7 @@ def cmd_stop(g, o, args):
 
 
 def cmd_kill(g, o, args):
-    from .container import _parse_signal
+    from ..containers.container import _parse_signal
 
     try:
         _parse_signal(o["signal"])  # bad input: one line and 125, before any container is touched
@@ -233,7 +233,7 @@ def cmd_diff(g, o, args):
 def cmd_history(g, o, args):
     import time
 
-    from .fsutil import parse_time
+    from ..fsutil import parse_time
 
     image = _client(g).images.get(args[0])
     m = image.manifest
@@ -300,7 +300,7 @@ def cmd_import(g, o, args):
     client = _client(g)
     repo = args[1] if len(args) > 1 else None
     if repo:
-        from .reference import normalize
+        from ..images.reference import normalize
 
         normalize(repo)
     if args[0] == "-":
@@ -324,7 +324,7 @@ def cmd_save(g, o, args):
 
 
 def cmd_load(g, o, args):
-    from . import oci
+    from ..images import oci
 
     client = _client(g)
     if o["input"]:
@@ -434,7 +434,7 @@ def cmd_port(g, o, args):
 def cmd_network(g, o, args):
     import json
 
-    from .network import Networks
+    from ..network.networks import Networks
 
     nets = Networks(_client(g))
     sub, rest = args[0], args[1:]
@@ -473,7 +473,7 @@ def cmd_network(g, o, args):
 def cmd_volume(g, o, args):
     import json
 
-    from .volumes import Volumes
+    from ..volumes import Volumes
 
     client = _client(g)
     vols = Volumes(client)
@@ -590,7 +590,7 @@ def human_duration(seconds):
 def status_string(state, now=None):
     import time
 
-    from .fsutil import parse_time
+    from ..fsutil import parse_time
 
     now = now or time.time()
     status = state["Status"]
@@ -606,7 +606,7 @@ def status_string(state, now=None):
 def cmd_ps(g, o, args):
     import time
 
-    from .fsutil import parse_time
+    from ..fsutil import parse_time
 
     containers = _client(g).containers.list(all=o["all"] or bool(o["filter"]), filters=o["filter"] or None)
     if o["format"]:
@@ -639,7 +639,7 @@ def cmd_ps(g, o, args):
 
 
 def _ps_row(c, now, no_trunc=False):
-    from .fsutil import parse_time
+    from ..fsutil import parse_time
 
     cfg, state = c.config, c._state
     return {"ID": c.id if no_trunc else c.short_id, "Image": cfg["image"], "Command": " ".join(cfg["cmd"]),
@@ -666,7 +666,7 @@ def _table(headers, rows):
 def cmd_inspect(g, o, args):
     import json
 
-    from .errors import NotFound
+    from ..errors import NotFound
 
     client = _client(g)
     out, rc = [], 0
@@ -722,7 +722,7 @@ def _format(template, data):
 def cmd_images(g, o, args):
     import time
 
-    from .fsutil import parse_time
+    from ..fsutil import parse_time
 
     client = _client(g)
     images = client.images.list(name=args[0] if args else None)
@@ -767,7 +767,7 @@ def cmd_rmi(g, o, args):
 
 
 def cmd_pull(g, o, args):
-    from . import reference
+    from ..images import reference
 
     client = _client(g)
     key = reference.normalize(args[0])
@@ -787,7 +787,7 @@ def cmd_info(g, o, args):
 
 
 def cmd_version(g, o, args):
-    from . import __version__
+    from .. import __version__
 
     print("lxcbox version %s" % __version__)
     return 0

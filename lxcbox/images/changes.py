@@ -6,7 +6,9 @@ image has it, A when it is new.
 import os
 import stat
 
-from . import archive, fsutil, rootfs
+from . import archive
+from .. import fsutil
+from ..runtime import rootfs
 
 
 def changes(upper, lowers):

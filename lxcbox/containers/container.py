@@ -11,8 +11,10 @@ Only builtin modules are imported at the top: `lxcbox run` goes through here.
 """
 import os
 
-from . import fsutil, lxcconf, names, rootfs, state as st
-from .errors import Conflict, InvalidArgument, LxcboxError, NotFound, StateError
+from .. import fsutil
+from ..runtime import lxcconf, rootfs
+from . import names, state as st
+from ..errors import Conflict, InvalidArgument, LxcboxError, NotFound, StateError
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -265,7 +267,7 @@ class Container:
 
     def _connect(self):
         """Before a start on a bridge network: bridge, address, /etc files, published ports."""
-        from . import network as net
+        from ..network import networks as net
 
         c = self.config
         nets = net.Networks(self.client)
@@ -290,7 +292,7 @@ class Container:
         """_connect's allocation and rules, under the host-wide ports lock when ports are published:
         a host port that any lxcbox container already publishes, or that a host process holds, is
         refused ("port is already allocated", as Docker)."""
-        from . import network as net
+        from ..network import networks as net
 
         c = self.config
         ports = []
@@ -322,7 +324,7 @@ class Container:
         except BaseException:
             nets.release(name, self.id)
             raise
-        from .network import int_to_ip, ip_to_int
+        from ..network.networks import int_to_ip, ip_to_int
 
         bcast = int_to_ip(ip_to_int(ip) | ((1 << (32 - int(prefix))) - 1))
         self._net_defines = [("lxc.net.0.ipv4.address", "%s/%s %s" % (ip, prefix, bcast)),
@@ -333,7 +335,7 @@ class Container:
 
     def connect_network(self, name, ip=None):
         """`network connect`: one more interface (eth1, eth2...) on network name, while it runs."""
-        from . import network as net
+        from ..network import networks as net
 
         if self.read_state()["Status"] != st.RUNNING:
             raise Conflict("container %s is not running" % self.short_id)
@@ -370,7 +372,7 @@ class Container:
         return ip
 
     def disconnect_network(self, name):
-        from . import network as net
+        from ..network import networks as net
 
         extra = list(self.config.get("extra_networks") or [])
         mine = [e for e in extra if e["name"] == name]
@@ -387,7 +389,7 @@ class Container:
 
     def disconnect(self):
         """After the container stopped: its published ports and its addresses go."""
-        from . import network as net
+        from ..network import networks as net
 
         if self.config.get("extra_networks"):
             nets = net.Networks(self.client)
@@ -587,7 +589,7 @@ class Container:
         one, stop the container and fail loudly (LXC ignores keys of the other cgroup version)."""
         import time
 
-        from . import cgroups
+        from ..runtime import cgroups
 
         deadline = time.monotonic() + 5
         while True:
@@ -618,7 +620,7 @@ class Container:
     def update(self, **limits):
         """Change the limits of a container (live if it runs): mem_limit, memswap_limit, mem_reservation,
         cpus, cpu_shares, cpuset_cpus, pids_limit."""
-        from . import cgroups
+        from ..runtime import cgroups
 
         new = cgroups.normalize({"memory": limits.get("mem_limit"), "memory_swap": limits.get("memswap_limit"),
                                  "memory_reservation": limits.get("mem_reservation"), "cpus": limits.get("cpus"),
@@ -665,7 +667,7 @@ class Container:
     def _stats_sample(self, interval=0.5):
         import time
 
-        from . import cgroups
+        from ..runtime import cgroups
 
         state = self.read_state()
         if state["Status"] not in (st.RUNNING, st.PAUSED):
@@ -1050,7 +1052,7 @@ class Container:
 
     def _remove_volumes(self, mounts):
         """rm -v: the anonymous volumes, and those this container's run created, if unused."""
-        from .volumes import Volumes
+        from ..volumes import Volumes
 
         vols = Volumes(self.client)
         for m in mounts:
@@ -1094,11 +1096,11 @@ class Container:
 
     def diff(self):
         """The container's filesystem changes: [{'Path': ..., 'Kind': 0|1|2}] (docker-py's shape)."""
-        from .changes import changes
+        from ..images.changes import changes
 
         kinds = {"C": 0, "A": 1, "D": 2}
         if self.driver == "vfs":
-            from .changes import compare
+            from ..images.changes import compare
 
             found = compare(self.rootfs_dir, self.config["lowers"])
         else:
@@ -1111,7 +1113,7 @@ class Container:
         A running container is frozen while its upper dir is read (pause=True, as Docker).
         changes: Dockerfile instructions (CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE).
         """
-        from . import archive, image as _image
+        from ..images import archive, image as _image
 
         graph = self.client.graph
         state = self.read_state()
@@ -1133,7 +1135,7 @@ class Container:
                 source = self.upper_dir
                 if self.driver == "vfs":
                     # no upper dir to read: the changes are found by comparing with the image
-                    from .changes import diff_layer
+                    from ..images.changes import diff_layer
 
                     source = os.path.join(staging, "vfs-diff")
                     os.mkdir(source)
@@ -1162,7 +1164,7 @@ class Container:
         A running container is frozen while it is read, as for commit: its files cannot change
         (or turn into symlinks) under the walk, which never follows one anyway.
         """
-        from . import archive
+        from ..images import archive
 
         with self._frozen(self.read_state()["Status"] == st.RUNNING):
             archive.write_flat_tar(self.view_layers, fileobj)
@@ -1471,7 +1473,7 @@ def _create(client, image, command=None, name=None, environment=None, working_di
     limits, ulimit_map = {}, {}
     if any(v not in (None, "", 0) for v in (mem_limit, memswap_limit, mem_reservation, cpus, nano_cpus, cpu_shares,
                                             cpuset_cpus, pids_limit)) or ulimits:
-        from . import cgroups
+        from ..runtime import cgroups
 
         limits = cgroups.normalize({"memory": mem_limit, "memory_swap": memswap_limit,
                                     "memory_reservation": mem_reservation, "cpus": cpus, "nano_cpus": nano_cpus,
@@ -1484,7 +1486,7 @@ def _create(client, image, command=None, name=None, environment=None, working_di
     port_list = _port_specs(network, ports, publish_all_ports, img)
     if ip and network in ("none", "host"):
         raise InvalidArgument("--ip needs a bridge or user network")
-    from . import security
+    from ..runtime import security
 
     caps = security.capabilities(cap_add, cap_drop, privileged)
     sec = security.parse_security_opts(security_opt)
@@ -1545,14 +1547,14 @@ def _create(client, image, command=None, name=None, environment=None, working_di
             "cap_drop": list(cap_drop or []), "security_opt": list(security_opt or []),
         }
         mount_list = config["mounts"] = _prepare_mounts(client, cid, mount_specs, lowers, branch, driver)
-        from .volumes import mount_entries
+        from ..volumes import mount_entries
 
         mounts_block = mount_entries(mount_list)
         if read_only:
             mounts_block = "lxc.rootfs.options = ro\n" + mounts_block
         limits_block = ""
         if limits or ulimit_map:
-            from . import cgroups
+            from ..runtime import cgroups
 
             limits_block = cgroups.render(limits, lxcconf.cgroup_layout(), ulimit_map)
         net_block = _network_block(client, network, cid)
@@ -1584,7 +1586,7 @@ def _create(client, image, command=None, name=None, environment=None, working_di
 
 def _port_specs(network, ports, publish_all, img):
     """-p specs (or docker-py's {'80/tcp': 8080} dict) and -P, parsed."""
-    from . import network as net
+    from ..network import networks as net
 
     out = []
     if isinstance(ports, dict):
@@ -1608,7 +1610,7 @@ def _network_block(client, network, cid):
     if network.startswith("container:"):
         client.containers.get(network.split(":", 1)[1])  # must exist now; joined at start
         return "lxc.net.0.type = none"
-    from . import network as net
+    from ..network import networks as net
 
     conf = net.Networks(client).get(network)
     mac = "02:42:" + ":".join(cid[i:i + 2] for i in range(0, 8, 2))
@@ -1619,7 +1621,7 @@ def _network_block(client, network, cid):
 
 def _mount_specs(volumes, mounts, tmpfs):
     """-v specs (or docker-py's {host: {'bind', 'mode'}} dict), mounts and --tmpfs, parsed."""
-    from . import volumes as vol
+    from .. import volumes as vol
 
     specs = []
     if isinstance(volumes, dict):
@@ -1641,7 +1643,7 @@ def _mount_specs(volumes, mounts, tmpfs):
 
 def _prepare_mounts(client, cid, specs, lowers, branch, driver="overlay"):
     """Create and seed volumes, pre-create mount points in the container's branch."""
-    from .volumes import Volumes
+    from ..volumes import Volumes
 
     vols = Volumes(client)
     out = []

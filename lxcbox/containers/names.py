@@ -6,7 +6,7 @@ container directory is gone (a crash between the two steps) is stale and may be 
 """
 import os
 
-from .errors import Conflict, InvalidArgument
+from ..errors import Conflict, InvalidArgument
 
 _FIRST = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _REST = _FIRST | set("_.-")

@@ -1,5 +1,5 @@
 """Image references: `name[:tag]`, `registry:port/path/name:tag`, full and short ids."""
-from .errors import InvalidArgument
+from ..errors import InvalidArgument
 
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789")
 _TAG_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")

@@ -8,7 +8,7 @@ becomes json.log.1 (json.log.1 becomes .2, and so on), and the oldest beyond max
 import os
 import time
 
-from .fsutil import encode_json
+from ..fsutil import encode_json
 
 DEFAULT_OPTS = {"max-size": "10m", "max-file": "3"}
 
@@ -18,7 +18,7 @@ _PLAIN = bytes(b for b in range(0x20, 0x7F) if b not in b'"\\')
 
 def parse_size(text):
     """Docker's sizes: 100, 10k, 10m, 1g (binary multiples, as Docker's json-file uses)."""
-    from .errors import InvalidArgument
+    from ..errors import InvalidArgument
 
     t = str(text).strip().lower().rstrip("b")
     mult = 1
@@ -36,7 +36,7 @@ def parse_size(text):
 
 def check_opts(opts):
     """Validate --log-opt values; returns the full set with defaults."""
-    from .errors import InvalidArgument
+    from ..errors import InvalidArgument
 
     full = dict(DEFAULT_OPTS)
     for k, v in (opts or {}).items():
@@ -168,8 +168,8 @@ def log_files(path):
 
 def parse_since(text, now=None):
     """--since/--until: RFC 3339, a Unix timestamp, or a duration before now (10m, 1h30m, 45s)."""
-    from .errors import InvalidArgument
-    from .fsutil import parse_time
+    from ..errors import InvalidArgument
+    from ..fsutil import parse_time
 
     if text is None or text == "":
         return None
@@ -206,7 +206,7 @@ def parse_since(text, now=None):
 def _records(lines, since, until, want):
     import json
 
-    from .fsutil import parse_time
+    from ..fsutil import parse_time
 
     for line in lines:
         try:
