@@ -1,0 +1,301 @@
+"""Creating a container: the parsing of what was asked for (ports, mounts, restart policy,
+environment), the record laid out under tmp/ and renamed into containers/ whole."""
+import os
+
+from .. import fsutil
+from ..errors import InvalidArgument
+from ..runtime import lxcconf, rootfs
+from . import names, state as st
+
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def _valid_hostname(name):
+    ok = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.")
+    if not name or len(name) > 63 or not set(name) <= ok or name[0] in "-." or name[-1] in "-.":
+        raise InvalidArgument("invalid hostname: %r" % name)
+    return name
+
+def create_record(client, image, command=None, name=None, environment=None, working_dir=None, user=None,
+           hostname=None, auto_remove=False, tty=False, stdin_open=False, entrypoint=None, labels=None,
+           restart_policy=None, log_config=None, storage_driver=None, mem_limit=None, memswap_limit=None,
+           mem_reservation=None, cpus=None, nano_cpus=None, cpu_shares=None, cpuset_cpus=None, pids_limit=None,
+           ulimits=None, mounts=None, volumes=None, tmpfs=None, read_only=False, network=None, ports=None,
+           publish_all_ports=False, ip=None, cap_add=None, cap_drop=None, privileged=False, security_opt=None):
+    """Lay out a new container's record (not started); returns (id, config, state).  The caller
+    holds the store lock (containers.container.create)."""
+    image_id, lowers, img = client.graph.runtime(image)
+    if isinstance(command, str):
+        import shlex
+
+        command = shlex.split(command)
+    if isinstance(entrypoint, str):
+        entrypoint = [entrypoint]
+    entry = list(entrypoint) if entrypoint is not None else list(img.get("entrypoint") or [])
+    # as Docker: an --entrypoint given by the caller resets the image's CMD
+    if command:
+        cmd_part = list(command)
+    else:
+        cmd_part = [] if entrypoint is not None else list(img.get("cmd") or [])
+    cmd = entry + cmd_part
+    if not cmd:
+        raise InvalidArgument("no command specified")
+    env = _merge_env(img.get("env") or [], environment)
+    workdir = working_dir if working_dir is not None else (img.get("workdir") or "/")
+    if not workdir.startswith("/"):
+        raise InvalidArgument("the working directory '%s' is invalid: it needs to be an absolute path" % workdir)
+    if len(workdir) > 4095 or any(len(p) > 255 for p in workdir.split("/")):
+        raise InvalidArgument("the working directory is invalid: a path of at most 4095 characters, "
+                              "255 per component")
+    user = user if user is not None else (img.get("user") or "")
+    uid, gid, home = rootfs.resolve_user(lowers, user)
+    groups = rootfs.supplementary_groups(lowers, user, uid, gid) if (uid or gid) else []
+    restart_policy = _restart_policy(restart_policy)
+    if restart_policy["Name"] != "no" and auto_remove:
+        raise InvalidArgument("Conflicting options: --restart and --rm")
+    from .logs import check_opts
+
+    log_opts = check_opts((log_config or {}).get("Config") if isinstance(log_config, dict) else None)
+    limits, ulimit_map = {}, {}
+    if any(v not in (None, "", 0) for v in (mem_limit, memswap_limit, mem_reservation, cpus, nano_cpus, cpu_shares,
+                                            cpuset_cpus, pids_limit)) or ulimits:
+        from ..runtime import cgroups
+
+        limits = cgroups.normalize({"memory": mem_limit, "memory_swap": memswap_limit,
+                                    "memory_reservation": mem_reservation, "cpus": cpus, "nano_cpus": nano_cpus,
+                                    "cpu_shares": cpu_shares, "cpuset_cpus": cpuset_cpus, "pids_limit": pids_limit})
+        for u in ulimits or []:
+            name, values = cgroups.parse_ulimit(u) if isinstance(u, str) else (u["Name"], (u["Soft"], u["Hard"]))
+            ulimit_map[name] = list(values)
+    mount_specs = _mount_specs(volumes, mounts, tmpfs)
+    network = network or os.environ.get("LXCBOX_DEFAULT_NETWORK") or "bridge"
+    port_list = _port_specs(network, ports, publish_all_ports, img)
+    if ip and network in ("none", "host"):
+        raise InvalidArgument("--ip needs a bridge or user network")
+    from ..runtime import security
+
+    caps = security.capabilities(cap_add, cap_drop, privileged)
+    sec = security.parse_security_opts(security_opt)
+    seccomp = None if privileged else security.render_seccomp(caps, sec["seccomp"])
+    cid = os.urandom(32).hex()
+    hostname = _valid_hostname(hostname) if hostname else cid[:12]
+    if name:
+        names.validate(name[1:] if name.startswith("/") else name)
+        name = name.lstrip("/")
+    final = os.path.join(client.containers_dir, cid)
+    # built under tmp/ and renamed into containers/ whole: a crash never leaves half a container.
+    # The staging dir exists before the name is claimed, so a name sweep can tell a claim in
+    # progress (its staging dir's writer lives) from one a crash left behind.
+    cdir = os.path.join(client.root, "tmp", "create-%d-%s" % (os.getpid(), cid))
+    os.makedirs(cdir, mode=0o700)
+    try:
+        if name:
+            client.names.claim(name, cid)
+        else:
+            name = client.names.claim_random(cid)
+    except BaseException:
+        fsutil.rmtree(cdir)
+        raise
+    extra = ["HOSTNAME=" + hostname]
+    if not any(e.startswith("HOME=") for e in env):
+        extra.append("HOME=" + home)
+    if tty and not any(e.startswith("TERM=") for e in env):
+        extra.append("TERM=xterm")
+    full_env = env + extra
+    try:
+        # the upper dir's mode becomes the mode of the container's / : keep it the image's
+        os.mkdir(os.path.join(cdir, "upper"), 0o755)
+        os.chmod(os.path.join(cdir, "upper"), _root_mode(lowers))
+        driver = storage_driver or client.driver
+        if driver == "vfs":
+            # a full copy: costly in time and disk, for hosts without overlayfs
+            os.rmdir(os.path.join(cdir, "upper"))
+            os.mkdir(os.path.join(cdir, "rootfs"))
+            rootfs.copy_tree(lowers, os.path.join(cdir, "rootfs"))
+            spec = os.path.join(final, "rootfs")
+            branch = os.path.join(cdir, "rootfs")
+        else:
+            spec = rootfs.rootfs_spec(lowers, os.path.join(final, "upper"))
+            branch = os.path.join(cdir, "upper")
+        if workdir != "/":
+            # Docker creates a missing working directory; do it in the container's own branch
+            if rootfs.lookup(lowers, workdir) is None:
+                rootfs.make_in_branch(lowers if driver != "vfs" else [], branch, workdir)
+        config = {
+            "id": cid, "name": name, "created": fsutil.now(), "image": image, "image_id": image_id,
+            "cmd": cmd, "env": full_env, "workdir": workdir, "user": user, "uid": uid, "gid": gid, "groups": groups,
+            "hostname": hostname, "auto_remove": bool(auto_remove), "tty": bool(tty),
+            "stdin_open": bool(stdin_open), "lowers": lowers, "network": network,
+            "labels": dict(labels or {}), "restart_policy": restart_policy, "log_opts": log_opts,
+            "user_env": env, "entrypoint": entry or None, "cmd_part": cmd_part or None, "driver": driver,
+            "limits": limits, "ulimits": ulimit_map, "mounts": [], "read_only": bool(read_only),
+            "ports": port_list, "ip": ip, "privileged": bool(privileged), "cap_add": list(cap_add or []),
+            "cap_drop": list(cap_drop or []), "security_opt": list(security_opt or []),
+        }
+        mount_list = config["mounts"] = _prepare_mounts(client, cid, mount_specs, lowers, branch, driver)
+        from ..volumes import mount_entries
+
+        mounts_block = mount_entries(mount_list)
+        if read_only:
+            mounts_block = "lxc.rootfs.options = ro\n" + mounts_block
+        limits_block = ""
+        if limits or ulimit_map:
+            from ..runtime import cgroups
+
+            limits_block = cgroups.render(limits, lxcconf.cgroup_layout(), ulimit_map)
+        net_block = _network_block(client, network, cid)
+        if net_block.startswith("lxc.net.0.type = veth"):
+            # lxcbox writes /etc/hosts, hostname and resolv.conf: bind-mounted, never in the layer
+            for f in ("hosts", "hostname", "resolv.conf"):
+                open(os.path.join(cdir, f), "a").close()
+                mounts_block += "\nlxc.mount.entry = %s etc/%s none bind,create=file 0 0" % (os.path.join(final, f), f)
+        if seccomp:
+            fsutil.atomic_write(os.path.join(cdir, "seccomp.policy"), seccomp)
+        confinement = security.lxc_lines(caps, os.path.join(final, "seccomp.policy") if seccomp else None,
+                                         privileged, sec["no_new_privileges"])
+        conf = lxcconf.render(cid, hostname, spec, full_env, uid, gid, workdir, limits=limits_block,
+                              mounts=mounts_block, network=net_block, confinement=confinement)
+        fsutil.atomic_write(os.path.join(cdir, "lxc.conf"), conf)
+        state = st.initial()
+        st.write(os.path.join(cdir, "state.json"), state)
+        fsutil.write_json(os.path.join(cdir, "config.json"), config)
+        os.makedirs(client.containers_dir, exist_ok=True)
+        os.rename(cdir, final)
+    except BaseException:
+        client.names.release(name, cid)
+        fsutil.rmtree(cdir)
+        raise
+    return cid, config, state
+
+def _port_specs(network, ports, publish_all, img):
+    """-p specs (or docker-py's {'80/tcp': 8080} dict) and -P, parsed."""
+    from ..network import networks as net
+
+    out = []
+    if isinstance(ports, dict):
+        ports = ["%s:%s" % ((v if not isinstance(v, tuple) else "%s:%s" % v), k) for k, v in ports.items()]
+    for p in ports or []:
+        out.append(list(net.parse_publish(str(p))))
+    if publish_all:
+        for key in sorted((img.get("exposed_ports") or {})):
+            port, _, proto = key.partition("/")
+            out.append(["", 0, int(port), proto or "tcp"])
+    if out and (network in ("none", "host") or network.startswith("container:")):
+        raise InvalidArgument("published ports need a bridge or user network (--network %s)" % network)
+    return out
+
+def _network_block(client, network, cid):
+    if network == "none":
+        return "lxc.net.0.type = empty\nlxc.net.0.flags = up"  # only lo, and up (as Docker)
+    if network == "host":
+        return "lxc.net.0.type = none"
+    if network.startswith("container:"):
+        client.containers.get(network.split(":", 1)[1])  # must exist now; joined at start
+        return "lxc.net.0.type = none"
+    from ..network import networks as net
+
+    conf = net.Networks(client).get(network)
+    mac = "02:42:" + ":".join(cid[i:i + 2] for i in range(0, 8, 2))
+    return "\n".join([
+        "lxc.net.0.type = veth", "lxc.net.0.link = %s" % conf["bridge"], "lxc.net.0.flags = up",
+        "lxc.net.0.name = eth0", "lxc.net.0.hwaddr = %s" % mac, "lxc.net.0.veth.pair = lxv%s" % cid[:12]])
+
+def _mount_specs(volumes, mounts, tmpfs):
+    """-v specs (or docker-py's {host: {'bind', 'mode'}} dict), mounts and --tmpfs, parsed."""
+    from .. import volumes as vol
+
+    specs = []
+    if isinstance(volumes, dict):
+        volumes = ["%s:%s:%s" % (h, v["bind"], v.get("mode", "rw")) for h, v in volumes.items()]
+    for v in volumes or []:
+        specs.append(vol.parse_volume(v))
+    for m in mounts or []:
+        specs.append(vol.parse_volume(m) if isinstance(m, str) else m)
+    if isinstance(tmpfs, dict):
+        tmpfs = ["%s:%s" % (k, v) if v else k for k, v in tmpfs.items()]
+    for t in tmpfs or []:
+        specs.append(vol.parse_tmpfs(t))
+    targets = [m["target"] for m in specs]
+    dup = {t for t in targets if targets.count(t) > 1}
+    if dup:
+        raise InvalidArgument("duplicate mount point: %s" % sorted(dup)[0])
+    return specs
+
+def _prepare_mounts(client, cid, specs, lowers, branch, driver="overlay"):
+    """Create and seed volumes, pre-create mount points in the container's branch."""
+    from ..volumes import Volumes
+
+    vols = Volumes(client)
+    out = []
+    for m in specs:
+        m = dict(m)
+        if m["type"] == "volume":
+            created = m["source"] is None or not os.path.isdir(vols.data(m["source"]))
+            meta = vols.create(m["source"], created_by=cid if created else None)
+            m["source"] = meta["Name"]
+            m["host_path"] = vols.data(meta["Name"])
+            if not m.get("nocopy"):
+                vols.seed(meta["Name"], lowers, m["target"])
+        elif m["type"] == "bind":
+            m["host_path"] = m["source"]
+        # the mount point exists before the start (a read-only root could not get it later)
+        # LXC mounts on the path as the container sees it: a symlink in the image is resolved
+        # inside the image (as Docker does), and a missing mount point is made in the branch
+        view = [branch] + (lowers if driver != "vfs" else [])
+        found = rootfs.resolve(view, m["target"])
+        if found is None:
+            at = rootfs.make_in_branch(view[1:], branch, m["target"],
+                                       file=m["type"] == "bind" and os.path.isfile(m["host_path"]))
+        else:
+            at = found[0]
+        if at != "/" + m["target"].strip("/"):
+            m["mount_at"] = at
+        out.append(m)
+    return out
+
+def _restart_policy(policy):
+    """None, 'no', 'always', 'unless-stopped', 'on-failure[:N]' or docker-py's dict -> dict."""
+    if not policy:
+        return {"Name": "no", "MaximumRetryCount": 0}
+    if isinstance(policy, dict):
+        name, count = policy.get("Name") or "no", policy.get("MaximumRetryCount") or 0
+    else:
+        name, _, count = str(policy).partition(":")
+        if count and not count.isdigit():
+            raise InvalidArgument("invalid restart policy: maximum retry count must be an integer: %s" % policy)
+    if name not in ("no", "always", "on-failure", "unless-stopped"):
+        raise InvalidArgument("invalid restart policy '%s'" % policy)
+    if count and name != "on-failure":
+        raise InvalidArgument("maximum retry count cannot be used with restart policy '%s'" % name)
+    return {"Name": name, "MaximumRetryCount": int(count or 0)}
+
+def _root_mode(lowers):
+    for d in lowers:
+        try:
+            return os.stat(d).st_mode & 0o7777
+        except FileNotFoundError:
+            continue
+    return 0o755
+
+def _merge_env(image_env, environment):
+    env = {}
+    for e in image_env:
+        k, _, v = e.partition("=")
+        env[k] = v
+    if "PATH" not in env:
+        env["PATH"] = DEFAULT_PATH[5:]
+    if isinstance(environment, dict):
+        items = ["%s=%s" % kv for kv in environment.items()]
+    else:
+        items = list(environment or [])
+    for e in items:
+        k, sep, v = e.partition("=")
+        if not k or " " in k:
+            raise InvalidArgument("invalid environment variable: %r" % e)
+        if not sep:
+            # `-e NAME` passes the caller's value, as Docker does
+            if k not in os.environ:
+                continue
+            v = os.environ[k]
+        env[k] = v
+    return ["%s=%s" % kv for kv in env.items()]

@@ -1,0 +1,75 @@
+"""`inspect`'s shape (docker-py's attrs) of a container record.
+"""
+
+
+class Inspect:
+    """Mixed into Container (containers/container.py)."""
+
+    @property
+    def attrs(self):
+        """docker inspect's shape."""
+        c = self.config
+        s = self._state or self.read_state()
+        return {
+            "Id": self.id,
+            "Created": c["created"],
+            "Path": c["cmd"][0] if c["cmd"] else "",
+            "Args": c["cmd"][1:],
+            "State": {
+                "Status": s["Status"], "Running": s["Running"], "Paused": s["Paused"],
+                "Restarting": s["Restarting"], "OOMKilled": bool(s.get("OOMKilled")), "Dead": s["Dead"],
+                "Pid": self.pid if s["Running"] else 0, "ExitCode": s["ExitCode"], "Error": s["Error"],
+                "StartedAt": s["StartedAt"], "FinishedAt": s["FinishedAt"],
+            },
+            "Image": "sha256:" + c["image_id"],
+            "Name": "/" + c["name"],
+            "RestartCount": s.get("RestartCount", 0),
+            "Driver": self.driver,
+            "LogPath": self.log_path,
+            "Mounts": [{"Type": m["type"], "Name": m.get("source") if m["type"] == "volume" else None,
+                        "Source": m.get("host_path", ""), "Destination": m["target"],
+                        "RW": not m.get("ro"), "Options": m.get("options", "")}
+                       for m in c.get("mounts") or []],
+            "NetworkSettings": _network_settings(s, c),
+            "HostConfig": {**_host_limits(c), "ReadonlyRootfs": bool(c.get("read_only")),
+                           "AutoRemove": bool(c.get("auto_remove")), "NetworkMode": c.get("network", "none"),
+                           "RestartPolicy": c.get("restart_policy") or {"Name": "no", "MaximumRetryCount": 0},
+                           "LogConfig": {"Type": "json-file", "Config": c.get("log_opts") or {}},
+                           "Privileged": bool(c.get("privileged")), "CapAdd": c.get("cap_add") or None,
+                           "CapDrop": c.get("cap_drop") or None, "SecurityOpt": c.get("security_opt") or None},
+            "Config": {
+                "Hostname": c["hostname"], "User": c.get("user") or "", "Env": c["env"],
+                "Cmd": c["cmd"], "Image": c["image"], "WorkingDir": c.get("workdir") or "",
+                "Entrypoint": None, "Tty": bool(c.get("tty")), "OpenStdin": bool(c.get("stdin_open")),
+                "Labels": c.get("labels") or {},
+            },
+            "GraphDriver": {
+                "Name": self.driver,
+                "Data": {"LowerDir": ":".join(c["lowers"]), "UpperDir": self.upper_dir,
+                         "WorkDir": self.work_dir} if self.driver == "overlay" else {"RootDir": self.rootfs_dir},
+            },
+        }
+
+
+def _network_settings(state, config):
+    ns = state.get("NetworkSettings") or {}
+    ports = {}
+    for host_ip, host_port, ctr_port, proto in (ns.get("Ports") or []) if state.get("Running") else []:
+        ports.setdefault("%d/%s" % (ctr_port, proto), []).append({"HostIp": host_ip or "0.0.0.0",
+                                                                  "HostPort": str(host_port)})
+    running = state.get("Running")
+    return {"IPAddress": ns.get("IPAddress", "") if running else "", "Gateway": ns.get("Gateway", "") if running else "",
+            "Ports": ports, "Networks": {config.get("network", "none"): {
+                "IPAddress": ns.get("IPAddress", "") if running else ""}}}
+
+
+def _host_limits(config):
+    """The limits in docker inspect's HostConfig keys."""
+    lim = config.get("limits") or {}
+    return {
+        "Memory": lim.get("memory", 0), "MemorySwap": lim.get("memory_swap", 0),
+        "MemoryReservation": lim.get("memory_reservation", 0),
+        "NanoCpus": int(lim.get("cpus", 0) * 1e9), "CpuShares": lim.get("cpu_shares", 0),
+        "CpusetCpus": lim.get("cpuset_cpus", ""), "PidsLimit": lim.get("pids_limit"),
+        "Ulimits": [{"Name": k, "Soft": v[0], "Hard": v[1]} for k, v in sorted((config.get("ulimits") or {}).items())],
+    }

@@ -1,0 +1,182 @@
+"""A container on its networks: address, /etc files and published ports before a start,
+released when it stops; `network connect` and `disconnect` while it runs.
+"""
+import os
+
+from .. import fsutil
+from ..errors import Conflict, LxcboxError, NotFound, StateError
+from . import state as st
+
+
+class Networking:
+    """Mixed into Container (containers/container.py)."""
+
+    def _connect(self):
+        """Before a start on a bridge network: bridge, address, /etc files, published ports."""
+        from ..network import networks as net
+
+        c = self.config
+        nets = net.Networks(self.client)
+        name = c["network"]
+        if name.startswith("container:"):
+            other = self.client.containers.get(name.split(":", 1)[1])
+            if not other.is_running():
+                raise StateError("cannot join the network of %s: it is not running" % other.name)
+            self._net_defines = [("lxc.namespace.share.net", str(other.pid))]
+            return
+        conf = nets.get(name)
+        if not os.path.isdir("/sys/class/net/" + conf["bridge"]):
+            net.ensure_bridge(nets.with_peers(conf))  # the peers cost a read of every network
+        # a crash may have left this container's rules and lease behind: start clean
+        if c.get("ports"):
+            net.unpublish(conf, self.id)
+        nets.release(name, self.id)
+        with net.ports_lock() if c.get("ports") else _no_lock():
+            self._connect_locked(nets, name, conf)
+
+    def _connect_locked(self, nets, name, conf):
+        """_connect's allocation and rules, under the host-wide ports lock when ports are published:
+        a host port that any lxcbox container already publishes, or that a host process holds, is
+        refused ("port is already allocated", as Docker)."""
+        from ..network import networks as net
+
+        c = self.config
+        ports = []
+        taken = net.published_ports() if c.get("ports") else set()
+        for host_ip, host_port, ctr_port, proto in c.get("ports") or []:
+            if host_port == 0:
+                host_port = net.free_port(proto)
+                for _ in range(100):  # not one another container publishes already
+                    if not any(p == host_port and pr == proto for _, p, pr in taken):
+                        break
+                    host_port = net.free_port(proto)
+            elif net.port_in_use(host_ip, host_port, proto) or any(
+                    p == host_port and pr == proto and (h in ("", "0.0.0.0") or host_ip in ("", "0.0.0.0")
+                                                        or h == host_ip) for h, p, pr in taken):
+                raise Conflict("Bind for %s:%d failed: port is already allocated" % (host_ip or "0.0.0.0", host_port))
+            ports.append((host_ip, host_port, ctr_port, proto))
+            taken.add((host_ip, host_port, proto))
+        ip, conf = nets.allocate(name, self.id, c.get("ip"))
+        prefix = conf["subnet"].split("/")[1]
+        try:
+            hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s\t%s %s\n" % (
+                ip, c["hostname"], c["name"])
+            for path, text in (("hosts", hosts), ("hostname", c["hostname"] + "\n"),
+                               ("resolv.conf", _resolv_conf())):
+                with open(os.path.join(self.dir, path), "w") as f:  # in place: they are bind-mounted
+                    f.write(text)
+            net.publish(conf, self.id, ip, ports)
+            nets.refresh_hosts(name)
+        except BaseException:
+            nets.release(name, self.id)
+            raise
+        from ..network.networks import int_to_ip, ip_to_int
+
+        bcast = int_to_ip(ip_to_int(ip) | ((1 << (32 - int(prefix))) - 1))
+        self._net_defines = [("lxc.net.0.ipv4.address", "%s/%s %s" % (ip, prefix, bcast)),
+                             ("lxc.net.0.ipv4.gateway", conf["gateway"])]
+        self._net_state = {"IPAddress": ip, "Gateway": conf["gateway"], "Network": name,
+                           "Ports": [[h, hp, cp, pr] for h, hp, cp, pr in ports]}
+        self._state = dict(self._state or self.read_state(), NetworkSettings=self._net_state)
+
+    def connect_network(self, name, ip=None):
+        """`network connect`: one more interface (eth1, eth2...) on network name, while it runs."""
+        from ..network import networks as net
+
+        if self.read_state()["Status"] != st.RUNNING:
+            raise Conflict("container %s is not running" % self.short_id)
+        extra = list(self.config.get("extra_networks") or [])
+        if name == self.config.get("network") or any(e["name"] == name for e in extra):
+            raise Conflict("container %s is already connected to network %s" % (self.short_id, name))
+        nets = net.Networks(self.client)
+        conf = nets.get(name)
+        net.ensure_bridge(nets.with_peers(conf))
+        ip, conf = nets.allocate(name, self.id, ip)
+        ifname = "eth%d" % (len(extra) + 1)
+        host_side, tmp = "lxn%s%d" % (self.id[:8], len(extra) + 1), "lxt%s" % self.id[:10]
+        pid = str(self.pid)
+        try:
+            for argv in (["ip", "link", "add", host_side, "type", "veth", "peer", "name", tmp],
+                         ["ip", "link", "set", host_side, "master", conf["bridge"], "up"],
+                         ["ip", "link", "set", tmp, "netns", pid],
+                         ["nsenter", "-t", pid, "-n", "ip", "link", "set", tmp, "name", ifname],
+                         ["nsenter", "-t", pid, "-n", "ip", "addr", "add",
+                          "%s/%s" % (ip, conf["subnet"].split("/")[1]), "dev", ifname],
+                         ["nsenter", "-t", pid, "-n", "ip", "link", "set", ifname, "up"]):
+                net._run(argv)
+        except LxcboxError:
+            import subprocess
+
+            subprocess.run(["ip", "link", "del", host_side], capture_output=True)
+            nets.release(name, self.id)
+            raise
+        extra.append({"name": name, "ifname": ifname, "ip": ip})
+        config = dict(self.config, extra_networks=extra)
+        fsutil.write_json(self.config_path, config)
+        self._config = config
+        nets.refresh_hosts(name)
+        return ip
+
+    def disconnect_network(self, name):
+        from ..network import networks as net
+
+        extra = list(self.config.get("extra_networks") or [])
+        mine = [e for e in extra if e["name"] == name]
+        if not mine:
+            raise NotFound("container %s is not connected to network %s" % (self.short_id, name))
+        if self.read_state()["Status"] == st.RUNNING:
+            net._run(["nsenter", "-t", str(self.pid), "-n", "ip", "link", "del", mine[0]["ifname"]])
+        nets = net.Networks(self.client)
+        nets.release(name, self.id)
+        config = dict(self.config, extra_networks=[e for e in extra if e["name"] != name])
+        fsutil.write_json(self.config_path, config)
+        self._config = config
+        nets.refresh_hosts(name)
+
+    def disconnect(self):
+        """After the container stopped: its published ports and its addresses go."""
+        from ..network import networks as net
+
+        if self.config.get("extra_networks"):
+            nets = net.Networks(self.client)
+            for e in self.config["extra_networks"]:
+                nets.release(e["name"], self.id)  # the interfaces went with the namespace
+                nets.refresh_hosts(e["name"])
+            config = dict(self.config, extra_networks=[])
+            try:
+                fsutil.write_json(self.config_path, config)
+                self._config = config
+            except FileNotFoundError:
+                pass
+        name = self.config.get("network", "none")
+        if name in ("none", "host") or name.startswith("container:"):
+            return
+        nets = net.Networks(self.client)
+        try:
+            conf = nets.get(name)
+        except NotFound:
+            return
+        if self.config.get("ports"):
+            net.unpublish(conf, self.id)
+        nets.release(name, self.id)
+        nets.refresh_hosts(name)
+
+
+def _resolv_conf():
+    """The host's resolv.conf, less loopback nameservers (unreachable from the container), as Docker."""
+    try:
+        with open("/etc/resolv.conf") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return ""
+    kept = [l for l in lines if not (l.split()[:1] == ["nameserver"] and len(l.split()) > 1
+                                     and (l.split()[1].startswith("127.") or l.split()[1] == "::1"))]
+    return "\n".join(kept) + "\n"
+
+
+class _no_lock:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
