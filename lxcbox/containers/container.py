@@ -15,7 +15,7 @@ from .. import fsutil
 from ..runtime import lxcconf, rootfs
 from . import names, state as st
 from ..errors import Conflict, InvalidArgument, LxcboxError, NotFound, StateError
-from .create import create_record
+from .create import create_record, render_lxc_config
 from .execs import ExecResult, Execs  # noqa: F401  (ExecResult is part of the model's API)
 from .inspect import Inspect
 from .netattach import Networking
@@ -49,7 +49,7 @@ class Container(ContainerRecord, Inspect, Processes, Networking, Execs, Snapshot
         groups = ",".join(str(g) for g in c.get("groups") or []) or "-"
         prefix = [lxcconf.SETUSER_PATH, str(c["uid"]), str(c["gid"]), groups] if (c["uid"] or c["gid"]) else []
         defines = []
-        for key, value in getattr(self, "_net_defines", ()):
+        for key, value in self._net_defines:
             defines += ["-s", "%s=%s" % (key, value)]
         return [lxc_execute_path(), "-n", self.id, "-P", self.client.containers_dir,
                 "-f", self.lxc_conf_path] + defines + ["--"] + prefix + list(c["cmd"])
@@ -248,14 +248,12 @@ class Container(ContainerRecord, Inspect, Processes, Networking, Execs, Snapshot
             cgroups.apply_live(self, new, layout)
         merged = dict(self.config.get("limits") or {}, **new)
         config = dict(self.config, limits=merged)
-        # the next start gets them too
-        conf = fsutil.read_text(self.lxc_conf_path)
-        head, sep, rest = conf.partition("# Resource limits")
-        if sep:
-            block_end = rest.find("\n\n# Mounts")
-            rest = rest[:rest.index("\n") + 1] + cgroups.render(merged, layout, config.get("ulimits") or {}) + \
-                rest[block_end:]
-            fsutil.atomic_write(self.lxc_conf_path, head + sep + rest)
+        if "bridge" not in config:  # a record from before the bridge was kept in config.json
+            from .create import _bridge_of
+
+            config["bridge"] = _bridge_of(self.client, config.get("network", "none"))
+        # the next start gets them too: lxc.conf rendered again from the new config
+        fsutil.atomic_write(self.lxc_conf_path, render_lxc_config(self.dir, config, layout))
         fsutil.write_json(self.config_path, config)
         self._config = config
         return {"Warnings": []}

@@ -112,10 +112,8 @@ def create_record(client, image, command=None, name=None, environment=None, work
             os.rmdir(os.path.join(cdir, "upper"))
             os.mkdir(os.path.join(cdir, "rootfs"))
             rootfs.copy_tree(lowers, os.path.join(cdir, "rootfs"))
-            spec = os.path.join(final, "rootfs")
             branch = os.path.join(cdir, "rootfs")
         else:
-            spec = rootfs.rootfs_spec(lowers, os.path.join(final, "upper"))
             branch = os.path.join(cdir, "upper")
         if workdir != "/":
             # Docker creates a missing working directory; do it in the container's own branch
@@ -132,30 +130,15 @@ def create_record(client, image, command=None, name=None, environment=None, work
             "ports": port_list, "ip": ip, "privileged": bool(privileged), "cap_add": list(cap_add or []),
             "cap_drop": list(cap_drop or []), "security_opt": list(security_opt or []),
         }
-        mount_list = config["mounts"] = _prepare_mounts(client, cid, mount_specs, lowers, branch, driver)
-        from ..volumes import mount_entries
-
-        mounts_block = mount_entries(mount_list)
-        if read_only:
-            mounts_block = "lxc.rootfs.options = ro\n" + mounts_block
-        limits_block = ""
-        if limits or ulimit_map:
-            from ..runtime import cgroups
-
-            limits_block = cgroups.render(limits, lxcconf.cgroup_layout(), ulimit_map)
-        net_block = _network_block(client, network, cid)
-        if net_block.startswith("lxc.net.0.type = veth"):
+        config["mounts"] = _prepare_mounts(client, cid, mount_specs, lowers, branch, driver)
+        config["bridge"] = _bridge_of(client, network)
+        if config["bridge"]:
             # lxcbox writes /etc/hosts, hostname and resolv.conf: bind-mounted, never in the layer
             for f in ("hosts", "hostname", "resolv.conf"):
                 open(os.path.join(cdir, f), "a").close()
-                mounts_block += "\nlxc.mount.entry = %s etc/%s none bind,create=file 0 0" % (os.path.join(final, f), f)
         if seccomp:
             fsutil.atomic_write(os.path.join(cdir, "seccomp.policy"), seccomp)
-        confinement = security.lxc_lines(caps, os.path.join(final, "seccomp.policy") if seccomp else None,
-                                         privileged, sec["no_new_privileges"])
-        conf = lxcconf.render(cid, hostname, spec, full_env, uid, gid, workdir, limits=limits_block,
-                              mounts=mounts_block, network=net_block, confinement=confinement)
-        fsutil.atomic_write(os.path.join(cdir, "lxc.conf"), conf)
+        fsutil.atomic_write(os.path.join(cdir, "lxc.conf"), render_lxc_config(final, config))
         state = st.initial()
         st.write(os.path.join(cdir, "state.json"), state)
         fsutil.write_json(os.path.join(cdir, "config.json"), config)
@@ -184,21 +167,60 @@ def _port_specs(network, ports, publish_all, img):
         raise InvalidArgument("published ports need a bridge or user network (--network %s)" % network)
     return out
 
-def _network_block(client, network, cid):
-    if network == "none":
-        return "lxc.net.0.type = empty\nlxc.net.0.flags = up"  # only lo, and up (as Docker)
-    if network == "host":
-        return "lxc.net.0.type = none"
+def _bridge_of(client, network):
+    """The bridge a container on network is attached to ('' for none, host and container:NAME);
+    checks that the network, or the container whose namespace it joins, exists."""
+    if network in ("none", "host"):
+        return ""
     if network.startswith("container:"):
         client.containers.get(network.split(":", 1)[1])  # must exist now; joined at start
-        return "lxc.net.0.type = none"
+        return ""
     from ..network import networks as net
 
-    conf = net.Networks(client).get(network)
+    return net.Networks(client).get(network)["bridge"]
+
+
+def render_lxc_config(cdir, config, layout=None):
+    """The container's lxc.conf, from its config.json alone: `create` writes it, `update`
+    renders it again (never editing the rendered text).  cdir: the container's directory."""
+    from ..runtime import cgroups, security
+    from ..volumes import mount_entries
+
+    layout = layout or lxcconf.cgroup_layout()
+    cid = config["id"]
+    mounts = mount_entries(config.get("mounts") or [])
+    if config.get("read_only"):
+        mounts = "lxc.rootfs.options = ro\n" + mounts
+    if config.get("bridge"):
+        for f in ("hosts", "hostname", "resolv.conf"):
+            mounts += "\nlxc.mount.entry = %s etc/%s none bind,create=file 0 0" % (os.path.join(cdir, f), f)
+    limits = cgroups.render(config.get("limits") or {}, layout, config.get("ulimits") or {})
+    privileged = bool(config.get("privileged"))
+    caps = security.capabilities(config.get("cap_add"), config.get("cap_drop"), privileged)
+    sec = security.parse_security_opts(config.get("security_opt"))
+    seccomp = None if privileged or sec["seccomp"] == "unconfined" else os.path.join(cdir, "seccomp.policy")
+    confinement = security.lxc_lines(caps, seccomp, privileged, sec["no_new_privileges"], layout)
+    if config.get("driver") == "vfs":
+        spec = os.path.join(cdir, "rootfs")
+    else:
+        spec = rootfs.rootfs_spec(config["lowers"], os.path.join(cdir, "upper"))
+    return lxcconf.render(cid, config["hostname"], spec, config["env"], config["uid"], config["gid"],
+                          config.get("workdir") or "/", limits=limits, mounts=mounts,
+                          network=_network_block(config), confinement=confinement)
+
+
+def _network_block(config):
+    network = config.get("network", "none")
+    if network == "none":
+        return "lxc.net.0.type = empty\nlxc.net.0.flags = up"  # only lo, and up (as Docker)
+    if not config.get("bridge"):
+        return "lxc.net.0.type = none"  # host, or container:NAME (its namespace joined at start)
+    cid = config["id"]
     mac = "02:42:" + ":".join(cid[i:i + 2] for i in range(0, 8, 2))
     return "\n".join([
-        "lxc.net.0.type = veth", "lxc.net.0.link = %s" % conf["bridge"], "lxc.net.0.flags = up",
+        "lxc.net.0.type = veth", "lxc.net.0.link = %s" % config["bridge"], "lxc.net.0.flags = up",
         "lxc.net.0.name = eth0", "lxc.net.0.hwaddr = %s" % mac, "lxc.net.0.veth.pair = lxv%s" % cid[:12]])
+
 
 def _mount_specs(volumes, mounts, tmpfs):
     """-v specs (or docker-py's {host: {'bind', 'mode'}} dict), mounts and --tmpfs, parsed."""

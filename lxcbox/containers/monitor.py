@@ -82,8 +82,7 @@ def launch(container, stdin_fd=None, stdout_fd=None, stderr_fd=None, client_fd=N
     def become_monitor():
         code = 0
         try:
-            m = Monitor(container, argv, w, stdin_fd, stdout_fd, stderr_fd)
-            m.client_fd, m.winsize = client_fd, winsize
+            m = Monitor(container, argv, w, stdin_fd, stdout_fd, stderr_fd, client_fd, winsize)
             m.run()
         except BaseException as exc:  # the monitor must never print a traceback
             _report(w, "E 125 monitor failed: %s\n" % exc)
@@ -121,15 +120,20 @@ def _report(fd, line):
 
 
 class Monitor:
-    client_fd = None
-    winsize = None
-
-    def __init__(self, container, argv, status_fd, stdin_fd, stdout_fd, stderr_fd):
+    def __init__(self, container, argv, status_fd, stdin_fd, stdout_fd, stderr_fd, client_fd=None, winsize=None):
         self.container = container
         self.argv = argv
         self.status_fd = status_fd
         self.stdin_fd = stdin_fd
         self.targets = {"stdout": stdout_fd, "stderr": stderr_fd}
+        self.client_fd = client_fd  # with a tty: the first attached client, connected before the fork
+        self.winsize = winsize
+        self.devnull = None
+        self.tty_path = "-"  # the pty lxc-execute runs on, once made
+        self.listener = None  # the attach socket (tty containers)
+        self.clients = {}  # attached clients by fd
+        self.oom_fds = None  # (eventfd, watched fd) once the memory cgroup is watched
+        self.oom_killed = False
 
     def _isolate(self):
         import _signal
@@ -220,7 +224,7 @@ class Monitor:
                 _report(self.status_fd, "E 125 cannot start lxc-execute: %s\n" % exc)
                 return
             state = dict(c._state)  # the launcher's copy: the monitor is the only writer from here
-            if getattr(c, "_net_state", None):
+            if c._net_state:
                 state["NetworkSettings"] = c._net_state
             state.update(Status=st.RUNNING, Running=True, Restarting=False, Pid=pid,
                          PidStart=fsutil.pid_start_time(pid), MonitorPid=os.getpid(),
@@ -228,7 +232,7 @@ class Monitor:
                          FinishedAt=st.ZERO_TIME, ExitCode=0, Error="", RestartCount=restarts)
             c.write_state(state)
             if not reported:
-                _report(self.status_fd, "S %d %s\n" % (pid, getattr(self, "tty_path", "-")))
+                _report(self.status_fd, "S %d %s\n" % (pid, self.tty_path))
                 reported = True
             if fds is None:
                 self._pump_tty(master, log)
@@ -241,7 +245,7 @@ class Monitor:
             if c.was_killed():
                 code = 137
             elif (code == 137 and "memory" in (c.config.get("limits") or {})
-                  and getattr(self, "oom_fds", None) is None):
+                  and self.oom_fds is None):
                 # killed by SIGKILL, not by lxcbox, under a memory limit, gone before its cgroup
                 # could be watched (a life of a few milliseconds): the OOM killer is by far the
                 # likeliest sender (see docs/ARCHITECTURE.md)
@@ -262,9 +266,9 @@ class Monitor:
                 break
         if stdin != self.devnull:
             os.close(stdin)
-        for conn in getattr(self, "clients", {}).values():
+        for conn in self.clients.values():
             conn.close()  # attached clients see EOF
-        if getattr(self, "listener", None) is not None:
+        if self.listener is not None:
             self.listener.close()
             remove_attach_socket(c.id)
         log.close()
@@ -298,7 +302,7 @@ class Monitor:
         state = dict(c._state)
         state.update(Status=st.EXITED, Running=False, Paused=False, Restarting=False,
                      ExitCode=code, FinishedAt=fsutil.now(), Error=error,
-                     OOMKilled=bool(getattr(self, "oom_killed", False)))
+                     OOMKilled=self.oom_killed)
         try:
             c.write_state(state)
         except OSError:
@@ -412,7 +416,7 @@ class Monitor:
                 pending = [task for task in pending if not task()]
                 watching = not pending or tries > 200
             for fd, _ in p.poll(None if watching else 10):
-                if fd == getattr(self, "oom_fds", (None,))[0]:
+                if fd == (self.oom_fds or (None,))[0]:
                     self._check_oom(p)
                     continue
                 stream = open_fds.get(fd)
@@ -436,7 +440,7 @@ class Monitor:
                     except OSError:
                         # the attached client went away: keep logging, stop copying
                         self.targets[stream] = None
-        if getattr(self, "oom_fds", (None,))[0] is not None:
+        if (self.oom_fds or (None,))[0] is not None:
             try:
                 self._check_oom(p)  # an event that came with the end of the output
             except BlockingIOError:
@@ -454,9 +458,8 @@ class Monitor:
         from select import poll, POLLIN, POLLHUP, POLLERR
 
         c = self.container
-        if not hasattr(self, "listener"):
+        if self.listener is None:
             self.listener = _attach_listener(c.id)
-            self.clients = {}
             if self.client_fd is not None:
                 first = socket.socket(fileno=self.client_fd)
                 self.clients[first.fileno()] = first

@@ -16,6 +16,9 @@ class ContainerRecord:
         self.id = cid
         self._config = config
         self._state = None
+        # set by the network setup before a start, read by the launch and the monitor
+        self._net_defines = ()  # lxc-execute -s KEY=VALUE pairs (the address, a shared namespace)
+        self._net_state = None  # NetworkSettings for the state record
 
     def __repr__(self):
         return "<Container: %s>" % self.short_id

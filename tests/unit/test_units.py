@@ -252,3 +252,26 @@ def test_cgroup_limit_validation():
     assert cgroups._equal("memory.limit_in_bytes", 67108864, "67108864")
     assert cgroups._equal("cpuset.cpus", "0,1", "0-1")
     assert not cgroups._equal("pids.max", 50, "40")
+
+
+def test_lxc_config_renders_from_config_json_alone():
+    from lxcbox.containers.create import render_lxc_config
+
+    config = {"id": "ab" * 32, "hostname": "h1", "env": ["A=1"], "uid": 0, "gid": 0, "workdir": "/srv",
+              "lowers": ["/l/1", "/l/2"], "driver": "overlay", "network": "bridge", "bridge": "lxb0",
+              "limits": {"memory": 64 << 20, "memory_swap": 128 << 20, "pids_limit": 20}, "ulimits": {},
+              "mounts": [{"type": "bind", "source": "/tmp", "host_path": "/tmp", "target": "/mnt", "ro": True}],
+              "read_only": True, "cap_add": ["NET_ADMIN"], "cap_drop": [], "privileged": False,
+              "security_opt": ["no-new-privileges"]}
+    conf = render_lxc_config("/root/containers/x", config, layout="v1")
+    assert conf == render_lxc_config("/root/containers/x", dict(config), layout="v1")  # a pure function
+    for line in ("lxc.rootfs.path = overlay:/l/1:/l/2:/root/containers/x/upper", "lxc.rootfs.options = ro",
+                 "lxc.cgroup.memory.limit_in_bytes = 67108864", "lxc.cgroup.pids.max = 20",
+                 "lxc.net.0.link = lxb0", "lxc.mount.entry = /tmp mnt none bind,create=dir,ro 0 0",
+                 "lxc.mount.entry = /root/containers/x/hosts etc/hosts none bind,create=file 0 0",
+                 "lxc.seccomp.profile = /root/containers/x/seccomp.policy", "lxc.no_new_privs = 1",
+                 "lxc.init.cwd = /srv"):
+        assert line in conf.splitlines(), line
+    assert "net_admin" in [l for l in conf.splitlines() if l.startswith("lxc.cap.keep")][0]
+    none = render_lxc_config("/c", dict(config, network="none", bridge=""), layout="v1")
+    assert "lxc.net.0.type = empty" in none and "etc/hosts" not in none
