@@ -11,6 +11,7 @@ from .containers import container as _container
 from . import paths
 from .containers.stdio import capture
 from .errors import ContainerError, InvalidArgument, NotFound
+from .models import NetworkCollection, VolumeCollection
 from .images.store import Graph
 from .containers.names import Registry
 
@@ -29,6 +30,8 @@ class Client:
         self.names = Registry(self.root)
         self.containers = ContainerCollection(self)
         self.images = ImageCollection(self)
+        self.networks = NetworkCollection(self)
+        self.volumes = VolumeCollection(self)
 
     @property
     def driver(self):
@@ -60,6 +63,20 @@ class Client:
         }
 
 
+def parse_signal(name):
+    """A signal given as SIGTERM, TERM or 15, checked; its number."""
+    from .containers.processes import _parse_signal
+
+    return _parse_signal(name)
+
+
+def normalize_reference(ref):
+    """An image reference in its stored form (`base` -> `base:latest`), or InvalidArgument."""
+    from .images.reference import normalize
+
+    return normalize(ref)
+
+
 def from_env():
     """A client for $LXCBOX_ROOT, or the default root."""
     return Client()
@@ -70,6 +87,9 @@ class ContainerCollection:
         self.client = client
 
     def create(self, image, command=None, **kwargs):
+        from .runtime.lxcconf import prime_cgroup_migration
+
+        prime_cgroup_migration()  # overlaps a kernel grace period with the container's preparation
         self.client.graph.ensure_dirs()
         return _container.create(self.client, image, command, **kwargs)
 

@@ -8,6 +8,8 @@ reads them back with the real `json` module.
 import os
 import time
 
+from .errors import InvalidArgument
+
 # JSON string escapes: the two specials and every control character.
 _ESCAPES = {i: "\\u%04x" % i for i in range(32)}
 _ESCAPES.update({ord('"'): '\\"', ord("\\"): "\\\\", ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r"})
@@ -55,6 +57,44 @@ def atomic_write(path, data, mode=0o644):
     finally:
         os.close(fd)
     os.rename(tmp, path)
+
+
+def parse_bytes(text, what="memory"):
+    """Docker's sizes (limits, log max-size, tmpfs size): 64m, 1g, 512k, 100b, 1048576, binary
+    multiples; -1 means unlimited where a limit allows it."""
+    if text is None or text == "":
+        return None
+    if isinstance(text, int):
+        return text
+    t = str(text).strip().lower()
+    if t == "-1":
+        return -1
+    mult = 1
+    if t and t[-1] == "b":
+        t = t[:-1]
+    if t and t[-1] in "kmgt":
+        mult = {"k": 1024, "m": 1024 ** 2, "g": 1024 ** 3, "t": 1024 ** 4}[t[-1]]
+        t = t[:-1]
+    try:
+        number = float(t)
+    except ValueError:
+        number = None
+    # nan and inf compare false with everything: refuse them before any arithmetic
+    if number is None or not (0 <= number < 2 ** 62):
+        raise InvalidArgument("invalid %s size %r: use a number with an optional b, k, m or g" % (what, text))
+    value = int(number * mult)
+    if value >= 2 ** 62:
+        raise InvalidArgument("invalid %s size %r: too large" % (what, text))
+    if value <= 0:
+        raise InvalidArgument("invalid %s size %r: it must be positive" % (what, text))
+    return value
+
+
+def write_all(fd, data):
+    """os.write until every byte is written (a pipe or pty may take less at a time)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def write_json(path, obj):
@@ -283,16 +323,20 @@ def parse_time(text):
     return datetime.datetime.fromisoformat(text).timestamp() + frac
 
 
+def proc_stat(pid):
+    """(command name, [fields after it]) from /proc/<pid>/stat; the name may hold spaces and
+    parens, so the fields start after the last ')'.  OSError if the process is gone."""
+    with open("/proc/%d/stat" % pid, "rb") as f:
+        data = f.read()
+    return data[data.index(b"(") + 1:data.rindex(b")")].decode(errors="replace"), data[data.rindex(b")") + 2:].split()
+
+
 def pid_start_time(pid):
     """The start time of a process in clock ticks, to tell a live pid from a reused one."""
     try:
-        with open("/proc/%d/stat" % pid, "rb") as f:
-            data = f.read()
+        return int(proc_stat(pid)[1][19])
     except (FileNotFoundError, ProcessLookupError):
         return None
-    # the command name may hold spaces and parens: split after the last ')'
-    fields = data[data.rindex(b")") + 2:].split()
-    return int(fields[19])
 
 
 def pid_alive(pid, start_time):

@@ -91,7 +91,7 @@ def _check_tmpfs_value(opt, spec):
     if not value:
         return
     if key == "size":
-        from .runtime.cgroups import parse_bytes
+        from .fsutil import parse_bytes
 
         parse_bytes(value[:-1] if value.endswith("%") else value, "tmpfs size")
         return

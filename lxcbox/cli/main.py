@@ -103,9 +103,6 @@ def _create(g, o, args):
 def cmd_run(g, o, args):
     if o["tty"] and o["interactive"] and not o["detach"] and not os.isatty(0):
         raise LxcboxError("the input device is not a TTY")
-    from ..runtime.lxcconf import prime_cgroup_migration
-
-    prime_cgroup_migration()  # overlaps a kernel grace period with the container's preparation
     c = _create(g, o, args)
     if o["detach"]:
         c.start()
@@ -173,10 +170,10 @@ def cmd_stop(g, o, args):
 
 
 def cmd_kill(g, o, args):
-    from ..containers.container import _parse_signal
+    from ..client import parse_signal
 
     try:
-        _parse_signal(o["signal"])  # bad input: one line and 125, before any container is touched
+        parse_signal(o["signal"])  # bad input: one line and 125, before any container is touched
     except LxcboxError as exc:
         raise UsageError(str(exc)) from None
     client = _client(g)
@@ -233,37 +230,24 @@ def cmd_diff(g, o, args):
 def cmd_history(g, o, args):
     import time
 
-    from ..fsutil import parse_time
-
     image = _client(g).images.get(args[0])
-    m = image.manifest
-    layers = list(m.get("layers") or [])
-    sizes = [image.client.graph.layer_meta(l)["size"] for l in layers]
-    rows = []
-    now = time.time()
-    history = list(m.get("history") or [])
-    # each history entry made one layer, the newest last; give the image id on the newest row
-    for i, entry in reversed(list(enumerate(history))):
-        size = sizes[i] if i < len(sizes) and not entry.get("empty_layer") else 0
-        created_by = entry.get("created_by", "")
-        if not o["no_trunc"] and len(created_by) > 45:
-            created_by = created_by[:44] + "…"
-        rows.append([image.hexid[:12] if i == len(history) - 1 else "<missing>",
-                     human_duration(now - parse_time(entry.get("created"))) + " ago",
-                     created_by, _size(size), entry.get("comment", "")])
     if o["quiet"]:
         print(image.hexid[:12])
         return 0
+    now, rows = time.time(), []
+    for entry in image.history():
+        created_by = entry["CreatedBy"]
+        if not o["no_trunc"] and len(created_by) > 45:
+            created_by = created_by[:44] + "…"
+        rows.append([entry["Id"][7:19] if entry["Id"].startswith("sha256:") else entry["Id"],
+                     human_duration(now - entry["Created"]) + " ago", created_by, _size(entry["Size"]),
+                     entry["Comment"]])
     _table(["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], rows)
     return 0
 
 
 def cmd_tag(g, o, args):
-    client = _client(g)
-    hexid = client.graph.resolve(args[0])
-    with client.graph.lock():
-        client.graph.tag(hexid, args[1])
-        client.graph.commit_cache()
+    _client(g).images.get(args[0]).tag(args[1])
     return 0
 
 
@@ -300,9 +284,9 @@ def cmd_import(g, o, args):
     client = _client(g)
     repo = args[1] if len(args) > 1 else None
     if repo:
-        from ..images.reference import normalize
+        from ..client import normalize_reference
 
-        normalize(repo)
+        normalize_reference(repo)
     if args[0] == "-":
         image = client.images.import_image(sys.stdin.buffer, repo, o["change"], o["message"])
     else:
@@ -319,13 +303,11 @@ def cmd_import(g, o, args):
 def cmd_save(g, o, args):
     client = _client(g)
     for ref in args:
-        client.graph.resolve(ref)  # fail before writing anything
+        client.images.get(ref)  # fail before writing anything
     return _write_output(o["output"], lambda f: client.images.save(args, f))
 
 
 def cmd_load(g, o, args):
-    from ..images import oci
-
     client = _client(g)
     if o["input"]:
         try:
@@ -337,12 +319,12 @@ def cmd_load(g, o, args):
             raise LxcboxError("requested load from stdin, but stdin is empty")
         f = sys.stdin.buffer
     with f:
-        loaded = oci.load(client.graph, f)
-    for hexid, names in loaded:
-        for n in names:
+        loaded = client.images.load(f)
+    for image in loaded:
+        for n in image.tags:
             print("Loaded image: %s" % n)
-        if not names:
-            print("Loaded image ID: sha256:%s" % hexid)
+        if not image.tags:
+            print("Loaded image ID: %s" % image.id)
     return 0
 
 
@@ -434,38 +416,36 @@ def cmd_port(g, o, args):
 def cmd_network(g, o, args):
     import json
 
-    from ..network.networks import Networks
-
-    nets = Networks(_client(g))
+    networks = _client(g).networks
     sub, rest = args[0], args[1:]
     if sub == "create":
         no, names = parse(rest, [Opt("--subnet", "value", dest="subnet"), Opt("-d|--driver", "value", dest="driver")])
         if len(names) != 1:
             raise UsageError("network create needs exactly one name")
-        conf = nets.create(names[0], subnet=no["subnet"])
-        print(conf["name"])
+        print(networks.create(names[0], driver=no["driver"], subnet=no["subnet"]).name)
         return 0
     if sub in ("ls", "list"):
-        _table(["NETWORK", "SUBNET", "GATEWAY", "BRIDGE"],
-               [[n["name"], n["subnet"], n["gateway"], n["bridge"]] for n in nets.list()])
+        rows = []
+        for n in networks.list():
+            a = n.attrs
+            rows.append([n.name, a["IPAM"]["Config"][0]["Subnet"], a["IPAM"]["Config"][0]["Gateway"],
+                         a["Options"]["bridge"]])
+        _table(["NETWORK", "SUBNET", "GATEWAY", "BRIDGE"], rows)
         return 0
     if sub == "inspect":
-        print(json.dumps([{"Name": n["name"], "Driver": "bridge", "IPAM": {"Config": [
-            {"Subnet": n["subnet"], "Gateway": n["gateway"]}]}, "Options": {"bridge": n["bridge"]},
-            "Containers": {cid: {"IPv4Address": ip} for ip, cid in nets._leases(n["name"]).items()}}
-            for n in (nets.get(x) for x in rest)], indent=4))
+        print(json.dumps([networks.get(x).attrs for x in rest], indent=4))
         return 0
     if sub == "rm":
-        return _each(rest, lambda n: (nets.remove(n), print(n)))
+        return _each(rest, lambda n: (networks.get(n).remove(), print(n)))
     if sub in ("connect", "disconnect"):
         no, names = parse(rest, [Opt("--ip", "value", dest="ip")])
         if len(names) != 2:
             raise UsageError("network %s needs NETWORK CONTAINER" % sub)
-        c = nets.client.containers.get(names[1])
+        net = networks.get(names[0])
         if sub == "connect":
-            c.connect_network(names[0], no["ip"])
+            net.connect(names[1], no["ip"])
         else:
-            c.disconnect_network(names[0])
+            net.disconnect(names[1])
         return 0
     raise UsageError("unknown network command: %s" % sub)
 
@@ -473,37 +453,29 @@ def cmd_network(g, o, args):
 def cmd_volume(g, o, args):
     import json
 
-    from ..volumes import Volumes
-
-    client = _client(g)
-    vols = Volumes(client)
+    volumes = _client(g).volumes
     sub, rest = args[0], args[1:]
     if sub == "create":
-        meta = vols.create(rest[0] if rest else None)
-        print(meta["Name"])
+        print(volumes.create(rest[0] if rest else None).name)
         return 0
     if sub in ("ls", "list"):
         lo, _ = parse(rest, [Opt("-q|--quiet", "flag", dest="quiet")])
         if lo["quiet"]:
-            for v in vols.list():
-                print(v["Name"])
+            for v in volumes.list():
+                print(v.name)
             return 0
-        _table(["DRIVER", "VOLUME NAME"], [[v["Driver"], v["Name"]] for v in vols.list()])
+        _table(["DRIVER", "VOLUME NAME"], [[v.attrs["Driver"], v.name] for v in volumes.list()])
         return 0
     if sub == "inspect":
-        out = []
-        for name in rest:
-            out.append(vols.get(name))
-        print(json.dumps(out, indent=4))
+        print(json.dumps([volumes.get(name).attrs for name in rest], indent=4))
         return 0
     if sub == "rm":
         lo, names = parse(rest, [Opt("-f|--force", "flag", dest="force")])
-        return _each(names, lambda n: (vols.remove(n, force=lo["force"]), print(n)))
+        return _each(names, lambda n: (volumes.get(n).remove(force=lo["force"]), print(n)))
     if sub == "prune":
-        for v in vols.list():
-            if not vols.users(v["Name"]) and v.get("Anonymous"):
-                vols.remove(v["Name"])
-                print("Deleted: %s" % v["Name"])
+        lo, _ = parse(rest, [Opt("-a|--all", "flag", dest="all"), Opt("-f|--force", "flag", dest="force")])
+        for name in volumes.prune(filters={"all": "true"} if lo["all"] else None)["VolumesDeleted"] or []:
+            print("Deleted: %s" % name)
         return 0
     raise UsageError("unknown volume command: %s" % sub)
 
@@ -627,7 +599,7 @@ def cmd_ps(g, o, args):
     now = time.time()
     rows = []
     for c in containers:
-        cfg, state = c.config, c._state
+        cfg, state = c.config, c.state
         cmd = " ".join(cfg["cmd"])
         if not o["no_trunc"] and len(cmd) > 20:
             cmd = cmd[:19] + "…"
@@ -641,7 +613,7 @@ def cmd_ps(g, o, args):
 def _ps_row(c, now, no_trunc=False):
     from ..fsutil import parse_time
 
-    cfg, state = c.config, c._state
+    cfg, state = c.config, c.state
     return {"ID": c.id if no_trunc else c.short_id, "Image": cfg["image"], "Command": " ".join(cfg["cmd"]),
             "CreatedAt": cfg["created"], "RunningFor": human_duration(now - parse_time(cfg["created"])) + " ago",
             "Status": status_string(state, now), "State": state["Status"], "Ports": _ports_string(state),
@@ -767,11 +739,15 @@ def cmd_rmi(g, o, args):
 
 
 def cmd_pull(g, o, args):
-    from ..images import reference
+    from ..client import normalize_reference
+    from ..errors import NotFound
 
     client = _client(g)
-    key = reference.normalize(args[0])
-    before = client.graph.tags().get(key)
+    key = normalize_reference(args[0])
+    try:
+        before = client.images.get(key).hexid
+    except NotFound:
+        before = None
     image = client.images.pull(args[0])
     fresh = "Image is up to date for" if before == image.hexid else "Downloaded newer image for"
     print("Status: %s %s" % (fresh, key))

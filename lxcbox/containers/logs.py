@@ -8,7 +8,7 @@ becomes json.log.1 (json.log.1 becomes .2, and so on), and the oldest beyond max
 import os
 import time
 
-from ..fsutil import encode_json
+from ..fsutil import encode_json, parse_bytes, write_all
 
 DEFAULT_OPTS = {"max-size": "10m", "max-file": "3"}
 
@@ -17,20 +17,12 @@ _PLAIN = bytes(b for b in range(0x20, 0x7F) if b not in b'"\\')
 
 
 def parse_size(text):
-    """Docker's sizes: 100, 10k, 10m, 1g (binary multiples, as Docker's json-file uses)."""
+    """max-size: Docker's sizes (fsutil.parse_bytes), and positive."""
     from ..errors import InvalidArgument
 
-    t = str(text).strip().lower().rstrip("b")
-    mult = 1
-    if t and t[-1] in "kmg":
-        mult = {"k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}[t[-1]]
-        t = t[:-1]
-    try:
-        value = int(float(t) * mult)
-    except ValueError:
-        raise InvalidArgument("invalid size: %r" % text) from None
-    if value <= 0:
-        raise InvalidArgument("invalid size: %r (must be positive)" % text)
+    value = parse_bytes(text, "max-size")
+    if value is None or value <= 0:
+        raise InvalidArgument("invalid max-size: %r (must be positive)" % text)
     return value
 
 
@@ -100,11 +92,11 @@ class LogWriter:
             batch.append(rec)
             size += len(rec)
             if self.max_size and size >= self.max_size:
-                _write_all(self.fd, b"".join(batch))
+                write_all(self.fd, b"".join(batch))
                 self._rotate()
                 batch, size = [], self.size
         if batch:
-            _write_all(self.fd, b"".join(batch))
+            write_all(self.fd, b"".join(batch))
         self.size = size
 
     def write(self, stream, data):
@@ -120,7 +112,7 @@ class LogWriter:
             lines = complete[:-1].split(b"\n")
             blob = head + (tail + head).join(lines) + tail
             if not self.max_size or self.size + len(blob) < self.max_size:
-                _write_all(self.fd, blob)
+                write_all(self.fd, blob)
                 self.size += len(blob)
                 complete = b""
         out = [line + b"\n" for line in complete[:-1].split(b"\n")] if complete else []
@@ -144,13 +136,6 @@ class LogWriter:
     def close(self):
         self.flush_partial()
         os.close(self.fd)
-
-
-def _write_all(fd, data):
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
 
 
 def log_files(path):

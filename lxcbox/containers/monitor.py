@@ -436,7 +436,7 @@ class Monitor:
                 target = self.targets.get(stream)
                 if target is not None:
                     try:
-                        _write_all(target, data)
+                        fsutil.write_all(target, data)
                     except OSError:
                         # the attached client went away: keep logging, stop copying
                         self.targets[stream] = None
@@ -506,7 +506,7 @@ class Monitor:
                     if not data:
                         drop(fd)
                     elif stdin_open:
-                        _write_all(master, data)
+                        fsutil.write_all(master, data)
 
 
 class _LazyLog:
@@ -533,12 +533,6 @@ class _LazyLog:
     def close(self):
         if self.writer is not None:
             self.writer.close()
-
-
-def _write_all(fd, data):
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 def _open_fds():

@@ -59,8 +59,7 @@ class Networking:
         ip, conf = nets.allocate(name, self.id, c.get("ip"))
         prefix = conf["subnet"].split("/")[1]
         try:
-            hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s\t%s %s\n" % (
-                ip, c["hostname"], c["name"])
+            hosts = net.Networks.hosts_file([(ip, c["hostname"], c["name"])])
             for path, text in (("hosts", hosts), ("hostname", c["hostname"] + "\n"),
                                ("resolv.conf", _resolv_conf())):
                 with open(os.path.join(self.dir, path), "w") as f:  # in place: they are bind-mounted

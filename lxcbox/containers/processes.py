@@ -197,15 +197,13 @@ class Processes:
         procs = []
         for pid in pids:
             try:
-                with open("/proc/%d/stat" % pid, "rb") as f:
-                    stat = f.read()
+                comm, fields = fsutil.proc_stat(pid)
                 with open("/proc/%d/cmdline" % pid, "rb") as f:
                     cmd = f.read().replace(b"\0", b" ").strip().decode(errors="replace")
                 uid = os.stat("/proc/%d" % pid).st_uid
             except OSError:
                 continue
-            fields = stat[stat.rindex(b")") + 2:].split()
-            procs.append([str(uid), str(pid), fields[1].decode(), cmd or stat[stat.index(b"(") + 1:stat.rindex(b")")].decode()])
+            procs.append([str(uid), str(pid), fields[1].decode(), cmd or comm])
         return {"Titles": ["UID", "PID", "PPID", "CMD"], "Processes": procs}
 
 

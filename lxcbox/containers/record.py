@@ -145,6 +145,11 @@ class ContainerRecord:
         self._state = state
 
     @property
+    def state(self):
+        """The state record as last read (reconciled), read now if it never was."""
+        return self._state if self._state is not None else self.read_state()
+
+    @property
     def pid(self):
         """The host pid of the container's init (lxc-execute's child), as Docker's State.Pid."""
         s = self._state or self.read_state()

@@ -5,6 +5,8 @@ the start and on SIGWINCH; Ctrl-P Ctrl-Q detaches and leaves the container runni
 """
 import os
 
+from ..fsutil import write_all
+
 DETACH_KEYS = b"\x10\x11"  # Ctrl-P, Ctrl-Q, as Docker
 
 
@@ -71,7 +73,7 @@ def relay(sock, pty_path, send_input=True, in_fd=0, out_fd=1):
                     data = sock.recv(65536)
                     if not data:
                         return "ended"
-                    _write_all(out_fd, data)
+                    write_all(out_fd, data)
                     continue
                 data = os.read(in_fd, 65536)
                 if not data:
@@ -95,7 +97,3 @@ def relay(sock, pty_path, send_input=True, in_fd=0, out_fd=1):
             signal.signal(signal.SIGWINCH, old_winch)
 
 
-def _write_all(fd, data):
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]

@@ -63,7 +63,26 @@ class Image:
         return True
 
     def history(self):
-        return list(self.manifest.get("history") or [])
+        """docker-py's shape, newest first: Id (this image on the newest entry, else <missing>),
+        Created (seconds), CreatedBy, Tags, Size (of the layer the entry made; 0 for an empty
+        layer), Comment."""
+        from ..fsutil import parse_time
+
+        m = self.manifest
+        layers = list(m.get("layers") or [])
+        sizes = [self.client.graph.layer_meta(layer)["size"] for layer in layers]
+        history = list(m.get("history") or [])
+        out, layer = [], 0
+        for i, entry in enumerate(history):
+            size = 0
+            if not entry.get("empty_layer"):
+                size = sizes[layer] if layer < len(sizes) else 0
+                layer += 1
+            out.append({"Id": self.id if i == len(history) - 1 else "<missing>",
+                        "Created": int(parse_time(entry.get("created"))), "CreatedBy": entry.get("created_by", ""),
+                        "Tags": self.tags if i == len(history) - 1 else None, "Size": size,
+                        "Comment": entry.get("comment", "")})
+        return list(reversed(out))
 
     @property
     def attrs(self):

@@ -101,7 +101,7 @@ class Networks:
     def hosts_entries(self, name):
         """(ip, container name) of every container with an address on the network."""
         out = []
-        for ip, cid in sorted(self._leases(name).items()):
+        for ip, cid in sorted(self.leases(name).items()):
             try:
                 c = self.client.containers.get(cid)
                 out.append((ip, c.name, c.config["hostname"], c))
@@ -109,17 +109,22 @@ class Networks:
                 continue
         return out
 
+    @staticmethod
+    def hosts_file(entries):
+        """/etc/hosts for a container: localhost, then (ip, hostname, container name) entries."""
+        lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+        return "\n".join(lines + ["%s\t%s %s" % e for e in entries]) + "\n"
+
     def refresh_hosts(self, name):
         """On a user network, every container's /etc/hosts names all the others (name resolution)."""
         if name == DEFAULT_NETWORK:
             return
         entries = self.hosts_entries(name)
+        text = self.hosts_file([(ip, host, cname) for ip, cname, host, _ in entries])
         for _, _, _, c in entries:
-            lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
-            lines += ["%s\t%s %s" % (ip, host, cname) for ip, cname, host, _ in entries]
             try:
                 with open(os.path.join(c.dir, "hosts"), "w") as f:  # in place: it is bind-mounted
-                    f.write("\n".join(lines) + "\n")
+                    f.write(text)
             except FileNotFoundError:
                 pass
 
@@ -184,7 +189,7 @@ class Networks:
 
     def remove(self, name):
         conf = self.get(name)
-        users = [ip for ip, cid in self._leases(name).items()]
+        users = [ip for ip, cid in self.leases(name).items()]
         if users:
             raise Conflict("error while removing network: network %s has active endpoints" % name)
         used = [c.name for c in self.client.containers.list(all=True) if c.config.get("network") == name]
@@ -197,7 +202,7 @@ class Networks:
     def _ipam_path(self, name):
         return os.path.join(self.ipam_dir, name)
 
-    def _leases(self, name):
+    def leases(self, name):
         try:
             with open(self._ipam_path(name)) as f:
                 return dict(line.split() for line in f.read().splitlines() if line.strip())
@@ -210,7 +215,7 @@ class Networks:
         net, prefix = parse_cidr(conf["subnet"])
         os.makedirs(self.ipam_dir, exist_ok=True)
         with fsutil.Lock(self._ipam_path(name) + ".lock"):
-            leases = self._leases(name)
+            leases = self.leases(name)
             mine = [ip for ip, owner in leases.items() if owner == cid]
             if mine:
                 return mine[0], conf
@@ -235,7 +240,7 @@ class Networks:
         if not os.path.exists(path):
             return
         with fsutil.Lock(path + ".lock"):
-            leases = self._leases(name)
+            leases = self.leases(name)
             kept = {ip: owner for ip, owner in leases.items() if owner != cid}
             if kept != leases:
                 fsutil.atomic_write(path, "".join("%s %s\n" % kv for kv in sorted(kept.items())))

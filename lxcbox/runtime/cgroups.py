@@ -7,38 +7,9 @@ where LXC applies `lxc.cgroup.*` keys and ignores `lxc.cgroup2.*` ones.
 import os
 
 from ..errors import InvalidArgument, StateError
+from ..fsutil import parse_bytes
 
 PERIOD_US = 100000  # CFS period for --cpus, as Docker
-
-
-def parse_bytes(text, what="memory"):
-    """Docker's sizes for limits: 64m, 1g, 512k, 100b, 1048576 (binary multiples)."""
-    if text is None or text == "":
-        return None
-    if isinstance(text, int):
-        return text
-    t = str(text).strip().lower()
-    if t == "-1":
-        return -1
-    mult = 1
-    if t and t[-1] == "b":
-        t = t[:-1]
-    if t and t[-1] in "kmgt":
-        mult = {"k": 1024, "m": 1024 ** 2, "g": 1024 ** 3, "t": 1024 ** 4}[t[-1]]
-        t = t[:-1]
-    try:
-        number = float(t)
-    except ValueError:
-        number = None
-    # nan and inf compare false with everything: refuse them before any arithmetic
-    if number is None or not (0 <= number < 2 ** 62):
-        raise InvalidArgument("invalid %s size %r: use a number with an optional b, k, m or g" % (what, text))
-    value = int(number * mult)
-    if value >= 2 ** 62:
-        raise InvalidArgument("invalid %s size %r: too large" % (what, text))
-    if value <= 0:
-        raise InvalidArgument("invalid %s size %r: it must be positive" % (what, text))
-    return value
 
 
 def normalize(limits):

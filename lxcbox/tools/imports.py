@@ -19,7 +19,7 @@ LAYERS = [
     ("runtime", {"runtime", "images.changes"}),
     ("stores", {"images", "network", "volumes"}),
     ("containers", {"containers"}),
-    ("api", {"client", "api"}),
+    ("api", {"client", "models", "api"}),
     ("cli", {"cli", "__main__"}),
     ("tools", {"tools"}),
 ]
@@ -109,9 +109,17 @@ def layer_of(module):
     return None
 
 
+# the CLI is a thin layer over the public Client API: these are all it may import
+CLI_MAY_IMPORT = {"client", "models", "errors", "fsutil", "paths", "__init__"}
+
+
 def violations(graph):
     out = []
     for mod, deps in sorted(graph.items()):
+        if mod.split(".")[0] == "cli":
+            for d in sorted(deps):
+                if d.split(".")[0] != "cli" and d not in CLI_MAY_IMPORT:
+                    out.append("%s imports %s: the CLI goes through the Client API only" % (mod, d))
         mine = layer_of(mod)
         if mine is None:
             out.append("%s: not in any layer (add it to LAYERS)" % mod)

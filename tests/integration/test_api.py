@@ -91,3 +91,25 @@ def test_filters_stats_and_wait_conditions_are_honoured(client_base):
     c2.commit("child", "v1")
     ids = [im.id for im in cl.images.list()]
     assert parent.id not in ids and parent.id in [im.id for im in cl.images.list(all=True)]
+
+
+def test_networks_volumes_and_history_in_docker_pys_shape(client_base):
+    cl = client_base
+    net = cl.networks.create("apinet")
+    try:
+        assert net in cl.networks.list() and net.attrs["Driver"] == "bridge"
+        c = cl.containers.run("base", ["sleep", "30"], detach=True, network="apinet")
+        assert c.id in cl.networks.get("apinet").attrs["Containers"]
+        vol = cl.volumes.create("apivol")
+        assert vol in cl.volumes.list() and vol.attrs["Mountpoint"].endswith("/apivol/_data")
+        anon = cl.containers.run("base", ["true"], detach=True, network="none", volumes=["/scratch"])
+        anon.wait()
+        anon.remove()
+        assert cl.volumes.prune()["VolumesDeleted"]  # the anonymous one, now unused
+        assert vol in cl.volumes.list()  # a named one stays
+        vol.remove()
+        c.remove(force=True)
+    finally:
+        net.remove()
+    hist = cl.images.get("base").history()
+    assert hist[0]["Id"].startswith("sha256:") and hist[0]["Size"] > 0 and "CreatedBy" in hist[0]

@@ -1,0 +1,131 @@
+"""`client.networks` and `client.volumes`, in docker-py's shape: collections of model objects
+(`.id`, `.name`, `.attrs`, `.reload()`) over network/networks.py and volumes.py.  The CLI and
+Python users reach networks and volumes only through here."""
+from .errors import InvalidArgument
+
+
+class Model:
+    """A named object with docker-py's `id`, `name`, `attrs` and `reload()`."""
+
+    def __init__(self, collection, name):
+        self.collection = collection
+        self.name = name
+        self._attrs = None
+
+    @property
+    def id(self):
+        return self.name
+
+    @property
+    def attrs(self):
+        if self._attrs is None:
+            self.reload()
+        return self._attrs
+
+    def reload(self):
+        self._attrs = self.collection._inspect(self.name)
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other.name == self.name
+
+    def __hash__(self):
+        return hash((type(self), self.name))
+
+    def __repr__(self):
+        return "<%s: %s>" % (type(self).__name__, self.name)
+
+
+class Network(Model):
+    def connect(self, container, ipv4_address=None):
+        """Attach a running container (an id, name or Container) to this network."""
+        self.collection.client.containers.get(getattr(container, "id", container)).connect_network(
+            self.name, ipv4_address)
+
+    def disconnect(self, container):
+        self.collection.client.containers.get(getattr(container, "id", container)).disconnect_network(self.name)
+
+    def remove(self):
+        self.collection._store().remove(self.name)
+
+
+class NetworkCollection:
+    def __init__(self, client):
+        self.client = client
+
+    def _store(self):
+        from .network.networks import Networks
+
+        return Networks(self.client)
+
+    def _inspect(self, name):
+        """`network inspect`'s shape."""
+        nets = self._store()
+        n = nets.get(name)
+        return {"Name": n["name"], "Id": n["name"], "Driver": "bridge",
+                "IPAM": {"Config": [{"Subnet": n["subnet"], "Gateway": n["gateway"]}]},
+                "Options": {"bridge": n["bridge"]},
+                "Containers": {cid: {"IPv4Address": ip} for ip, cid in nets.leases(n["name"]).items()}}
+
+    def create(self, name, driver=None, ipam=None, subnet=None):
+        """A user network.  driver: bridge only; subnet (or docker-py's ipam pool) chooses its range."""
+        if driver not in (None, "bridge"):
+            raise InvalidArgument("network driver %r is not supported: lxcbox networks are bridges" % driver)
+        if ipam is not None:
+            pools = (ipam.get("Config") if isinstance(ipam, dict) else None) or []
+            subnet = subnet or (pools[0].get("Subnet") if pools else None)
+        conf = self._store().create(name, subnet=subnet)
+        return Network(self, conf["name"])
+
+    def get(self, network_id):
+        self._store().get(network_id)  # NotFound if there is none
+        return Network(self, network_id)
+
+    def list(self, names=None):
+        out = [Network(self, n["name"]) for n in self._store().list()]
+        return [n for n in out if n.name in names] if names else out
+
+
+class Volume(Model):
+    def remove(self, force=False):
+        self.collection._store().remove(self.name, force=force)
+
+
+class VolumeCollection:
+    def __init__(self, client):
+        self.client = client
+
+    def _store(self):
+        from .volumes import Volumes
+
+        return Volumes(self.client)
+
+    def _inspect(self, name):
+        return self._store().get(name)
+
+    def create(self, name=None, driver=None, labels=None):
+        if driver not in (None, "local"):
+            raise InvalidArgument("volume driver %r is not supported: lxcbox volumes are local" % driver)
+        return Volume(self, self._store().create(name, labels=labels)["Name"])
+
+    def get(self, volume_id):
+        self._store().get(volume_id)
+        return Volume(self, volume_id)
+
+    def list(self):
+        return [Volume(self, v["Name"]) for v in self._store().list()]
+
+    def prune(self, filters=None):
+        """Remove the anonymous volumes no container uses (as Docker's default `volume prune`).
+
+        filters: all=true also removes unused named volumes (Docker 23's `--all`)."""
+        everything = False
+        for key, value in (filters or {}).items():
+            if key != "all" or str(value).lower() not in ("true", "1", "false", "0"):
+                raise InvalidArgument("invalid filter '%s=%s'" % (key, value))
+            everything = str(value).lower() in ("true", "1")
+        store, deleted = self._store(), []
+        for v in store.list():
+            if (v.get("Anonymous") or everything) and not store.users(v["Name"]):
+                store.remove(v["Name"])
+                deleted.append(v["Name"])
+        return {"VolumesDeleted": deleted or None, "SpaceReclaimed": 0}
