@@ -45,7 +45,9 @@ class Network(Model):
         self.collection.client.containers.get(getattr(container, "id", container)).disconnect_network(self.name)
 
     def remove(self):
-        self.collection._store().remove(self.name)
+        used = [c.name for c in self.collection.client.containers.list(all=True)
+                if c.config.get("network") == self.name]
+        self.collection._store().remove(self.name, used_by=used)
 
 
 class NetworkCollection:
@@ -55,7 +57,7 @@ class NetworkCollection:
     def _store(self):
         from .network.networks import Networks
 
-        return Networks(self.client)
+        return Networks(self.client.root)
 
     def _inspect(self, name):
         """`network inspect`'s shape."""
@@ -87,7 +89,11 @@ class NetworkCollection:
 
 class Volume(Model):
     def remove(self, force=False):
-        self.collection._store().remove(self.name, force=force)
+        """force: as Docker, only for a volume no container uses (lxcbox never removes one in use)."""
+        from .volumes import volume_users
+
+        self.collection._store().remove(self.name, used_by=volume_users(
+            self.collection.client.containers.list(all=True), self.name))
 
 
 class VolumeCollection:
@@ -97,7 +103,7 @@ class VolumeCollection:
     def _store(self):
         from .volumes import Volumes
 
-        return Volumes(self.client)
+        return Volumes(self.client.root)
 
     def _inspect(self, name):
         return self._store().get(name)
@@ -123,9 +129,12 @@ class VolumeCollection:
             if key != "all" or str(value).lower() not in ("true", "1", "false", "0"):
                 raise InvalidArgument("invalid filter '%s=%s'" % (key, value))
             everything = str(value).lower() in ("true", "1")
+        from .volumes import volume_users
+
         store, deleted = self._store(), []
+        containers = self.client.containers.list(all=True)
         for v in store.list():
-            if (v.get("Anonymous") or everything) and not store.users(v["Name"]):
+            if (v.get("Anonymous") or everything) and not volume_users(containers, v["Name"]):
                 store.remove(v["Name"])
                 deleted.append(v["Name"])
         return {"VolumesDeleted": deleted or None, "SpaceReclaimed": 0}

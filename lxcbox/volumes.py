@@ -105,6 +105,12 @@ def _fstab(path):
     return path.replace("\\", "\\134").replace(" ", "\\040").replace("\t", "\\011")
 
 
+def volume_users(containers, name):
+    """The ids of the containers (records with a config) whose mounts name volume name."""
+    return [c.id for c in containers
+            if any(m.get("source") == name and m["type"] == "volume" for m in c.config.get("mounts") or [])]
+
+
 def mount_entries(mounts):
     """The LXC config lines for the container's mounts (the template's {mounts} block)."""
     lines = []
@@ -120,9 +126,10 @@ def mount_entries(mounts):
 
 
 class Volumes:
-    def __init__(self, client):
-        self.client = client
-        self.dir = os.path.join(client.root, "volumes")
+    def __init__(self, root):
+        """root: lxcbox's state root.  Which containers use a volume, the caller says."""
+        self.root = root
+        self.dir = os.path.join(root, "volumes")
 
     def path(self, name):
         return os.path.join(self.dir, name)
@@ -140,7 +147,7 @@ class Volumes:
         os.makedirs(self.dir, exist_ok=True)
         if os.path.isdir(self.data(name)):
             return self.get(name)
-        staging = os.path.join(self.client.root, "tmp", "volume-%d-%s" % (os.getpid(), name))
+        staging = os.path.join(self.root, "tmp", "volume-%d-%s" % (os.getpid(), name))
         os.makedirs(os.path.join(staging, "_data"), exist_ok=True)
         fsutil.write_json(os.path.join(staging, "meta.json"), {
             "Name": name, "Driver": "local", "CreatedAt": fsutil.now(), "Labels": labels or {},
@@ -173,16 +180,12 @@ class Volumes:
                 pass
         return out
 
-    def users(self, name):
-        return [c for c in self.client.containers.list(all=True)
-                if any(m.get("source") == name and m["type"] == "volume" for m in c.config.get("mounts") or [])]
-
-    def remove(self, name, force=False):
+    def remove(self, name, used_by=()):
+        """used_by: the ids of the containers whose mounts name this volume (the caller knows)."""
         self.get(name)
-        users = self.users(name)
-        if users:
-            raise Conflict("remove %s: volume is in use - [%s]" % (name, ", ".join(c.id for c in users)))
-        doomed = os.path.join(self.client.root, "tmp", "rmvol-%d-%s" % (os.getpid(), name))
+        if used_by:
+            raise Conflict("remove %s: volume is in use - [%s]" % (name, ", ".join(used_by)))
+        doomed = os.path.join(self.root, "tmp", "rmvol-%d-%s" % (os.getpid(), name))
         os.rename(self.path(name), doomed)
         fsutil.rmtree(doomed)
 

@@ -219,7 +219,7 @@ class Container(ContainerRecord, Inspect, Processes, Networking, Execs, Snapshot
             if time.monotonic() > deadline:
                 return
             time.sleep(0.005)
-        bad = cgroups.read_limits(self, self.config["limits"], lxcconf.cgroup_layout())
+        bad = cgroups.read_limits(self._cgroup_dir, self.config["limits"], lxcconf.cgroup_layout())
         # unreadable: the container ended meanwhile; nothing to hold against the host
         bad = {k: v for k, v in bad.items() if not str(v[1]).startswith("unreadable")}
         if bad:
@@ -245,7 +245,7 @@ class Container(ContainerRecord, Inspect, Processes, Networking, Execs, Snapshot
             raise InvalidArgument("you must provide one or more flags when using this command")
         layout = lxcconf.cgroup_layout()
         if self.read_state()["Status"] in (st.RUNNING, st.PAUSED):
-            cgroups.apply_live(self, new, layout)
+            cgroups.apply_live(self._cgroup_dir, new, layout)
         merged = dict(self.config.get("limits") or {}, **new)
         config = dict(self.config, limits=merged)
         if "bridge" not in config:  # a record from before the bridge was kept in config.json
@@ -283,10 +283,10 @@ class Container(ContainerRecord, Inspect, Processes, Networking, Execs, Snapshot
             return {"id": self.id, "name": "/" + self.name, "cpu_percent": 0.0, "memory_stats": {},
                     "pids_stats": {"current": 0}, "networks": {}, "blkio_stats": {}, "read": fsutil.now()}
         layout = lxcconf.cgroup_layout()
-        first, t0 = cgroups.usage(self, layout), time.monotonic()
+        first, t0 = cgroups.usage(self._cgroup_dir, layout, self.pid), time.monotonic()
         if interval:
             time.sleep(interval)  # CPU % is a rate: two samples
-            u, t1 = cgroups.usage(self, layout), time.monotonic()
+            u, t1 = cgroups.usage(self._cgroup_dir, layout, self.pid), time.monotonic()
             cpu = (u["cpu_ns"] - first["cpu_ns"]) / ((t1 - t0) * 1e9) * 100.0
         else:
             u, cpu = first, 0.0
@@ -382,9 +382,9 @@ class Container(ContainerRecord, Inspect, Processes, Networking, Execs, Snapshot
 
     def _remove_volumes(self, mounts):
         """rm -v: the anonymous volumes, and those this container's run created, if unused."""
-        from ..volumes import Volumes
+        from ..volumes import Volumes, volume_users
 
-        vols = Volumes(self.client)
+        vols = Volumes(self.client.root)
         for m in mounts:
             if m["type"] != "volume":
                 continue
@@ -393,10 +393,9 @@ class Container(ContainerRecord, Inspect, Processes, Networking, Execs, Snapshot
             except NotFound:
                 continue
             if meta.get("Anonymous") or meta.get("CreatedBy") == self.id:
-                try:
+                users = volume_users(self.client.containers.list(all=True), m["source"])
+                if not users:  # another container uses it: it stays
                     vols.remove(m["source"])
-                except Conflict:
-                    pass  # another container uses it: it stays
 
     def remove_files(self):
         """Delete everything the container owns: network, name, directory, LXC's lock dir."""

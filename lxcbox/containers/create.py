@@ -177,7 +177,7 @@ def _bridge_of(client, network):
         return ""
     from ..network import networks as net
 
-    return net.Networks(client).get(network)["bridge"]
+    return net.Networks(client.root).get(network)["bridge"]
 
 
 def render_lxc_config(cdir, config, layout=None):
@@ -247,7 +247,7 @@ def _prepare_mounts(client, cid, specs, lowers, branch, driver="overlay"):
     """Create and seed volumes, pre-create mount points in the container's branch."""
     from ..volumes import Volumes
 
-    vols = Volumes(client)
+    vols = Volumes(client.root)
     out = []
     for m in specs:
         m = dict(m)

@@ -321,7 +321,7 @@ class Monitor:
         c = self.container
         layout = lxcconf.cgroup_layout()
         try:
-            path, how = cgroups.oom_watch_files(c, layout)
+            path, how = cgroups.oom_watch_files(c._cgroup_dir, layout)
             ofd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except Exception:
             return False

@@ -16,7 +16,7 @@ class Networking:
         from ..network import networks as net
 
         c = self.config
-        nets = net.Networks(self.client)
+        nets = net.Networks(self.client.root)
         name = c["network"]
         if name.startswith("container:"):
             other = self.client.containers.get(name.split(":", 1)[1])
@@ -65,7 +65,7 @@ class Networking:
                 with open(os.path.join(self.dir, path), "w") as f:  # in place: they are bind-mounted
                     f.write(text)
             net.publish(conf, self.id, ip, ports)
-            nets.refresh_hosts(name)
+            self._refresh_hosts(nets, name)
         except BaseException:
             nets.release(name, self.id)
             raise
@@ -87,7 +87,7 @@ class Networking:
         extra = list(self.config.get("extra_networks") or [])
         if name == self.config.get("network") or any(e["name"] == name for e in extra):
             raise Conflict("container %s is already connected to network %s" % (self.short_id, name))
-        nets = net.Networks(self.client)
+        nets = net.Networks(self.client.root)
         conf = nets.get(name)
         net.ensure_bridge(nets.with_peers(conf))
         ip, conf = nets.allocate(name, self.id, ip)
@@ -113,7 +113,7 @@ class Networking:
         config = dict(self.config, extra_networks=extra)
         fsutil.write_json(self.config_path, config)
         self._config = config
-        nets.refresh_hosts(name)
+        self._refresh_hosts(nets, name)
         return ip
 
     def disconnect_network(self, name):
@@ -125,22 +125,25 @@ class Networking:
             raise NotFound("container %s is not connected to network %s" % (self.short_id, name))
         if self.read_state()["Status"] == st.RUNNING:
             net._run(["nsenter", "-t", str(self.pid), "-n", "ip", "link", "del", mine[0]["ifname"]])
-        nets = net.Networks(self.client)
+        nets = net.Networks(self.client.root)
         nets.release(name, self.id)
         config = dict(self.config, extra_networks=[e for e in extra if e["name"] != name])
         fsutil.write_json(self.config_path, config)
         self._config = config
-        nets.refresh_hosts(name)
+        self._refresh_hosts(nets, name)
+
+    def _refresh_hosts(self, nets, name):
+        nets.refresh_hosts(name, _members(self.client, nets, name))
 
     def disconnect(self):
         """After the container stopped: its published ports and its addresses go."""
         from ..network import networks as net
 
         if self.config.get("extra_networks"):
-            nets = net.Networks(self.client)
+            nets = net.Networks(self.client.root)
             for e in self.config["extra_networks"]:
                 nets.release(e["name"], self.id)  # the interfaces went with the namespace
-                nets.refresh_hosts(e["name"])
+                self._refresh_hosts(nets, e["name"])
             config = dict(self.config, extra_networks=[])
             try:
                 fsutil.write_json(self.config_path, config)
@@ -150,7 +153,7 @@ class Networking:
         name = self.config.get("network", "none")
         if name in ("none", "host") or name.startswith("container:"):
             return
-        nets = net.Networks(self.client)
+        nets = net.Networks(self.client.root)
         try:
             conf = nets.get(name)
         except NotFound:
@@ -158,7 +161,19 @@ class Networking:
         if self.config.get("ports"):
             net.unpublish(conf, self.id)
         nets.release(name, self.id)
-        nets.refresh_hosts(name)
+        self._refresh_hosts(nets, name)
+
+
+def _members(client, nets, name):
+    """(ip, hostname, container name, hosts file) of the containers with an address on network name."""
+    out = []
+    for ip, cid in sorted(nets.leases(name).items()):
+        try:
+            c = client.containers.get(cid)
+            out.append((ip, c.config["hostname"], c.name, os.path.join(c.dir, "hosts")))
+        except NotFound:
+            continue
+    return out
 
 
 def _resolv_conf():

@@ -73,10 +73,12 @@ def host_routes(except_dev=None):
 # -- networks -----------------------------------------------------------------------------------
 
 class Networks:
-    def __init__(self, client):
-        self.client = client
-        self.dir = os.path.join(client.root, "networks")
-        self.ipam_dir = os.path.join(client.root, "ipam")
+    def __init__(self, root):
+        """root: lxcbox's state root.  What containers are on a network, the caller says: this
+        store never looks containers up."""
+        self.root = root
+        self.dir = os.path.join(root, "networks")
+        self.ipam_dir = os.path.join(root, "ipam")
 
     def conf_path(self, name):
         return os.path.join(self.dir, name + ".conf")
@@ -98,32 +100,22 @@ class Networks:
         conf["peers"] = ",".join(n["bridge"] for n in self._all_confs() if n["name"] != conf["name"])
         return conf
 
-    def hosts_entries(self, name):
-        """(ip, container name) of every container with an address on the network."""
-        out = []
-        for ip, cid in sorted(self.leases(name).items()):
-            try:
-                c = self.client.containers.get(cid)
-                out.append((ip, c.name, c.config["hostname"], c))
-            except NotFound:
-                continue
-        return out
-
     @staticmethod
     def hosts_file(entries):
         """/etc/hosts for a container: localhost, then (ip, hostname, container name) entries."""
         lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
         return "\n".join(lines + ["%s\t%s %s" % e for e in entries]) + "\n"
 
-    def refresh_hosts(self, name):
-        """On a user network, every container's /etc/hosts names all the others (name resolution)."""
+    def refresh_hosts(self, name, members):
+        """On a user network, every container's /etc/hosts names all the others (name resolution).
+
+        members: (ip, hostname, container name, hosts file path) of the containers on it."""
         if name == DEFAULT_NETWORK:
             return
-        entries = self.hosts_entries(name)
-        text = self.hosts_file([(ip, host, cname) for ip, cname, host, _ in entries])
-        for _, _, _, c in entries:
+        text = self.hosts_file([(ip, host, cname) for ip, host, cname, _ in members])
+        for _, _, _, hosts_path in members:
             try:
-                with open(os.path.join(c.dir, "hosts"), "w") as f:  # in place: it is bind-mounted
+                with open(hosts_path, "w") as f:  # in place: it is bind-mounted
                     f.write(text)
             except FileNotFoundError:
                 pass
@@ -187,12 +179,13 @@ class Networks:
             pass
         return out
 
-    def remove(self, name):
+    def remove(self, name, used_by=()):
+        """used_by: the names of the containers configured on this network (the caller knows)."""
         conf = self.get(name)
         users = [ip for ip, cid in self.leases(name).items()]
         if users:
             raise Conflict("error while removing network: network %s has active endpoints" % name)
-        used = [c.name for c in self.client.containers.list(all=True) if c.config.get("network") == name]
+        used = list(used_by)
         if used:
             raise Conflict("error while removing network: network %s is used by container %s" % (name, used[0]))
         teardown_bridge(conf)

@@ -1,6 +1,9 @@
 """Resource limits through cgroups, v1 and v2: render them as LXC keys, read them back, change
 them live (`update`), and read usage for `stats` and OOM reporting.
 
+The functions that touch a container's cgroup take `cgroup_dir`, a function from a v1 controller
+name ('' for the v2 hierarchy) to that cgroup's directory: plain data in, nothing called up.
+
 The host's layout is detected at run time (lxcconf.cgroup_layout): this host is a v1/v2 hybrid,
 where LXC applies `lxc.cgroup.*` keys and ignores `lxc.cgroup2.*` ones.
 """
@@ -160,24 +163,19 @@ def parse_ulimit(text):
     return name, (fix(soft), fix(hard))
 
 
-def controller_dir(container, controller):
-    """Where a v1 controller's (or, with '', the v2) files of the container live."""
-    return container._cgroup_dir(controller)
-
-
 def _file_for(layout, key):
     if layout == "v2":
         return "", key
     return key.split(".", 1)[0], key
 
 
-def read_limits(container, limits, layout):
+def read_limits(cgroup_dir, limits, layout):
     """Read the limits back from the container's cgroup: {key: (wanted, found)} for mismatches."""
     bad = {}
     for key, wanted in keys_for(limits, layout):
         ctrl, name = _file_for(layout, key)
         try:
-            with open(os.path.join(controller_dir(container, ctrl), name)) as f:
+            with open(os.path.join(cgroup_dir(ctrl), name)) as f:
                 found = f.read().strip()
         except (OSError, StateError) as exc:
             bad[key] = (wanted, "unreadable: %s" % exc)
@@ -212,14 +210,14 @@ def _expand(cpus):
     return out
 
 
-def apply_live(container, limits, layout):
+def apply_live(cgroup_dir, limits, layout):
     """`update`: write limits into a running container's cgroup."""
     keys = keys_for(limits, layout)
     if layout == "v1" and any(k == "memory.limit_in_bytes" for k, _ in keys):
         # v1 keeps memory <= memory+swap at every step: lowering memory goes first, raising it
         # goes after the swap limit (a container started without -m has both unlimited)
         try:
-            ctrl = controller_dir(container, "memory")
+            ctrl = cgroup_dir("memory")
             with open(os.path.join(ctrl, "memory.limit_in_bytes")) as f:
                 old_mem = int(f.read())
             with open(os.path.join(ctrl, "memory.memsw.limit_in_bytes")) as f:
@@ -234,7 +232,7 @@ def apply_live(container, limits, layout):
         keys.sort(key=lambda kv: (kv[0] == "memory.memsw.limit_in_bytes") == lowering)
     for key, value in keys:
         ctrl, name = _file_for(layout, key)
-        path = os.path.join(controller_dir(container, ctrl), name)
+        path = os.path.join(cgroup_dir(ctrl), name)
         try:
             with open(path, "w") as f:
                 f.write(str(value))
@@ -250,12 +248,12 @@ def _read(path, default=None):
         return default
 
 
-def usage(container, layout):
+def usage(cgroup_dir, layout, pid):
     """Raw numbers for `stats`: cpu ns, memory bytes and limit, pids, block and net I/O."""
     out = {"cpu_ns": 0, "mem": 0, "mem_limit": 0, "pids": 0, "blk_read": 0, "blk_write": 0,
            "net_rx": 0, "net_tx": 0}
     if layout == "v2":
-        d = controller_dir(container, "")
+        d = cgroup_dir("")
         for line in (_read(os.path.join(d, "cpu.stat"), "") or "").splitlines():
             if line.startswith("usage_usec"):
                 out["cpu_ns"] = int(line.split()[1]) * 1000
@@ -271,8 +269,8 @@ def usage(container, layout):
                 elif k == "wbytes":
                     out["blk_write"] += int(v)
     else:
-        out["cpu_ns"] = int(_read(os.path.join(controller_dir(container, "cpuacct"), "cpuacct.usage"), "0"))
-        mem = controller_dir(container, "memory")
+        out["cpu_ns"] = int(_read(os.path.join(cgroup_dir("cpuacct"), "cpuacct.usage"), "0"))
+        mem = cgroup_dir("memory")
         usage_b = int(_read(os.path.join(mem, "memory.usage_in_bytes"), "0"))
         cache = 0
         for line in (_read(os.path.join(mem, "memory.stat"), "") or "").splitlines():
@@ -280,8 +278,8 @@ def usage(container, layout):
                 cache = int(line.split()[1])
         out["mem"] = max(usage_b - cache, 0)  # as docker stats: without the inactive page cache
         out["mem_limit"] = int(_read(os.path.join(mem, "memory.limit_in_bytes"), "0"))
-        out["pids"] = int(_read(os.path.join(controller_dir(container, "pids"), "pids.current"), "0"))
-        for line in (_read(os.path.join(controller_dir(container, "blkio"), "blkio.throttle.io_service_bytes"), "")
+        out["pids"] = int(_read(os.path.join(cgroup_dir("pids"), "pids.current"), "0"))
+        for line in (_read(os.path.join(cgroup_dir("blkio"), "blkio.throttle.io_service_bytes"), "")
                      or "").splitlines():
             parts = line.split()
             if len(parts) == 3 and parts[1] == "Read":
@@ -291,7 +289,7 @@ def usage(container, layout):
     host_mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     if not out["mem_limit"] or out["mem_limit"] > host_mem:
         out["mem_limit"] = host_mem
-    for line in (_read("/proc/%d/net/dev" % container.pid, "") or "").splitlines()[2:]:
+    for line in (_read("/proc/%d/net/dev" % pid, "") or "").splitlines()[2:]:
         name, _, rest = line.partition(":")
         if name.strip() == "lo":
             continue
@@ -302,11 +300,11 @@ def usage(container, layout):
     return out
 
 
-def oom_watch_files(container, layout):
+def oom_watch_files(cgroup_dir, layout):
     """(path, how) to watch for OOM kills: v1 memory.oom_control with an eventfd, v2 memory.events."""
     if layout == "v2":
-        return os.path.join(controller_dir(container, ""), "memory.events"), "v2"
-    return os.path.join(controller_dir(container, "memory"), "memory.oom_control"), "v1"
+        return os.path.join(cgroup_dir(""), "memory.events"), "v2"
+    return os.path.join(cgroup_dir("memory"), "memory.oom_control"), "v1"
 
 
 def oom_kills(text):
