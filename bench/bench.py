@@ -150,6 +150,19 @@ def bench_logs(bench, rounds):
     return {k: LOG_BYTES / 1e6 / (statistics.median(v) / 1000) for k, v in times.items()}
 
 
+def import_cost(runs=30):
+    """What importing the run path's modules costs: `python -IS -c 'import lxcbox.cli.main, ...'`
+    against `python -IS -c pass`, alternating (medians, ms)."""
+    py = LXCBOX[0]
+    code = ("import sys; sys.path.insert(0, %r); import lxcbox.cli.main, lxcbox.client, "
+            "lxcbox.containers.container, lxcbox.containers.monitor" % REPO)
+    bare, full = [], []
+    for _ in range(runs):
+        bare.append(timed([py, "-IS", "-c", "pass"]))
+        full.append(timed([py, "-IS", "-c", code]))
+    return statistics.median(bare), statistics.median(full)
+
+
 def monitor_pss(bench):
     """PSS in KiB of a lone lxcbox monitor, read from /proc/PID/smaps_rollup."""
     cid = subprocess.run(LXCBOX + ["--root", bench.root, "run", "-d", "base", "sleep", "60"], check=True,
@@ -250,6 +263,7 @@ def main():
         medians, samples = alternate(contenders, opts.runs)
         throughput = bench_logs(bench, 5)
         pss = monitor_pss(bench)
+        imports = import_cost()
         images = bench_commit_create(bench)
     finally:
         bench.close()
@@ -271,6 +285,7 @@ def main():
         LOG_LINES, ", ".join("%s %.1f MB/s" % kv for kv in throughput.items())))
     if "podman" in throughput:
         lines.append("lxcbox / podman log throughput = %.2f" % (throughput["lxcbox"] / throughput["podman"]))
+    lines.append("imports on the run path: %.1f ms (python -IS -c pass: %.1f ms)" % (imports[1] - imports[0], imports[0]))
     lines.append("monitor PSS: %.1f MiB (bar: <= 8 MiB; containerd-shim ~12 MiB, conmon ~0.7 MiB)" % (pss / 1024.0))
     verdicts.append("monitor PSS %.1f MiB (bar: <= 8)  %s" % (pss / 1024.0, "OK" if pss <= 8192 else "OVER"))
     lines.append("")

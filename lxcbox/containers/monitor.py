@@ -68,6 +68,27 @@ def remove_attach_socket(cid):
         pass
 
 
+class LaunchSpec:
+    """Everything a monitor needs to know, fixed at launch (as conmon gets its arguments): plain
+    data, read once from the container's record.  A plain class: `dataclasses` costs an import
+    on the run path."""
+    __slots__ = ("cid", "argv", "tty", "stdin_open", "restart_policy", "auto_remove", "memory_limited",
+                 "ports", "log_path", "log_opts", "state", "net_state")
+
+    def __init__(self, **fields):
+        for name in self.__slots__:
+            setattr(self, name, fields[name])
+
+    @classmethod
+    def of(cls, container):
+        c = container.config
+        return cls(cid=container.id, argv=container.lxc_argv(), tty=bool(c.get("tty")),
+                   stdin_open=bool(c.get("stdin_open")), restart_policy=c.get("restart_policy") or {},
+                   auto_remove=bool(c.get("auto_remove")), memory_limited="memory" in (c.get("limits") or {}),
+                   ports=bool(c.get("ports")), log_path=container.log_path, log_opts=c.get("log_opts") or {},
+                   state=dict(container.state), net_state=container._net_state)
+
+
 def launch(container, stdin_fd=None, stdout_fd=None, stderr_fd=None, client_fd=None, winsize=None):
     """Start container's monitor.  Returns the read end of its status pipe.
 
@@ -76,13 +97,13 @@ def launch(container, stdin_fd=None, stdout_fd=None, stderr_fd=None, client_fd=N
     client_fd: with a tty, a connected socket that is the first attached client.
     winsize: with a tty, its initial (rows, cols).
     """
-    argv = container.lxc_argv()
+    spec = LaunchSpec.of(container)
     r, w = os.pipe()
 
     def become_monitor():
         code = 0
         try:
-            m = Monitor(container, argv, w, stdin_fd, stdout_fd, stderr_fd, client_fd, winsize)
+            m = Monitor(spec, container, w, stdin_fd, stdout_fd, stderr_fd, client_fd, winsize)
             m.run()
         except BaseException as exc:  # the monitor must never print a traceback
             _report(w, "E 125 monitor failed: %s\n" % exc)
@@ -120,9 +141,14 @@ def _report(fd, line):
 
 
 class Monitor:
-    def __init__(self, container, argv, status_fd, stdin_fd, stdout_fd, stderr_fd, client_fd=None, winsize=None):
-        self.container = container
-        self.argv = argv
+    def __init__(self, spec, record, status_fd, stdin_fd, stdout_fd, stderr_fd, client_fd=None, winsize=None):
+        """spec: the LaunchSpec.  record: the container's record, for what the monitor writes
+        (state.json) and reads as it changes (the stop and restart markers), and for the end of
+        life (its addresses and ports released, an --rm container removed)."""
+        self.spec = spec
+        self.container = record
+        self.argv = spec.argv
+        self.state = dict(spec.state)  # the monitor's copy: from the launch on, it is the only writer
         self.status_fd = status_fd
         self.stdin_fd = stdin_fd
         self.targets = {"stdout": stdout_fd, "stderr": stderr_fd}
@@ -207,14 +233,14 @@ class Monitor:
     def run(self):
         self._isolate()
         c = self.container
-        log = _LazyLog(c)
+        log = _LazyLog(self.spec.log_path, self.spec.log_opts)
         stdin = self.stdin_fd if self.stdin_fd is not None else self.devnull
-        restarts = c._state.get("RestartCount", 0)
+        restarts = self.state.get("RestartCount", 0)
         delay = 0.1
         reported = False
         while True:
             try:
-                if c.config.get("tty"):
+                if self.spec.tty:
                     pid, master = self._spawn_tty()
                     fds = None
                 else:
@@ -223,14 +249,14 @@ class Monitor:
                 self._finish_state(125, error="lxc-execute: %s" % exc)
                 _report(self.status_fd, "E 125 cannot start lxc-execute: %s\n" % exc)
                 return
-            state = dict(c._state)  # the launcher's copy: the monitor is the only writer from here
-            if c._net_state:
-                state["NetworkSettings"] = c._net_state
+            state = dict(self.state)
+            if self.spec.net_state:
+                state["NetworkSettings"] = self.spec.net_state
             state.update(Status=st.RUNNING, Running=True, Restarting=False, Pid=pid,
                          PidStart=fsutil.pid_start_time(pid), MonitorPid=os.getpid(),
                          MonitorStart=fsutil.pid_start_time(os.getpid()), StartedAt=fsutil.now(),
                          FinishedAt=st.ZERO_TIME, ExitCode=0, Error="", RestartCount=restarts)
-            c.write_state(state)
+            self._write_state(state)
             if not reported:
                 _report(self.status_fd, "S %d %s\n" % (pid, self.tty_path))
                 reported = True
@@ -244,7 +270,7 @@ class Monitor:
                 code = 128 - code
             if c.was_killed():
                 code = 137
-            elif (code == 137 and "memory" in (c.config.get("limits") or {})
+            elif (code == 137 and self.spec.memory_limited
                   and self.oom_fds is None):
                 # killed by SIGKILL, not by lxcbox, under a memory limit, gone before its cgroup
                 # could be watched (a life of a few milliseconds): the OOM killer is by far the
@@ -254,10 +280,10 @@ class Monitor:
                 break
             # Docker's back-off: 100 ms, doubling
             restarts += 1
-            state = dict(c._state)
+            state = dict(self.state)
             state.update(Status=st.RESTARTING, Running=True, Restarting=True, ExitCode=code,
                          FinishedAt=fsutil.now(), RestartCount=restarts)
-            c.write_state(state)
+            self._write_state(state)
             import time
 
             time.sleep(delay)
@@ -270,7 +296,7 @@ class Monitor:
             conn.close()  # attached clients see EOF
         if self.listener is not None:
             self.listener.close()
-            remove_attach_socket(c.id)
+            remove_attach_socket(self.spec.cid)
         log.close()
         self._finish_state(code)
         try:
@@ -280,13 +306,13 @@ class Monitor:
         for fd in self.targets.values():
             if fd is not None:
                 os.close(fd)
-        if c.config.get("auto_remove") and not c.restart_requested():
+        if self.spec.auto_remove and not c.restart_requested():
             c.record_exit(code)  # for `wait`, which may find the container gone
             c.remove_files()
         _report(self.status_fd, "X %d\n" % code)
 
     def _should_restart(self, code, restarts):
-        policy = self.container.config.get("restart_policy") or {}
+        policy = self.spec.restart_policy
         name = policy.get("Name") or "no"
         if name == "no" or self.container.stop_requested():
             return False
@@ -297,14 +323,17 @@ class Monitor:
             return code != 0 and (limit == 0 or restarts < limit)
         return False
 
+    def _write_state(self, state):
+        self.container.write_state(state)
+        self.state = state
+
     def _finish_state(self, code, error=""):
-        c = self.container
-        state = dict(c._state)
+        state = dict(self.state)
         state.update(Status=st.EXITED, Running=False, Paused=False, Restarting=False,
                      ExitCode=code, FinishedAt=fsutil.now(), Error=error,
                      OOMKilled=self.oom_killed)
         try:
-            c.write_state(state)
+            self._write_state(state)
         except OSError:
             pass  # removed meanwhile (rm -f), or a full disk: readers reconcile from the pids
 
@@ -349,7 +378,7 @@ class Monitor:
 
     @property
     def lxc_prefix(self):
-        return b"lxc-execute: " + self.container.id.encode() + b": "
+        return b"lxc-execute: " + self.spec.cid.encode() + b": "
 
     def _drop_lxc_lines(self, data):
         """lxc-execute shares its stderr with the container and reports its own errors there
@@ -360,7 +389,7 @@ class Monitor:
 
     def _hairpin(self):
         """Let a container reach its own published ports: hairpin mode on its bridge port."""
-        path = "/sys/class/net/lxv%s/brport/hairpin_mode" % self.container.id[:12]
+        path = "/sys/class/net/lxv%s/brport/hairpin_mode" % self.spec.cid[:12]
         try:
             with open(path, "w") as f:
                 f.write("1")
@@ -402,11 +431,10 @@ class Monitor:
         for fd in fds:
             p.register(fd, POLLIN | POLLHUP | POLLERR)
         open_fds = dict(fds)
-        config = self.container.config
         pending = []  # setup that needs the started container: each returns True once done
-        if "memory" in (config.get("limits") or {}):
+        if self.spec.memory_limited:
             pending.append(lambda: self._watch_oom(p))
-        if config.get("ports"):
+        if self.spec.ports:
             pending.append(self._hairpin)
         tries = 0
         watching = not pending
@@ -457,13 +485,12 @@ class Monitor:
         import struct
         from select import poll, POLLIN, POLLHUP, POLLERR
 
-        c = self.container
         if self.listener is None:
-            self.listener = _attach_listener(c.id)
+            self.listener = _attach_listener(self.spec.cid)
             if self.client_fd is not None:
                 first = socket.socket(fileno=self.client_fd)
                 self.clients[first.fileno()] = first
-        stdin_open = c.config.get("stdin_open")
+        stdin_open = self.spec.stdin_open
         p = poll()
         p.register(master, POLLIN | POLLHUP | POLLERR)
         p.register(self.listener.fileno(), POLLIN)
@@ -513,16 +540,17 @@ class _LazyLog:
     """The container's LogWriter, opened at the first byte: a silent container costs no log file
     (and `run --rm true` no import of the log writer)."""
 
-    def __init__(self, container):
-        self.container = container
+    def __init__(self, path, opts):
+        self.path = path
+        self.opts = opts
         self.writer = None
 
     def write(self, stream, data):
         if self.writer is None:
             from .logs import LogWriter, parse_size
 
-            opts = self.container.config.get("log_opts") or {}
-            self.writer = LogWriter(self.container.log_path, parse_size(opts.get("max-size", "10m")),
+            opts = self.opts
+            self.writer = LogWriter(self.path, parse_size(opts.get("max-size", "10m")),
                                     int(opts.get("max-file", 3)))
         self.writer.write(stream, data)
 
