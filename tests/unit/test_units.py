@@ -9,7 +9,7 @@ from lxcbox import fsutil
 from lxcbox.runtime import lxcconf, rootfs
 from lxcbox.containers import names
 from lxcbox.images import reference
-from lxcbox.cli.main import human_duration, status_string
+from lxcbox.cli.common import human_duration, status_string
 from lxcbox.cli.parse import Opt
 from lxcbox.errors import CommandNotExecutable, CommandNotFound, InvalidArgument
 

@@ -1,0 +1,170 @@
+"""What the verbs share: the client, per-argument errors, tables, Go-style --format, sizes and
+durations, output files."""
+import os
+import sys
+
+from ..errors import LxcboxError
+from .parse import UsageError
+
+
+PROG = "lxcbox"
+
+
+def _client(g):
+    from ..client import Client
+
+    return Client(root=g["root"], storage_driver=g.get("storage_driver"))
+
+
+def _each(args, fn):
+    """Apply fn to each argument; report each failure on its own line; exit 1 if any failed."""
+    rc = 0
+    for ref in args:
+        try:
+            fn(ref)
+        except LxcboxError as exc:
+            _error(exc)
+            rc = 1
+    return rc
+
+
+def _write_output(path, write):
+    """Run write(fileobj) into path (a temp file renamed when complete) or to stdout (not a tty)."""
+    if path:
+        if os.path.isdir(path):
+            raise UsageError("cannot write to %s: it is a directory" % path)
+        tmp = path + ".tmp-%d" % os.getpid()
+        try:
+            try:
+                f = open(tmp, "wb")
+            except OSError as exc:
+                raise LxcboxError("cannot write to %s: %s" % (path, exc.strerror)) from None
+            with f:
+                write(f)
+            os.rename(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return 0
+    if os.isatty(1):
+        raise LxcboxError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    write(sys.stdout.buffer)
+    return 0
+
+
+def _global_argv(g):
+    out = ["--root", g["root"]] if g["root"] else []
+    return out + (["--storage-driver", g["storage_driver"]] if g.get("storage_driver") else [])
+
+
+def _int(text, flag):
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        raise UsageError('invalid argument "%s" for "%s" flag' % (text, flag)) from None
+
+
+def human_duration(seconds):
+    """Docker's units.HumanDuration."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return "%d seconds" % s
+    m = s // 60
+    if m == 1:
+        return "About a minute"
+    if m < 60:
+        return "%d minutes" % m
+    h = round(s / 3600)
+    if h == 1:
+        return "About an hour"
+    if h < 48:
+        return "%d hours" % h
+    if h < 24 * 7 * 2:
+        return "%d days" % (h // 24)
+    if h < 24 * 30 * 2:
+        return "%d weeks" % (h // 24 // 7)
+    if h < 24 * 365 * 2:
+        return "%d months" % (h // 24 // 30)
+    return "%d years" % (h // 24 // 365)
+
+
+def status_string(state, now=None):
+    import time
+
+    from ..fsutil import parse_time
+
+    now = now or time.time()
+    status = state["Status"]
+    if status in ("running", "paused"):
+        text = "Up " + human_duration(now - parse_time(state["StartedAt"]))
+        return text + " (Paused)" if status == "paused" else text
+    if status == "exited":
+        text = "Exited (%d) %s ago" % (state["ExitCode"], human_duration(now - parse_time(state["FinishedAt"])))
+        return text + " (OOMKilled)" if state.get("OOMKilled") else text
+    return status.capitalize()
+
+
+def _table(headers, rows):
+    from tabulate import tabulate
+
+    print(tabulate(rows, headers=headers, tablefmt="plain", disable_numparse=True).replace("\n\n", "\n"))
+
+
+def _format(template, data):
+    """A small subset of Go templates: {{.Field.Sub}} and {{json .Field}}."""
+    import json
+
+    out, rest = "", template
+    while "{{" in rest:
+        head, _, rest = rest.partition("{{")
+        expr, _, rest = rest.partition("}}")
+        expr = expr.strip()
+        as_json = expr.startswith("json ")
+        if as_json:
+            expr = expr[5:].strip()
+        value = data
+        for part in expr.lstrip(".").split("."):
+            if part:
+                value = value.get(part) if isinstance(value, dict) else None
+        if as_json:
+            text = json.dumps(value)
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        elif value is None:
+            text = "<no value>"
+        else:
+            text = str(value)
+        out += head + text
+    return out + rest
+
+
+def _size(n):
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000:
+            return ("%.3g%s" % (n, unit)) if unit != "B" else "%dB" % n
+        n /= 1000.0
+    return "%.3gTB" % n
+
+
+def _human_bytes(n):
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return ("%.4g%s" % (n, unit)) if unit != "B" else "%dB" % n
+        n /= 1024.0
+
+
+def _error(exc):
+    msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+    print("%s: error: %s" % (PROG, msg), file=sys.stderr)
+
+
+def _arity(lo, hi):
+    if hi == lo:
+        return "exactly %d argument%s" % (lo, "" if lo == 1 else "s")
+    if hi is None:
+        return "at least %d argument%s" % (lo, "" if lo == 1 else "s")
+    return "between %d and %d arguments" % (lo, hi)

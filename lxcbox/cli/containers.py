@@ -1,0 +1,395 @@
+"""The container verbs: run, create, start, stop, kill, wait, logs, attach, rm, ps, inspect,
+exec, top, stats, update, port, pause, unpause, restart, rename, diff, commit, export."""
+import os
+import sys
+
+from ..errors import LxcboxError
+from .parse import Opt, UsageError
+from .common import (
+    _client, _each, _write_output, _int, human_duration, status_string, _table, _format, _size,
+    _human_bytes)
+
+
+_CONTAINER_OPTS = [
+    Opt("--name", "value", "Assign a name to the container", metavar="NAME"),
+    Opt("-e|--env", "list", "Set environment variables", metavar="K=V", dest="env"),
+    Opt("-w|--workdir", "value", "Working directory inside the container", metavar="DIR", dest="workdir"),
+    Opt("-u|--user", "value", "Username or UID (format: <name|uid>[:<group|gid>])", metavar="USER", dest="user"),
+    Opt("-h|--hostname", "value", "Container host name", metavar="HOSTNAME", dest="hostname"),
+    Opt("--entrypoint", "value", "Overwrite the default ENTRYPOINT of the image", metavar="CMD"),
+    Opt("-i|--interactive", "flag", "Keep STDIN open", dest="interactive"),
+    Opt("-t|--tty", "flag", "Allocate a pseudo-TTY", dest="tty"),
+    Opt("--rm", "flag", "Automatically remove the container when it exits"),
+    Opt("-l|--label", "list", "Set metadata on a container", metavar="K=V", dest="label"),
+    Opt("--cidfile", "value", "Write the container ID to the file", metavar="FILE"),
+    Opt("--restart", "value", "Restart policy: no, on-failure[:max-retries], always, unless-stopped",
+        metavar="POLICY"),
+    Opt("--log-opt", "list", "Log driver options: max-size=10m, max-file=3", metavar="K=V", dest="log_opt"),
+    Opt("-m|--memory", "value", "Memory limit (b, k, m, g)", metavar="BYTES", dest="memory"),
+    Opt("--memory-swap", "value", "Memory plus swap limit; -1: unlimited swap", metavar="BYTES"),
+    Opt("--memory-reservation", "value", "Memory soft limit", metavar="BYTES"),
+    Opt("--cpus", "value", "Number of CPUs (CFS quota over period)", metavar="N"),
+    Opt("-c|--cpu-shares", "value", "CPU shares (relative weight)", metavar="N", dest="cpu_shares"),
+    Opt("--cpuset-cpus", "value", "CPUs in which to allow execution (0-3, 0,1)", metavar="CPUS"),
+    Opt("--pids-limit", "value", "Tune container pids limit (-1 for unlimited)", metavar="N"),
+    Opt("--ulimit", "list", "Ulimit options: nofile=1024:2048", metavar="ULIMIT"),
+    Opt("-v|--volume", "list", "Bind mount a host path or a named volume: SRC:DST[:ro]", metavar="SPEC",
+        dest="volume"),
+    Opt("--tmpfs", "list", "Mount a tmpfs: /path[:size=64m,mode=1777]", metavar="SPEC"),
+    Opt("--read-only", "flag", "Mount the container's root filesystem read-only"),
+    Opt("--network|--net", "value", "Network: bridge (default), none, host, container:NAME, or a user network",
+        metavar="NET", dest="network"),
+    Opt("-p|--publish", "list", "Publish a port: [HOSTIP:]HOSTPORT:CTRPORT[/udp] or CTRPORT", metavar="SPEC",
+        dest="publish"),
+    Opt("-P|--publish-all", "flag", "Publish all exposed ports to free host ports", dest="publish_all"),
+    Opt("--ip", "value", "IPv4 address on the network", metavar="IP"),
+    Opt("--cap-add", "list", "Add a Linux capability (or ALL)", metavar="CAP"),
+    Opt("--cap-drop", "list", "Drop a Linux capability (or ALL)", metavar="CAP"),
+    Opt("--privileged", "flag", "Give the container every capability and device, no seccomp or masked paths"),
+    Opt("--security-opt", "list", "seccomp=unconfined|PROFILE.json, no-new-privileges", metavar="OPT"),
+]
+
+
+_RUN_OPTS = _CONTAINER_OPTS + [Opt("-d|--detach", "flag", "Run in the background and print the container ID",
+                                   dest="detach")]
+
+
+def _container_kwargs(o, image, cmd):
+    labels = {}
+    for item in o["label"]:
+        k, _, v = item.partition("=")
+        labels[k] = v
+    log_opts = {}
+    for item in o["log_opt"]:
+        k, sep, v = item.partition("=")
+        if not sep:
+            raise UsageError("invalid log opt %r: use KEY=VALUE" % item)
+        log_opts[k] = v
+    return dict(image=image, command=cmd or None, name=o["name"], environment=o["env"],
+                working_dir=o["workdir"], user=o["user"], hostname=o["hostname"],
+                auto_remove=o["rm"], tty=o["tty"], stdin_open=o["interactive"],
+                entrypoint=o["entrypoint"], labels=labels, restart_policy=o["restart"],
+                log_config={"Type": "json-file", "Config": log_opts}, mem_limit=o["memory"],
+                memswap_limit=o["memory_swap"], mem_reservation=o["memory_reservation"], cpus=o["cpus"],
+                cpu_shares=o["cpu_shares"], cpuset_cpus=o["cpuset_cpus"], pids_limit=o["pids_limit"],
+                ulimits=o["ulimit"], volumes=o["volume"], tmpfs=o["tmpfs"], read_only=o["read_only"],
+                network=o["network"], ports=o["publish"], publish_all_ports=o["publish_all"], ip=o["ip"],
+                cap_add=o["cap_add"], cap_drop=o["cap_drop"], privileged=o["privileged"],
+                security_opt=o["security_opt"])
+
+
+def _create(g, o, args):
+    if o["cidfile"] and os.path.exists(o["cidfile"]):
+        raise LxcboxError("Container ID file found, make sure the other container isn't running or delete %s"
+                          % o["cidfile"])
+    c = _client(g).containers.create(**_container_kwargs(o, args[0], args[1:]))
+    if o["cidfile"]:
+        from ..fsutil import atomic_write
+
+        try:
+            atomic_write(o["cidfile"], c.id)
+        except OSError as exc:
+            c.remove(force=True)
+            raise LxcboxError("Failed to create the container ID file: %s: %s" % (o["cidfile"], exc.strerror)) from None
+    return c
+
+
+def cmd_run(g, o, args):
+    if o["tty"] and o["interactive"] and not o["detach"] and not os.isatty(0):
+        raise LxcboxError("the input device is not a TTY")
+    c = _create(g, o, args)
+    if o["detach"]:
+        c.start()
+        print(c.id)
+        return 0
+    if o["tty"]:
+        code = c.start_tty()
+        return 0 if code is None else code
+    # Ctrl-C and friends are forwarded to the container (Docker's sig-proxy)
+    code = c.start_attached(0 if o["interactive"] else None, 1, 2, sig_proxy=True)
+    # nothing is left to clean up: skip the interpreter's teardown on the hot path
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def cmd_create(g, o, args):
+    c = _create(g, o, args)
+    print(c.id)
+    return 0
+
+
+def cmd_start(g, o, args):
+    client = _client(g)
+    for ref in args:
+        c = client.containers.get(ref)
+        if o["attach"]:
+            return c.start_attached(0 if o["interactive"] else None, 1, 2, sig_proxy=True)
+        c.start()
+        print(ref)
+    return 0
+
+
+def cmd_rm(g, o, args):
+    client = _client(g)
+
+    def rm(ref):
+        client.containers.get(ref).remove(force=o["force"], v=o["volumes"])
+        print(ref)
+
+    return _each(args, rm)
+
+
+def cmd_stop(g, o, args):
+    client = _client(g)
+    timeout = _int(o["time"], "--time")
+
+    def stop(ref):
+        client.containers.get(ref).stop(timeout=timeout)
+        print(ref)
+
+    return _each(args, stop)
+
+
+def cmd_kill(g, o, args):
+    from ..client import parse_signal
+
+    try:
+        parse_signal(o["signal"])  # bad input: one line and 125, before any container is touched
+    except LxcboxError as exc:
+        raise UsageError(str(exc)) from None
+    client = _client(g)
+
+    def kill(ref):
+        client.containers.get(ref).kill(o["signal"])
+        print(ref)
+
+    return _each(args, kill)
+
+
+def cmd_wait(g, o, args):
+    client = _client(g)
+
+    def wait(ref):
+        print(client.containers.get(ref).wait()["StatusCode"])
+
+    return _each(args, wait)
+
+
+def cmd_logs(g, o, args):
+    c = _client(g).containers.get(args[0])
+    tail = None if o["tail"] in (None, "all") else _int(o["tail"], "--tail")
+    for stream, line in c.log_entries(timestamps=o["timestamps"], tail=tail, since=o["since"],
+                                      until=o["until"], follow=o["follow"]):
+        out = sys.stdout if stream == "stdout" else sys.stderr
+        out.buffer.write(line)
+        out.flush()
+    return 0
+
+
+def cmd_attach(g, o, args):
+    c = _client(g).containers.get(args[0])
+    if c.config.get("tty") and c.config.get("stdin_open") and not os.isatty(0):
+        raise LxcboxError("the input device is not a TTY")
+    code = c.attach()
+    return 0 if code is None else code
+
+
+def cmd_commit(g, o, args):
+    c = _client(g).containers.get(args[0])
+    repo = args[1] if len(args) > 1 else None
+    image = c.commit(repo, message=o["message"], author=o["author"], changes=o["change"], pause=o["pause"])
+    print(image.id)
+    return 0
+
+
+def cmd_diff(g, o, args):
+    for item in _client(g).containers.get(args[0]).diff():
+        print("%s %s" % ("CAD"[item["Kind"]], item["Path"]))
+    return 0
+
+
+def cmd_export(g, o, args):
+    c = _client(g).containers.get(args[0])
+    return _write_output(o["output"], c.export)
+
+
+def cmd_update(g, o, args):
+    client = _client(g)
+
+    def update(ref):
+        client.containers.get(ref).update(
+            mem_limit=o["memory"], memswap_limit=o["memory_swap"], mem_reservation=o["memory_reservation"],
+            cpus=o["cpus"], cpu_shares=o["cpu_shares"], cpuset_cpus=o["cpuset_cpus"], pids_limit=o["pids_limit"])
+        print(ref)
+
+    return _each(args, update)
+
+
+def cmd_stats(g, o, args):
+    import time
+
+    client = _client(g)
+    containers = [client.containers.get(r) for r in args] if args else client.containers.list()
+    headers = ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"]
+    live = not o["no_stream"] and os.isatty(1)
+    while True:
+        rows = []
+        for c in containers:
+            s = c.stats(stream=False)
+            mem = s["memory_stats"]
+            if not mem:
+                rows.append([c.short_id, c.name, "--", "-- / --", "--", "--", "--", "--"])
+                continue
+            net, blk = s["networks"]["eth0"], s["blkio_stats"]
+            rows.append([c.short_id, c.name, "%.2f%%" % s["cpu_percent"],
+                         "%s / %s" % (_human_bytes(mem["usage"]), _human_bytes(mem["limit"])),
+                         "%.2f%%" % (100.0 * mem["usage"] / mem["limit"] if mem["limit"] else 0),
+                         "%s / %s" % (_size(net["rx_bytes"]), _size(net["tx_bytes"])),
+                         "%s / %s" % (_size(blk["read_bytes"]), _size(blk["write_bytes"])),
+                         str(s["pids_stats"]["current"])])
+        if live:
+            sys.stdout.write("\x1b[2J\x1b[H")  # refresh in place, as docker stats
+        _table(headers, rows)
+        if not live:
+            return 0
+        sys.stdout.flush()
+        time.sleep(0.5)
+        containers = [c for c in containers if c.is_running()]
+
+
+def cmd_port(g, o, args):
+    c = _client(g).containers.get(args[0])
+    ports = c.attrs["NetworkSettings"]["Ports"]
+    for key, bindings in sorted(ports.items()):
+        if len(args) > 1 and args[1] not in (key, key.split("/")[0]):
+            continue
+        for b in bindings:
+            print("%s -> %s:%s" % (key, b["HostIp"], b["HostPort"]))
+    return 0
+
+
+def cmd_pause(g, o, args):
+    client = _client(g)
+    return _each(args, lambda ref: (client.containers.get(ref).pause(), print(ref)))
+
+
+def cmd_unpause(g, o, args):
+    client = _client(g)
+    return _each(args, lambda ref: (client.containers.get(ref).unpause(), print(ref)))
+
+
+def cmd_restart(g, o, args):
+    client = _client(g)
+    timeout = _int(o["time"], "--time")
+    return _each(args, lambda ref: (client.containers.get(ref).restart(timeout=timeout), print(ref)))
+
+
+def cmd_rename(g, o, args):
+    _client(g).containers.get(args[0]).rename(args[1])
+    return 0
+
+
+def cmd_top(g, o, args):
+    top = _client(g).containers.get(args[0]).top()
+    _table(top["Titles"], top["Processes"])
+    return 0
+
+
+def cmd_exec(g, o, args):
+    c = _client(g).containers.get(args[0])
+    if o["tty"]:
+        if o["interactive"] and not os.isatty(0):
+            raise LxcboxError("the input device is not a TTY")
+        # lxc-attach gives the command its own pty as controlling terminal, and relays it
+        argv = c.exec_tty_argv(args[1:], o["env"], o["workdir"], o["user"])
+        if os.isatty(0):
+            sys.stdout.flush()
+            os.closerange(3, 65536)  # lxc-attach, and so the command, gets no fd but its terminal
+            os.execv(argv[0], argv)
+        # no terminal to relay: lxc-attach would hand the command our fds as they are
+    if o["detach"]:
+        raise LxcboxError("exec -d is not supported yet")
+    return c.exec_fds(args[1:], 0 if o["interactive"] else None, 1, 2, o["env"], o["workdir"], o["user"])
+
+
+def cmd_ps(g, o, args):
+    import time
+
+    from ..fsutil import parse_time
+
+    containers = _client(g).containers.list(all=o["all"] or bool(o["filter"]), filters=o["filter"] or None)
+    if o["format"]:
+        now = time.time()
+        for c in containers:
+            row = _ps_row(c, now, o["no_trunc"])
+            if o["format"] == "json":
+                import json
+
+                print(json.dumps(row))
+            else:
+                print(_format(o["format"], row))
+        return 0
+    if o["quiet"]:
+        for c in containers:
+            print(c.short_id if not o["no_trunc"] else c.id)
+        return 0
+    now = time.time()
+    rows = []
+    for c in containers:
+        cfg, state = c.config, c.state
+        cmd = " ".join(cfg["cmd"])
+        if not o["no_trunc"] and len(cmd) > 20:
+            cmd = cmd[:19] + "…"
+        rows.append([c.id if o["no_trunc"] else c.short_id, cfg["image"], '"%s"' % cmd,
+                     human_duration(now - parse_time(cfg["created"])) + " ago",
+                     status_string(state, now), _ports_string(state), cfg["name"]])
+    _table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], rows)
+    return 0
+
+
+def _ps_row(c, now, no_trunc=False):
+    from ..fsutil import parse_time
+
+    cfg, state = c.config, c.state
+    return {"ID": c.id if no_trunc else c.short_id, "Image": cfg["image"], "Command": " ".join(cfg["cmd"]),
+            "CreatedAt": cfg["created"], "RunningFor": human_duration(now - parse_time(cfg["created"])) + " ago",
+            "Status": status_string(state, now), "State": state["Status"], "Ports": _ports_string(state),
+            "Names": cfg["name"],
+            "Labels": ",".join("%s=%s" % kv for kv in sorted(c.labels.items()))}
+
+
+def _ports_string(state):
+    """Docker's PORTS column: 0.0.0.0:8080->80/tcp, for a running container."""
+    if not state.get("Running"):
+        return ""
+    ports = (state.get("NetworkSettings") or {}).get("Ports") or []
+    return ", ".join("%s:%s->%s/%s" % (h or "0.0.0.0", hp, cp, pr) for h, hp, cp, pr in ports)
+
+
+def cmd_inspect(g, o, args):
+    import json
+
+    from ..errors import NotFound
+
+    client = _client(g)
+    out, rc = [], 0
+    for ref in args:
+        try:
+            if o["type"] in (None, "container"):
+                try:
+                    out.append(client.containers.get(ref).attrs)
+                    continue
+                except NotFound:
+                    if o["type"] == "container":
+                        raise
+            out.append(client.images.get(ref).attrs)
+        except LxcboxError:
+            print("Error: No such object: %s" % ref, file=sys.stderr)
+            rc = 1
+    if o["format"]:
+        for item in out:
+            print(_format(o["format"], item))
+    else:
+        print(json.dumps(out, indent=4))
+    return rc
