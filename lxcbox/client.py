@@ -11,7 +11,6 @@ from .containers import container as _container
 from . import paths
 from .containers.stdio import capture
 from .errors import ContainerError, InvalidArgument, NotFound
-from .models import NetworkCollection, VolumeCollection
 from .images.store import Graph
 from .containers.names import Registry
 
@@ -30,8 +29,24 @@ class Client:
         self.names = Registry(self.root)
         self.containers = ContainerCollection(self)
         self.images = ImageCollection(self)
-        self.networks = NetworkCollection(self)
-        self.volumes = VolumeCollection(self)
+        self._networks = self._volumes = None
+
+    @property
+    def networks(self):
+        """docker-py's client.networks (loaded on first use: `run` does not need it)."""
+        if self._networks is None:
+            from .models import NetworkCollection
+
+            self._networks = NetworkCollection(self)
+        return self._networks
+
+    @property
+    def volumes(self):
+        if self._volumes is None:
+            from .models import VolumeCollection
+
+            self._volumes = VolumeCollection(self)
+        return self._volumes
 
     @property
     def driver(self):

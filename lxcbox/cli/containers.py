@@ -97,6 +97,11 @@ def _create(g, o, args):
 def cmd_run(g, o, args):
     if o["tty"] and o["interactive"] and not o["detach"] and not os.isatty(0):
         raise LxcboxError("the input device is not a TTY")
+    from ..runtime.lxcconf import prime_cgroup_migration
+
+    # first of all, before the client's imports: the kernel's grace period overlaps with them
+    # (docs/ARCHITECTURE.md, "The run hot path"); containers.create primes too, for API users
+    prime_cgroup_migration()
     c = _create(g, o, args)
     if o["detach"]:
         c.start()

@@ -14,9 +14,27 @@ from .containers import (
     _CONTAINER_OPTS, _RUN_OPTS, cmd_run, cmd_create, cmd_start, cmd_rm, cmd_stop, cmd_kill, cmd_wait,
     cmd_logs, cmd_attach, cmd_commit, cmd_diff, cmd_export, cmd_update, cmd_stats, cmd_port, cmd_pause,
     cmd_unpause, cmd_restart, cmd_rename, cmd_top, cmd_exec, cmd_ps, cmd_inspect)
-from .images import (
-    cmd_history, cmd_tag, cmd_import, cmd_save, cmd_load, cmd_images, cmd_rmi, cmd_pull)
-from .system import cmd_network, cmd_volume, cmd_info, cmd_version
+
+
+def _verb(module, name):
+    """A verb whose module is imported only when it runs (`run` never loads the image verbs)."""
+    def call(g, o, args):
+        return getattr(__import__(__package__ + "." + module, fromlist=[name]), name)(g, o, args)
+    return call
+
+
+cmd_history = _verb("images", "cmd_history")
+cmd_tag = _verb("images", "cmd_tag")
+cmd_import = _verb("images", "cmd_import")
+cmd_save = _verb("images", "cmd_save")
+cmd_load = _verb("images", "cmd_load")
+cmd_images = _verb("images", "cmd_images")
+cmd_rmi = _verb("images", "cmd_rmi")
+cmd_pull = _verb("images", "cmd_pull")
+cmd_network = _verb("system", "cmd_network")
+cmd_volume = _verb("system", "cmd_volume")
+cmd_info = _verb("system", "cmd_info")
+cmd_version = _verb("system", "cmd_version")
 
 
 def cmd_image(g, o, args):

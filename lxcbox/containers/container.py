@@ -16,12 +16,53 @@ from ..runtime import lxcconf, rootfs
 from . import names, state as st
 from ..errors import Conflict, InvalidArgument, LxcboxError, NotFound, StateError
 from .create import create_record, render_lxc_config
-from .execs import ExecResult, Execs  # noqa: F401  (ExecResult is part of the model's API)
-from .inspect import Inspect
-from .netattach import Networking
-from .processes import Processes, _parse_signal, _remove_stale_cgroups, _wait_pid  # noqa: F401
 from .record import ContainerRecord
-from .snapshots import Snapshots
+
+# The concepts beside the lifecycle, by module: (class, methods, properties).  They are imported
+# on first use (_Lazy), so that `run` loads only the record, create and this module.
+_CONCEPTS = {
+    "inspect": ("Inspect", (), ("attrs",)),
+    "processes": ("Processes", ("kill", "_main_pid", "_kill_all", "stop", "_stop", "restart", "_wait_in_cgroup",
+                                "_cgroup_dir", "_freeze", "pause", "unpause", "top"), ()),
+    "netattach": ("Networking", ("_connect", "_connect_locked", "connect_network", "disconnect_network",
+                                 "_refresh_hosts", "disconnect"), ()),
+    "execs": ("Execs", ("exec_run", "_exec_prepare", "exec_tty_argv", "exec_fds"), ()),
+    "snapshots": ("Snapshots", ("diff", "commit", "export", "_frozen"), ()),
+}
+
+
+class _Lazy:
+    """A method or property of Container defined in a concept module, imported on first use."""
+    __slots__ = ("module", "cls", "name", "prop")
+
+    def __init__(self, module, cls, name, prop):
+        self.module, self.cls, self.name, self.prop = module, cls, name, prop
+
+    def __get__(self, obj, owner=None):
+        mod = __import__(__package__ + "." + self.module, fromlist=[self.cls])
+        member = getattr(mod, self.cls).__dict__[self.name]
+        if obj is None:
+            return member.fget if self.prop else member
+        return member.fget(obj) if self.prop else member.__get__(obj, owner)
+
+
+def _wait_pid(pid, timeout=None):
+    from .processes import _wait_pid as wait
+
+    return wait(pid, timeout)
+
+
+def _remove_stale_cgroups(cid):
+    from .processes import _remove_stale_cgroups as remove
+
+    remove(cid)
+
+
+def _with_concepts(cls):
+    for module, (klass, methods, props) in _CONCEPTS.items():
+        for name in methods + props:
+            setattr(cls, name, _Lazy(module, klass, name, name in props))
+    return cls
 
 
 def create(client, image, *args, **kwargs):
@@ -38,9 +79,10 @@ def create(client, image, *args, **kwargs):
     return c
 
 
-class Container(ContainerRecord, Inspect, Processes, Networking, Execs, Snapshots):
+@_with_concepts
+class Container(ContainerRecord):
     """A container (docker-py's shape): the record, and the lifecycle over it; the other concepts
-    are mixed in from record, inspect, processes, netattach, execs and snapshots."""
+    (inspect, processes, netattach, execs, snapshots) join it on first use (_CONCEPTS)."""
 
     def lxc_argv(self):
         from .monitor import lxc_execute_path

@@ -192,6 +192,7 @@ class Processes:
         state = self.read_state()
         if state["Status"] not in (st.RUNNING, st.PAUSED):
             raise Conflict("Container %s is not running" % self.short_id)
+        self._wait_in_cgroup()  # just started: LXC may not have moved it into its cgroup yet
         pids = sorted(_subtree_pids(self._cgroup_dir("pids") if lxcconf.cgroup_layout() == "v1"
                                     else self._cgroup_dir("")))
         procs = []

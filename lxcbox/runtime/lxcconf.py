@@ -27,9 +27,14 @@ def prime_cgroup_migration():
     """
     import _thread
 
-    if os.environ.get("LXCBOX_NO_CGROUP_PRIMING"):
-        return  # the bench measures both ways
+    global _primed
+    if _primed or os.environ.get("LXCBOX_NO_CGROUP_PRIMING"):
+        return  # once per process; the bench measures both ways
+    _primed = True
     _thread.start_new_thread(_rewrite_own_cgroup, ())
+
+
+_primed = False
 
 
 def _rewrite_own_cgroup():
