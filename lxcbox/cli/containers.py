@@ -348,7 +348,7 @@ def cmd_ps(g, o, args):
             cmd = cmd[:19] + "…"
         rows.append([c.id if o["no_trunc"] else c.short_id, cfg["image"], '"%s"' % cmd,
                      human_duration(now - parse_time(cfg["created"])) + " ago",
-                     status_string(state, now), _ports_string(state), cfg["name"]])
+                     status_string(state, now), _ports_string(c), cfg["name"]])
     _table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], rows)
     return 0
 
@@ -359,17 +359,15 @@ def _ps_row(c, now, no_trunc=False):
     cfg, state = c.config, c.state
     return {"ID": c.id if no_trunc else c.short_id, "Image": cfg["image"], "Command": " ".join(cfg["cmd"]),
             "CreatedAt": cfg["created"], "RunningFor": human_duration(now - parse_time(cfg["created"])) + " ago",
-            "Status": status_string(state, now), "State": state["Status"], "Ports": _ports_string(state),
+            "Status": status_string(state, now), "State": state["Status"], "Ports": _ports_string(c),
             "Names": cfg["name"],
             "Labels": ",".join("%s=%s" % kv for kv in sorted(c.labels.items()))}
 
 
-def _ports_string(state):
+def _ports_string(c):
     """Docker's PORTS column: 0.0.0.0:8080->80/tcp, for a running container."""
-    if not state.get("Running"):
-        return ""
-    ports = (state.get("NetworkSettings") or {}).get("Ports") or []
-    return ", ".join("%s:%s->%s/%s" % (h or "0.0.0.0", hp, cp, pr) for h, hp, cp, pr in ports)
+    return ", ".join("%s:%s->%s/%s" % (b.host_ip or "0.0.0.0", b.host_port, b.container_port, b.proto)
+                     for b in c.ports)
 
 
 def cmd_inspect(g, o, args):

@@ -16,6 +16,7 @@ from ..runtime import lxcconf, rootfs
 from . import names, state as st
 from ..errors import Conflict, InvalidArgument, LxcboxError, NotFound, StateError
 from .create import create_record, render_lxc_config
+from ..network import network_mode
 from .record import ContainerRecord
 
 # The concepts beside the lifecycle, by module: (class, methods, properties).  They are imported
@@ -125,7 +126,7 @@ class Container(ContainerRecord):
             raise StateError("container %s is already running" % self.short_id)
         try:
             self._check_command()
-            if self.config.get("network", "none") not in ("none", "host"):
+            if network_mode(self.config.get("network", "none")) in ("bridge", "container"):
                 self._connect()
         except LxcboxError as exc:
             self._fail_start(exc)

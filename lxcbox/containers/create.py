@@ -5,6 +5,7 @@ import os
 from .. import fsutil
 from ..errors import InvalidArgument
 from ..runtime import lxcconf, rootfs
+from ..network import network_mode
 from . import names, state as st
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -70,7 +71,7 @@ def create_record(client, image, command=None, name=None, environment=None, work
     mount_specs = _mount_specs(volumes, mounts, tmpfs)
     network = network or os.environ.get("LXCBOX_DEFAULT_NETWORK") or "bridge"
     port_list = _port_specs(network, ports, publish_all_ports, img)
-    if ip and network in ("none", "host"):
+    if ip and network_mode(network) != "bridge":
         raise InvalidArgument("--ip needs a bridge or user network")
     from ..runtime import security
 
@@ -163,16 +164,17 @@ def _port_specs(network, ports, publish_all, img):
         for key in sorted((img.get("exposed_ports") or {})):
             port, _, proto = key.partition("/")
             out.append(["", 0, int(port), proto or "tcp"])
-    if out and (network in ("none", "host") or network.startswith("container:")):
+    if out and network_mode(network) != "bridge":
         raise InvalidArgument("published ports need a bridge or user network (--network %s)" % network)
     return out
 
 def _bridge_of(client, network):
     """The bridge a container on network is attached to ('' for none, host and container:NAME);
     checks that the network, or the container whose namespace it joins, exists."""
-    if network in ("none", "host"):
+    mode = network_mode(network)
+    if mode in ("none", "host"):
         return ""
-    if network.startswith("container:"):
+    if mode == "container":
         client.containers.get(network.split(":", 1)[1])  # must exist now; joined at start
         return ""
     from ..network import networks as net

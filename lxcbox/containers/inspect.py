@@ -1,5 +1,5 @@
-"""`inspect`'s shape (docker-py's attrs) of a container record.
-"""
+"""`inspect`'s shape (docker-py's attrs) of a container record."""
+from ..network import PortBinding
 
 
 class Inspect:
@@ -54,9 +54,9 @@ class Inspect:
 def _network_settings(state, config):
     ns = state.get("NetworkSettings") or {}
     ports = {}
-    for host_ip, host_port, ctr_port, proto in (ns.get("Ports") or []) if state.get("Running") else []:
-        ports.setdefault("%d/%s" % (ctr_port, proto), []).append({"HostIp": host_ip or "0.0.0.0",
-                                                                  "HostPort": str(host_port)})
+    for b in map(PortBinding.of, (ns.get("Ports") or []) if state.get("Running") else []):
+        ports.setdefault("%d/%s" % (b.container_port, b.proto), []).append({"HostIp": b.host_ip or "0.0.0.0",
+                                                                            "HostPort": str(b.host_port)})
     running = state.get("Running")
     return {"IPAddress": ns.get("IPAddress", "") if running else "", "Gateway": ns.get("Gateway", "") if running else "",
             "Ports": ports, "Networks": {config.get("network", "none"): {

@@ -5,6 +5,7 @@ import os
 
 from .. import fsutil
 from ..errors import Conflict, LxcboxError, NotFound, StateError
+from ..network import PortBinding, network_mode
 from . import state as st
 
 
@@ -18,7 +19,7 @@ class Networking:
         c = self.config
         nets = net.Networks(self.client.root)
         name = c["network"]
-        if name.startswith("container:"):
+        if network_mode(name) == "container":
             other = self.client.containers.get(name.split(":", 1)[1])
             if not other.is_running():
                 raise StateError("cannot join the network of %s: it is not running" % other.name)
@@ -43,19 +44,20 @@ class Networking:
         c = self.config
         ports = []
         taken = net.published_ports() if c.get("ports") else set()
-        for host_ip, host_port, ctr_port, proto in c.get("ports") or []:
+        for b in map(PortBinding.of, c.get("ports") or []):
+            host_port = b.host_port
             if host_port == 0:
-                host_port = net.free_port(proto)
+                host_port = net.free_port(b.proto)
                 for _ in range(100):  # not one another container publishes already
-                    if not any(p == host_port and pr == proto for _, p, pr in taken):
+                    if not any(p == host_port and pr == b.proto for _, p, pr in taken):
                         break
-                    host_port = net.free_port(proto)
-            elif net.port_in_use(host_ip, host_port, proto) or any(
-                    p == host_port and pr == proto and (h in ("", "0.0.0.0") or host_ip in ("", "0.0.0.0")
-                                                        or h == host_ip) for h, p, pr in taken):
-                raise Conflict("Bind for %s:%d failed: port is already allocated" % (host_ip or "0.0.0.0", host_port))
-            ports.append((host_ip, host_port, ctr_port, proto))
-            taken.add((host_ip, host_port, proto))
+                    host_port = net.free_port(b.proto)
+            elif net.port_in_use(b.host_ip, host_port, b.proto) or any(
+                    p == host_port and pr == b.proto and (h in ("", "0.0.0.0") or b.host_ip in ("", "0.0.0.0")
+                                                          or h == b.host_ip) for h, p, pr in taken):
+                raise Conflict("Bind for %s:%d failed: port is already allocated" % (b.host_ip or "0.0.0.0", host_port))
+            ports.append(PortBinding(b.host_ip, host_port, b.container_port, b.proto))
+            taken.add((b.host_ip, host_port, b.proto))
         ip, conf = nets.allocate(name, self.id, c.get("ip"))
         prefix = conf["subnet"].split("/")[1]
         try:
@@ -75,7 +77,7 @@ class Networking:
         self._net_defines = [("lxc.net.0.ipv4.address", "%s/%s %s" % (ip, prefix, bcast)),
                              ("lxc.net.0.ipv4.gateway", conf["gateway"])]
         self._net_state = {"IPAddress": ip, "Gateway": conf["gateway"], "Network": name,
-                           "Ports": [[h, hp, cp, pr] for h, hp, cp, pr in ports]}
+                           "Ports": [list(b) for b in ports]}
         self._state = dict(self._state or self.read_state(), NetworkSettings=self._net_state)
 
     def connect_network(self, name, ip=None):
@@ -151,7 +153,7 @@ class Networking:
             except FileNotFoundError:
                 pass
         name = self.config.get("network", "none")
-        if name in ("none", "host") or name.startswith("container:"):
+        if network_mode(name) != "bridge":
             return
         nets = net.Networks(self.client.root)
         try:

@@ -145,6 +145,16 @@ class ContainerRecord:
         self._state = state
 
     @property
+    def ports(self):
+        """The published ports of a running container (PortBindings; [] when it is not running)."""
+        from ..network import PortBinding
+
+        st_ = self.state
+        if not st_.get("Running"):
+            return []
+        return [PortBinding.of(p) for p in (st_.get("NetworkSettings") or {}).get("Ports") or []]
+
+    @property
     def state(self):
         """The state record as last read (reconciled), read now if it never was."""
         return self._state if self._state is not None else self.read_state()

@@ -13,6 +13,7 @@ deleted by handle on stop, after a crash, and before the next start.
 import os
 
 from .. import fsutil
+from . import PortBinding
 from ..errors import Conflict, InvalidArgument, LxcboxError, NotFound
 
 DEFAULT_NETWORK = "bridge"
@@ -317,14 +318,14 @@ def teardown_bridge(conf):
 
 
 def publish(conf, cid, ip, ports):
-    """Add DNAT rules for ports [(host_ip, host_port, ctr_port, proto)], tagged with cid."""
+    """Add DNAT rules for ports (PortBindings), tagged with cid."""
     if not ports:
         return
     table = conf["internal_table"]
     rules = []
-    for host_ip, host_port, ctr_port, proto in ports:
-        match = ("ip daddr %s " % host_ip) if host_ip not in ("", "0.0.0.0") else "fib daddr type local "
-        target = "%s dport %d dnat to %s:%d comment \"lxcbox:%s\"" % (proto, host_port, ip, ctr_port, cid)
+    for b in map(PortBinding.of, ports):
+        match = ("ip daddr %s " % b.host_ip) if b.host_ip not in ("", "0.0.0.0") else "fib daddr type local "
+        target = "%s dport %d dnat to %s:%d comment \"lxcbox:%s\"" % (b.proto, b.host_port, ip, b.container_port, cid)
         rules.append("add rule ip %s prerouting %s%s" % (table, match, target))
         rules.append("add rule ip %s output %s%s" % (table, match, target))
     _run(["nft", "-f", "-"], input="\n".join(rules) + "\n")
@@ -372,7 +373,7 @@ def parse_publish(spec):
             raise InvalidArgument("invalid port specification %r" % spec)
     if int(ctr) == 0:
         raise InvalidArgument("invalid container port in %r" % spec)
-    return host_ip, int(host_port or 0), int(ctr), proto
+    return PortBinding(host_ip, int(host_port or 0), int(ctr), proto)
 
 
 def free_port(proto="tcp"):
