@@ -24,7 +24,7 @@ from .record import ContainerRecord
 _CONCEPTS = {
     "inspect": ("Inspect", (), ("attrs",)),
     "processes": ("Processes", ("kill", "_main_pid", "_kill_all", "stop", "_stop", "restart", "_wait_in_cgroup",
-                                "_cgroup_dir", "_freeze", "pause", "unpause", "top"), ()),
+                                "_cgroup_dir", "_freeze_file", "_freeze", "pause", "unpause", "top"), ()),
     "netattach": ("Networking", ("_connect", "_connect_locked", "connect_network", "disconnect_network",
                                  "_refresh_hosts", "disconnect"), ()),
     "execs": ("Execs", ("exec_run", "_exec_prepare", "exec_tty_argv", "exec_fds"), ()),

@@ -34,6 +34,7 @@ class Execs:
 
     def _exec_prepare(self, cmd, environment, workdir, user):
         state = self.read_state()
+        self._thaw_after_dead_commit(state)
         if state["Status"] == st.PAUSED:
             raise Conflict("Container %s is paused, unpause the container before exec" % self.short_id)
         if state["Status"] != st.RUNNING:

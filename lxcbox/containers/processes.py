@@ -19,6 +19,7 @@ class Processes:
         import signal as _signal
 
         state = self.read_state()
+        self._thaw_after_dead_commit(state)
         if state["Status"] not in (st.RUNNING, st.PAUSED, st.RESTARTING):
             raise Conflict("Container %s is not running" % self.short_id)
         signum = _parse_signal(signal)
@@ -158,19 +159,21 @@ class Processes:
                     return base + path
         raise StateError("container %s has no %s cgroup" % (self.short_id, controller or "v2"))
 
-    def _freeze(self, frozen):
+    def _freeze_file(self):
+        """(the freezer file of the container's cgroup, its thawed value)."""
         if lxcconf.cgroup_layout() == "v2":
-            path = os.path.join(self._cgroup_dir(""), "cgroup.freeze")
-            value = "1" if frozen else "0"
-        else:
-            path = os.path.join(self._cgroup_dir("freezer"), "freezer.state")
-            value = "FROZEN" if frozen else "THAWED"
+            return os.path.join(self._cgroup_dir(""), "cgroup.freeze"), "0"
+        return os.path.join(self._cgroup_dir("freezer"), "freezer.state"), "THAWED"
+
+    def _freeze(self, frozen):
+        path, thawed = self._freeze_file()
         with open(path, "w") as f:
-            f.write(value)
+            f.write(thawed if not frozen else ("1" if thawed == "0" else "FROZEN"))
 
     def pause(self):
         """Freeze every process of the container (the cgroup freezer)."""
         state = self.read_state()
+        self._thaw_after_dead_commit(state)  # a dead commit's freeze is not a pause
         if state["Status"] == st.PAUSED:
             raise Conflict("Container %s is already paused" % self.short_id)
         if state["Status"] != st.RUNNING:

@@ -107,7 +107,10 @@ class ContainerRecord:
         return os.path.join(self.dir, "committing")
 
     def _thaw_after_dead_commit(self, state):
-        """A commit killed while it had the container frozen: thaw, as the commit would have."""
+        """A commit killed while it had the container frozen, and its guard too: thaw, as the
+        commit would have.  Called by the writers that act on a running container."""
+        if state["Status"] != st.RUNNING:
+            return
         try:
             with open(self.commit_marker) as f:
                 pid, start = f.read().split()
@@ -134,8 +137,6 @@ class ContainerRecord:
         write, its start or its removal.  So `ps`, `inspect` and `rm -f` work on a full disk.
         """
         state = st.read(self.state_path)
-        if state["Status"] == st.RUNNING and os.path.exists(self.commit_marker):
-            self._thaw_after_dead_commit(state)
         state, _ = st.reconcile(state)
         self._state = state
         return state

@@ -87,8 +87,11 @@ class Snapshots:
 
     def _frozen(self, freeze):
         """A context: this container's commits and exports one at a time (a lock of its own),
-        and the container frozen meanwhile if freeze.  A `committing` marker names this process:
-        if it dies while the container is frozen, the next reader thaws it."""
+        and the container frozen meanwhile if freeze.
+
+        A guard process thaws the container if this one dies while it is frozen (kill -9 in the
+        middle of a commit); the `committing` marker names this process for the writers that
+        check it too (exec, kill, stop, pause), should the guard be killed as well."""
         import contextlib
 
         @contextlib.contextmanager
@@ -97,8 +100,10 @@ class Snapshots:
                 if not freeze or self.read_state()["Status"] != st.RUNNING:
                     yield
                     return
+                self._thaw_after_dead_commit(self.state)
                 self._wait_in_cgroup()  # just started: LXC may not have moved it into its cgroup yet
                 fsutil.atomic_write(self.commit_marker, "%d %s" % (os.getpid(), fsutil.pid_start_time(os.getpid())))
+                done = _thaw_guard(self._freeze_file(), self.commit_marker)
                 try:
                     self._freeze(True)
                     yield
@@ -107,7 +112,36 @@ class Snapshots:
                         self._freeze(False)
                     finally:
                         os.unlink(self.commit_marker)
+                        done()
         return frozen()
+
+
+def _thaw_guard(freeze_file, marker):
+    """Fork a guard that thaws the container (writes freeze_file's thawed value) and removes the
+    marker if this process dies before calling the returned function.  It holds only a pipe."""
+    path, thawed = freeze_file
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.closerange(3, r)
+            os.closerange(r + 1, 65536)
+            if not os.read(r, 1):  # EOF with no word: the committing process died
+                with open(path, "w") as f:
+                    f.write(thawed)
+                try:
+                    os.unlink(marker)
+                except FileNotFoundError:
+                    pass
+        finally:
+            os._exit(0)
+    os.close(r)
+
+    def done():
+        os.write(w, b"x")
+        os.close(w)
+        os.waitpid(pid, 0)
+    return done
 
 
 def _as_list(value):

@@ -313,3 +313,26 @@ def test_debian_from_the_archive(cli, root):
     out = cli.ok("run", "--rm", "debian:bookworm", "apt", "--version").stdout
     assert out.startswith("apt ")
     assert cli.ok("run", "--rm", "debian", "cat", "/etc/debian_version").stdout.startswith("12.")
+
+
+def test_a_killed_commit_is_thawed_by_its_guard_not_by_a_reader(cli, base, root):
+    """kill -9 in the middle of a commit: the container is thawed without any lxcbox command
+    (readers never write), by the guard the commit forked."""
+    cli.ok("run", "-d", "--name", "guarded", "--network", "none", "base", "sh", "-c",
+           "head -c 30000000 /dev/urandom > /big; echo ready; while :; do sleep 1; done")
+    wait_for(lambda: cli.ok("logs", "guarded").stdout == "ready\n", timeout=60, what="the data to be written")
+    pid = int(cli.ok("inspect", "-f", "{{.State.Pid}}", "guarded").stdout)
+    rel = [l.split(":", 2)[2] for l in open("/proc/%d/cgroup" % pid).read().splitlines()
+           if l.split(":")[1] == "freezer"]
+    state_file = ("/sys/fs/cgroup/freezer%s/freezer.state" % rel[0]) if rel else None
+    if state_file is None:
+        rel = [l.split(":", 2)[2] for l in open("/proc/%d/cgroup" % pid).read().splitlines() if l.startswith("0::")]
+        state_file = "/sys/fs/cgroup%s/cgroup.freeze" % rel[0]
+    proc = subprocess.Popen(LAUNCHER + ["--root", root, "commit", "guarded", "half"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: open(state_file).read().strip() in ("FROZEN", "FREEZING", "1"), what="the freeze")
+    proc.kill()
+    proc.wait()
+    wait_for(lambda: open(state_file).read().strip() in ("THAWED", "0"), what="the guard to thaw it")
+    assert not os.path.exists(os.path.join(root, "containers", cli.ok("inspect", "-f", "{{.Id}}", "guarded").stdout.strip(),
+                                           "committing"))
