@@ -202,11 +202,12 @@ class Container(ContainerRecord):
         if self.config.get("tty"):
             import socket
 
-            from . import monitor, term
+            from . import term
+            from .ttyrelay import attach_address
 
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                sock.connect(monitor.attach_address(self.id))
+                sock.connect(attach_address(self.id))
             except OSError as exc:
                 raise StateError("cannot attach to %s: its monitor is gone (%s)" % (self.short_id, exc)) from None
             try:
@@ -457,7 +458,7 @@ class Container(ContainerRecord):
             doomed = self.dir
         fsutil.rmtree(doomed)
         if self.config.get("tty"):
-            from .monitor import remove_attach_socket
+            from .ttyrelay import remove_attach_socket
 
             remove_attach_socket(self.id)
         lock_dir = "/run/lxc/lock" + self.client.containers_dir + "/" + self.id

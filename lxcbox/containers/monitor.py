@@ -34,40 +34,6 @@ def lxc_execute_path():
     return _LXC_EXECUTE
 
 
-ATTACH_DIR = "/run/lxcbox/attach"
-
-
-def attach_address(cid):
-    """The monitor's attach socket: a path in a root-only directory.  Never an abstract socket:
-    those are reachable from any process in the same network namespace, a `--network host`
-    container's root included (CVE-2020-15257's class)."""
-    return os.path.join(ATTACH_DIR, cid)
-
-
-def _attach_listener(cid):
-    import socket
-
-    os.makedirs(ATTACH_DIR, mode=0o700, exist_ok=True)
-    os.chmod(ATTACH_DIR, 0o700)
-    path = attach_address(cid)
-    try:
-        os.unlink(path)  # a monitor killed before it could remove its socket
-    except FileNotFoundError:
-        pass
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    listener.bind(path)
-    os.chmod(path, 0o600)
-    listener.listen(8)
-    return listener
-
-
-def remove_attach_socket(cid):
-    try:
-        os.unlink(attach_address(cid))
-    except OSError:
-        pass
-
-
 class LaunchSpec:
     """Everything a monitor needs to know, fixed at launch (as conmon gets its arguments): plain
     data, read once from the container's record.  A plain class: `dataclasses` costs an import
@@ -296,6 +262,8 @@ class Monitor:
             conn.close()  # attached clients see EOF
         if self.listener is not None:
             self.listener.close()
+            from .ttyrelay import remove_attach_socket
+
             remove_attach_socket(self.spec.cid)
         log.close()
         self._finish_state(code)
@@ -476,64 +444,10 @@ class Monitor:
         log.flush_partial()
 
     def _pump_tty(self, master, log):
-        """Relay between the pty and attached clients; log what the container writes.
+        """Relay between the pty and attached clients; log what the container writes (ttyrelay.py)."""
+        from .ttyrelay import pump_tty
 
-        Clients connect to the attach socket (a root-only path, and SO_PEERCRED checked); what
-        a client sends is typed into the pty when the container has stdin open (-i).
-        """
-        import socket
-        import struct
-        from select import poll, POLLIN, POLLHUP, POLLERR
-
-        if self.listener is None:
-            self.listener = _attach_listener(self.spec.cid)
-            if self.client_fd is not None:
-                first = socket.socket(fileno=self.client_fd)
-                self.clients[first.fileno()] = first
-        stdin_open = self.spec.stdin_open
-        p = poll()
-        p.register(master, POLLIN | POLLHUP | POLLERR)
-        p.register(self.listener.fileno(), POLLIN)
-        for fd in self.clients:
-            p.register(fd, POLLIN | POLLHUP | POLLERR)
-
-        def drop(fd):
-            p.unregister(fd)
-            self.clients.pop(fd).close()
-
-        while True:
-            for fd, _ in p.poll():
-                if fd == master:
-                    try:
-                        data = os.read(master, 65536)
-                    except OSError:  # EIO: every process holding the pty is gone
-                        data = b""
-                    if not data:
-                        os.close(master)
-                        return
-                    log.write("stdout", data)
-                    for cfd in list(self.clients):
-                        try:
-                            self.clients[cfd].sendall(data)
-                        except OSError:
-                            drop(cfd)
-                elif fd == self.listener.fileno():
-                    conn, _ = self.listener.accept()
-                    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-                    if struct.unpack("3i", creds)[1] != 0:
-                        conn.close()  # only root may type into a container
-                        continue
-                    self.clients[conn.fileno()] = conn
-                    p.register(conn.fileno(), POLLIN | POLLHUP | POLLERR)
-                elif fd in self.clients:
-                    try:
-                        data = self.clients[fd].recv(65536)
-                    except OSError:
-                        data = b""
-                    if not data:
-                        drop(fd)
-                    elif stdin_open:
-                        fsutil.write_all(master, data)
+        return pump_tty(self, master, log)
 
 
 class _LazyLog:
