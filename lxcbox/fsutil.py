@@ -136,16 +136,22 @@ def rmtree(path, dir_fd=None):
         raise
     try:
         for name in os.listdir(fd):
-            try:
-                os.unlink(name, dir_fd=fd)
-            except IsADirectoryError:
-                rmtree(name, dir_fd=fd)
-            except FileNotFoundError:
-                pass
+            remove_at(fd, name)
     finally:
         os.close(fd)
     try:
         os.rmdir(path, dir_fd=dir_fd)
+    except FileNotFoundError:
+        pass
+
+
+def remove_at(dfd, name):
+    """Remove the entry name of the directory dfd (a whole tree if it is a directory), never
+    following a symlink."""
+    try:
+        os.unlink(name, dir_fd=dfd)
+    except IsADirectoryError:
+        rmtree(name, dir_fd=dfd)
     except FileNotFoundError:
         pass
 

@@ -8,6 +8,8 @@ fds in threads; every other fd of this process is close-on-exec before LXC forks
 """
 import os
 
+from ..fsutil import write_all
+
 
 def _copy(src, dst, close_dst):
     try:
@@ -20,13 +22,10 @@ def _copy(src, dst, close_dst):
                 break
             if not data:
                 break
-            view = memoryview(data)
-            while view:
-                try:
-                    n = os.write(dst, view)
-                except OSError:
-                    return
-                view = view[n:]
+            try:
+                write_all(dst, data)
+            except OSError:
+                return
     finally:
         if close_dst:
             try:

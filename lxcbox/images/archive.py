@@ -15,6 +15,7 @@ import os
 import stat
 
 from ..errors import InvalidArgument
+from ..fsutil import UnsafePath, open_parent, remove_at, walk_beneath
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -130,8 +131,6 @@ def write_layer_tar(src_dir, fileobj, exclude=()):
     """
     import tarfile
 
-    from ..fsutil import walk_beneath
-
     with tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for rel, dfd, name, st in walk_beneath(src_dir):
             if rel in exclude:
@@ -163,8 +162,6 @@ def layer_digest(src_dir):
 
 
 def tree_size(top):
-    from ..fsutil import walk_beneath
-
     return sum(st.st_size for _, _, _, st in walk_beneath(top) if not stat.S_ISDIR(st.st_mode))
 
 
@@ -203,25 +200,11 @@ def _clean_name(name):
 
 def _parent_fd(root_fd, rel, create=True):
     """(fd, name) of rel's parent inside the tree being unpacked; never through a symlink."""
-    from ..fsutil import UnsafePath, open_parent
-
     try:
         return open_parent(None, rel, create=create, root_fd=root_fd)
     except UnsafePath as exc:
         raise UnsafeArchive("tar member %s would be written through a symlink or a non-directory (%s)"
                             % (rel, exc.strerror)) from None
-
-
-def _remove_at(dfd, name):
-    """Remove a directory entry (a whole tree if it is a directory), never following a symlink."""
-    from ..fsutil import rmtree
-
-    try:
-        os.unlink(name, dir_fd=dfd)
-    except IsADirectoryError:
-        rmtree(name, dir_fd=dfd)
-    except FileNotFoundError:
-        pass
 
 
 def _lstat_at(dfd, name):
@@ -303,32 +286,32 @@ def _extract_member(tar, member, rel, dfd, base, root, whiteouts):
             os.setxattr(dfd, OPAQUE_XATTR, b"y")
         else:
             for entry in os.listdir(dfd):
-                _remove_at(dfd, entry)
+                remove_at(dfd, entry)
         return False
     if base.startswith(WHITEOUT_PREFIX):
         victim = base[len(WHITEOUT_PREFIX):]
         if not victim or victim in (".", ".."):
             raise UnsafeArchive("tar member %s is not a valid whiteout" % rel)
-        _remove_at(dfd, victim)
+        remove_at(dfd, victim)
         if whiteouts == "overlay":
             os.mknod(victim, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=dfd)
         return False
     if member.ischr() or member.isblk():
         if member.ischr() and member.devmajor == 0 and member.devminor == 0 and whiteouts == "overlay":
-            _remove_at(dfd, base)
+            remove_at(dfd, base)
             os.mknod(base, stat.S_IFCHR, os.makedev(0, 0), dir_fd=dfd)  # an overlay whiteout, as is
             return False
         raise UnsafeArchive("tar member %s is a device node; only whiteouts are allowed" % rel)
     old = _lstat_at(dfd, base)
     if member.isdir():
         if old is not None and not stat.S_ISDIR(old.st_mode):
-            _remove_at(dfd, base)
+            remove_at(dfd, base)
             old = None
         if old is None:
             os.mkdir(base, 0o700, dir_fd=dfd)
         return True
     if old is not None:
-        _remove_at(dfd, base)
+        remove_at(dfd, base)
     if member.isreg():
         src = tar.extractfile(member)
         fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd)
@@ -412,8 +395,6 @@ def flatten(layers, entries=False):
     A whiteout hides a path and all below it; an opaque directory, or a non-directory, of a
     higher layer hides what lower layers have below it (as overlayfs shows it).
     """
-    from ..fsutil import walk_beneath
-
     result = {}
     hidden = set()  # deleted paths: hidden with everything below
     hidden_below = set()  # opaque dirs and non-directories: what lower layers have below is hidden
@@ -451,8 +432,6 @@ def write_flat_tar(layers, fileobj):
     running container swapped for a symlink is skipped, never followed to the host.
     """
     import tarfile
-
-    from ..fsutil import UnsafePath, open_parent
 
     found = flatten(layers, entries=True)
     with tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.PAX_FORMAT) as tar:
