@@ -30,6 +30,7 @@ class Client:
         self.containers = ContainerCollection(self)
         self.images = ImageCollection(self)
         self._networks = self._volumes = None
+        self._logins = {}  # registry -> auth_config, from login(): used by this client's pulls and pushes
 
     @property
     def networks(self):
@@ -66,6 +67,17 @@ class Client:
     def __exit__(self, *exc):
         self.close()
 
+    def login(self, username, password=None, registry=None, reauth=False):
+        """Check credentials against a registry (docker.io when none is named) and use them for this
+        client's pulls and pushes, as docker-py does.  Nothing is written: the CLI's `login` saves
+        them in ~/.docker/config.json.  reauth: always True here (the registry is always asked)."""
+        from .images import distribution
+
+        host = _registry_host(registry)
+        distribution.login(host, username, password or "")
+        self._logins[host] = {"username": username, "password": password or ""}
+        return {"IdentityToken": "", "Status": "Login Succeeded"}
+
     def info(self):
         from .runtime.lxcconf import cgroup_layout
 
@@ -90,6 +102,37 @@ def normalize_reference(ref):
     from .images.reference import normalize
 
     return normalize(ref)
+
+
+def canonical_reference(ref):
+    """`base` -> `docker.io/library/base:latest`, as docker pull prints it last."""
+    from .images.reference import parse_full
+
+    r = parse_full(ref)
+    return r.full_name + ("@" + r.digest if r.digest else ":" + r.tag)
+
+
+def save_credentials(registry, username, password):
+    """Store a login in ~/.docker/config.json (or its credential helper), as `docker login` does;
+    returns where it went."""
+    from .images import credentials
+
+    return credentials.store(_registry_host(registry), username, password)
+
+
+def forget_credentials(registry):
+    from .images import credentials
+
+    return credentials.erase(_registry_host(registry))
+
+
+def _registry_host(registry):
+    host = registry or "docker.io"
+    for prefix in ("https://", "http://"):
+        if host.startswith(prefix):
+            host = host[len(prefix):]
+    host = host.rstrip("/").split("/")[0]
+    return "docker.io" if host in ("index.docker.io", "registry-1.docker.io") else host
 
 
 def from_env():
@@ -254,14 +297,86 @@ class ImageCollection:
     def __init__(self, client):
         self.client = client
 
-    def pull(self, repository, tag=None):
-        """Get an image.  With no registry configured, builds it from templates/images/."""
-        from .images import templates as builder, reference
+    def pull(self, repository, tag=None, all_tags=False, platform=None, auth_config=None, stream=False,
+             decode=False):
+        """docker-py's pull: the Image (a list with all_tags).  With stream, a generator of docker's
+        progress messages instead (dicts with decode, else JSON lines as bytes).
+
+        `base` and `debian` (Docker Hub names, no registry given) are built offline from
+        templates/images/ when that template exists: this machine needs no registry for them.
+        platform: `os/arch[/variant]` picked from a manifest list (default linux/amd64).
+        auth_config: {"username", "password"} or {"identitytoken"}; else ~/.docker/config.json
+        (and the logins of this client).
+        """
+        from .images import reference
+
+        ref = repository if tag is None else "%s%s%s" % (repository, "@" if tag.startswith("sha256:") else ":", tag)
+        r = reference.parse_full(ref)
+        if all_tags:
+            if tag is not None or r.digest or ":" in repository.rsplit("/", 1)[-1]:
+                raise InvalidArgument("all_tags takes a repository name without a tag")
+            tags = self._remote_tags(r, auth_config)
+            refs = [reference.parse_full("%s:%s" % (r.name, t)) for t in tags]
+        else:
+            refs = [r]
+        events = self._pull_events(refs, platform, auth_config)
+        if stream:
+            return _progress_stream(events, decode)
+        ids = []
+        for msg in events:
+            if msg.get("_image_id"):
+                ids.append(msg["_image_id"])
+        images = [Image(self.client, i) for i in ids]
+        return images if all_tags else images[0]
+
+    def _pull_events(self, refs, platform, auth_config):
+        from .images import templates as builder
+
+        for r in refs:
+            template = r.registry == "docker.io" and not r.digest and r.path.startswith("library/") and \
+                os.path.exists(builder.template_path(r.path[8:]))
+            if template:
+                yield {"status": "Building %s from the template %s (no registry)"
+                       % (r.path[8:], builder.template_path(r.path[8:]))}
+                image_id, _ = builder.build(self.client.graph, r.path[8:])
+                if r.tag != "latest":
+                    graph = self.client.graph
+                    with graph.lock():
+                        graph.tag(image_id, r.tagged)
+                        graph.commit_cache()
+                yield {"status": "Status: Built %s from its template" % r.tagged, "_image_id": image_id}
+                continue
+            from .images import distribution
+
+            puller = distribution.Puller(self.client.graph, r, platform, self._auth(r, auth_config))
+            for msg in puller.run():
+                yield msg
+            yield {"_image_id": puller.image_id, "_bytes": puller.bytes_downloaded}
+
+    def _remote_tags(self, r, auth_config):
+        from .images import distribution
+
+        reg = distribution._open_registry(r, "pull", self._auth(r, auth_config))
+        resp = reg.request("GET", "/v2/%s/tags/list" % r.path)
+        return sorted(resp.json().get("tags") or [])
+
+    def _auth(self, r, auth_config):
+        return auth_config or self.client._logins.get(r.registry)
+
+    def push(self, repository, tag=None, stream=False, auth_config=None, decode=False):
+        """docker-py's push: the progress as JSON lines (a str), or with stream a generator of
+        them (dicts with decode).  The manifest digest is in the last message's aux."""
+        from .images import distribution
 
         ref = repository if tag is None else "%s:%s" % (repository, tag)
-        name, _ = reference.parse(ref)
-        image_id, _ = builder.build(self.client.graph, name.rsplit("/", 1)[-1])
-        return Image(self.client, image_id)
+        pusher = distribution.Pusher(self.client.graph, ref, self._auth(
+            distribution.reference.parse_full(ref), auth_config))
+        events = pusher.run()
+        if stream:
+            return _progress_stream(events, decode)
+        import json
+
+        return "".join(json.dumps(m) + "\r\n" for m in events)
 
     def get(self, name):
         return Image(self.client, self.client.graph.resolve(name))
@@ -428,6 +543,15 @@ class ImageCollection:
         finally:
             fsutil.rmtree(staging)
         return Image(self.client, hexid)
+
+
+def _progress_stream(events, decode):
+    import json
+
+    for msg in events:
+        if any(k.startswith("_") for k in msg):
+            continue  # the collection's own bookkeeping
+        yield msg if decode else json.dumps(msg).encode() + b"\r\n"
 
 
 def _layer_sizes(graph):

@@ -51,9 +51,10 @@ def atomic_write(path, data, mode=0o644):
     tmp = "%s.tmp-%d" % (path, os.getpid())
     if isinstance(data, str):
         data = data.encode()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, mode)
     try:
-        os.write(fd, data)
+        os.fchmod(fd, mode)  # a stale temp file of a crashed writer keeps its old mode otherwise
+        write_all(fd, data)
     finally:
         os.close(fd)
     os.rename(tmp, path)
@@ -106,6 +107,21 @@ def read_json(path):
 
     with open(path, "rb") as f:
         return json.load(f)
+
+
+def read_settings(path):
+    """A JSON object from a settings file the user keeps: {} when it is missing, one clear
+    InvalidArgument when it cannot be read."""
+    import json
+
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise InvalidArgument("cannot read %s: %s" % (path, exc)) from None
+    return data if isinstance(data, dict) else {}
 
 
 def read_text(path):

@@ -139,6 +139,26 @@ def client_base(client, base):
     return client
 
 
+@pytest.fixture
+def podman(tmp_path):
+    short = tempfile.mkdtemp(prefix="lxp-", dir="/tmp")  # podman wants a runroot under 50 characters
+    conf = tmp_path / "containers.conf"
+    conf.write_text('[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]\n')
+    env = dict(os.environ, CONTAINERS_CONF=str(conf))
+    base_cmd = ["podman", "--root", os.path.join(short, "root"), "--runroot", os.path.join(short, "run"),
+                "--runtime", "runc"]
+
+    def run(*args, check=True):
+        r = subprocess.run(base_cmd + list(args), capture_output=True, text=True, env=env, timeout=120)
+        if check:
+            assert r.returncode == 0, (args, r.stderr)
+        return r
+
+    yield run
+    run("system", "reset", "-f", check=False)
+    shutil.rmtree(short, ignore_errors=True)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_leaked_containers():
     """After the whole run: no lxc-execute of this session's test roots may survive (another

@@ -99,10 +99,22 @@ def cmd_images(g, o, args):
         created = human_duration(now - parse_time(m.get("created"))) + " ago"
         size = _size(m.get("size", 0))
         iid = im.id if o["no_trunc"] else im.hexid[:12]
+        digests = dict(d.split("@", 1) for d in im.repo_digests) if o["digests"] else {}
+        named = set()
         for tag in im.tags or ["<none>:<none>"]:
             repo, _, t = tag.rpartition(":")
-            rows.append([repo, t, iid, created, size])
-    _table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], rows)
+            named.add(repo)
+            row = [repo, t, iid, created, size]
+            if o["digests"]:
+                row.insert(2, digests.get(repo, "<none>"))
+            rows.append(row)
+        for repo, digest in digests.items():
+            if repo not in named:  # pulled by digest only
+                rows.append([repo, "<none>", digest, iid, created, size])
+    headers = ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]
+    if o["digests"]:
+        headers.insert(2, "DIGEST")
+    _table(headers, rows)
     return 0
 
 
@@ -118,17 +130,79 @@ def cmd_rmi(g, o, args):
 
 
 def cmd_pull(g, o, args):
-    from ..client import normalize_reference
-    from ..errors import NotFound
+    from .progress import Progress
 
     client = _client(g)
-    key = normalize_reference(args[0])
-    try:
-        before = client.images.get(key).hexid
-    except NotFound:
-        before = None
-    image = client.images.pull(args[0])
-    fresh = "Image is up to date for" if before == image.hexid else "Downloaded newer image for"
-    print("Status: %s %s" % (fresh, key))
-    print(image.id)
+    stream = client.images.pull(args[0], all_tags=o["all_tags"], platform=o["platform"], stream=True,
+                                decode=True)
+    draw = Progress(quiet=o["quiet"])
+    for msg in stream:
+        draw(msg)
+    if not o["quiet"]:
+        from ..client import canonical_reference
+
+        print(canonical_reference(args[0]))
+    return 0
+
+
+def cmd_push(g, o, args):
+    from .progress import Progress
+
+    client = _client(g)
+    draw = Progress(quiet=o["quiet"])
+    tags = [args[0]]
+    if o["all_tags"]:
+        name = args[0]
+        tags = sorted(t for t in client.images.list(name=name) for t in t.tags if t.rpartition(":")[0] == name)
+        if not tags:
+            raise LxcboxError("An image does not exist locally with the tag: %s" % name)
+    for ref in tags:
+        client.images.get(ref)  # refuse before talking to the registry
+        for msg in client.images.push(ref, stream=True, decode=True):
+            draw(msg)
+    return 0
+
+
+def cmd_login(g, o, args):
+    import getpass
+
+    from ..client import save_credentials
+
+    client = _client(g)
+    registry = args[0] if args else "docker.io"
+    user, password = o["username"], o["password"]
+    if o["password_stdin"]:
+        if password:
+            raise LxcboxError("--password and --password-stdin are mutually exclusive")
+        if not user:
+            raise LxcboxError("Must provide --username with --password-stdin")
+        password = sys.stdin.read().rstrip("\r\n")
+    elif password:
+        print("WARNING! Using --password via the CLI is insecure. Use --password-stdin.", file=sys.stderr)
+    if not user:
+        if not os.isatty(0):
+            raise LxcboxError("Cannot perform an interactive login from a non TTY device")
+        user = input("Username: ").strip()
+    if not password:
+        if not os.isatty(0):
+            raise LxcboxError("Cannot perform an interactive login from a non TTY device")
+        password = getpass.getpass("Password: ")
+    if not user or not password:
+        raise LxcboxError("Error: Non-null Username and Password Required")
+    result = client.login(user, password, registry=registry)
+    where = save_credentials(registry, user, password)
+    if where.endswith("config.json"):
+        print("WARNING! Your password will be stored unencrypted in %s." % where, file=sys.stderr)
+    print(result["Status"])
+    return 0
+
+
+def cmd_logout(g, o, args):
+    from ..client import forget_credentials
+
+    registry = args[0] if args else "docker.io"
+    if forget_credentials(registry):
+        print("Removing login credentials for %s" % registry)
+    else:
+        print("Not logged in to %s" % registry)
     return 0

@@ -31,6 +31,9 @@ cmd_load = _verb("images", "cmd_load")
 cmd_images = _verb("images", "cmd_images")
 cmd_rmi = _verb("images", "cmd_rmi")
 cmd_pull = _verb("images", "cmd_pull")
+cmd_push = _verb("images", "cmd_push")
+cmd_login = _verb("images", "cmd_login")
+cmd_logout = _verb("images", "cmd_logout")
 cmd_network = _verb("system", "cmd_network")
 cmd_volume = _verb("system", "cmd_volume")
 cmd_info = _verb("system", "cmd_info")
@@ -43,7 +46,7 @@ def cmd_image(g, o, args):
         return main(_global_argv(g) + ["images"] + rest)
     if sub == "rm":
         return main(_global_argv(g) + ["rmi"] + rest)
-    if sub in ("inspect", "history", "tag", "import", "save", "load", "pull"):
+    if sub in ("inspect", "history", "tag", "import", "save", "load", "pull", "push"):
         return main(_global_argv(g) + [sub if sub != "inspect" else "inspect"] + rest)
     if sub == "prune":
         po, pargs = parse(rest, [Opt("-a|--all", "flag", dest="all"), Opt("-f|--force", "flag", dest="force")])
@@ -153,11 +156,25 @@ VERBS = {
                      metavar="TYPE")], 1, None, True),
     "images": (cmd_images, "[OPTIONS] [REPOSITORY[:TAG]]", "List images",
                [Opt("-q|--quiet", "flag", "Only show image IDs", dest="quiet"),
+                Opt("--digests", "flag", "Show digests"),
                 Opt("--no-trunc", "flag", "Don't truncate output")], 0, 1, True),
     "rmi": (cmd_rmi, "[OPTIONS] IMAGE [IMAGE...]", "Remove one or more images",
             [Opt("-f|--force", "flag", "Force removal of the image", dest="force")], 1, None, True),
-    "pull": (cmd_pull, "NAME[:TAG]", "Download an image (offline: build it from templates/images/)",
-             [], 1, 1, True),
+    "pull": (cmd_pull, "[OPTIONS] NAME[:TAG|@DIGEST]", "Download an image from a registry (`base`, `debian`: "
+             "built offline from templates/images/)",
+             [Opt("-a|--all-tags", "flag", "Download all tagged images in the repository", dest="all_tags"),
+              Opt("--platform", "value", "Set platform if server is multi-platform capable (os/arch[/variant])",
+                  metavar="PLATFORM"),
+              Opt("-q|--quiet", "flag", "Suppress verbose output", dest="quiet")], 1, 1, True),
+    "push": (cmd_push, "[OPTIONS] NAME[:TAG]", "Upload an image to a registry",
+             [Opt("-a|--all-tags", "flag", "Push all tags of an image to the repository", dest="all_tags"),
+              Opt("-q|--quiet", "flag", "Suppress verbose output", dest="quiet")], 1, 1, True),
+    "login": (cmd_login, "[OPTIONS] [SERVER]", "Log in to a registry (credentials go to ~/.docker/config.json)",
+              [Opt("-u|--username", "value", "Username", dest="username", metavar="USER"),
+               Opt("-p|--password", "value", "Password", dest="password", metavar="PASSWORD"),
+               Opt("--password-stdin", "flag", "Take the password from stdin", dest="password_stdin")],
+              0, 1, True),
+    "logout": (cmd_logout, "[SERVER]", "Log out from a registry", [], 0, 1, True),
     "info": (cmd_info, "", "Display system-wide information", [], 0, 0, True),
     "version": (cmd_version, "", "Show the lxcbox version", [], 0, 0, True),
 }

@@ -44,6 +44,26 @@ class _HashWriter:
         return len(data)
 
 
+class HashingReader:
+    """Reads through, hashing what passes (an uncompressed layer: its diff_id)."""
+
+    def __init__(self, raw):
+        import hashlib
+
+        self.raw = raw
+        self.hash = hashlib.sha256()
+
+    def read(self, n=-1):
+        data = self.raw.read(n)
+        self.hash.update(data)
+        return data
+
+    def drain(self):
+        while self.read(1 << 20):
+            pass
+        return self.hash.hexdigest()
+
+
 def is_whiteout(st):
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
 

@@ -39,6 +39,11 @@ class Image:
         return sorted(k for k, v in self.client.graph.tags().items() if v == self.hexid)
 
     @property
+    def repo_digests(self):
+        """`name@sha256:<manifest digest>` for each registry repository this image came from or went to."""
+        return sorted(k for k, v in self.client.graph.repo_digests().items() if v == self.hexid)
+
+    @property
     def labels(self):
         return dict((self.manifest.get("config") or {}).get("labels") or {})
 
@@ -92,6 +97,7 @@ class Image:
         return {
             "Id": self.id,
             "RepoTags": self.tags,
+            "RepoDigests": self.repo_digests,
             "Parent": m.get("parent") or "",
             "Comment": m.get("comment") or "",
             "Created": m.get("created"),

@@ -111,24 +111,6 @@ def _short_name(name):
     return name
 
 
-class _HashingReader:
-    """Reads through, hashing what passes (the uncompressed layer: its diff_id)."""
-
-    def __init__(self, raw):
-        self.raw = raw
-        self.hash = hashlib.sha256()
-
-    def read(self, n=-1):
-        data = self.raw.read(n)
-        self.hash.update(data)
-        return data
-
-    def drain(self):
-        while self.read(1 << 20):
-            pass
-        return self.hash.hexdigest()
-
-
 def _decompressed(f):
     head = f.read(6)
     f.seek(0)
@@ -149,7 +131,7 @@ def _unpack_layer(blob_path, staging):
     """Unpack one layer blob into staging/diff; returns (diff_id, blob digest, blob size)."""
     with open(blob_path, "rb") as f:
         stream, compressed = _decompressed(f)
-        reader = _HashingReader(stream)
+        reader = archive.HashingReader(stream)
         try:
             tar = tarfile.open(fileobj=reader, mode="r|")
         except tarfile.TarError as exc:

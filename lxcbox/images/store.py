@@ -4,7 +4,8 @@ On disk, under the root:
     layers/sha256/<hex>/diff/       the unpacked layer, a read-only overlay lowerdir
     layers/sha256/<hex>/meta.json   diff_id, size, created
     images/<hex>.yaml               the manifest: id, parent, layers, created, comment, config
-    repositories.yaml               "name:tag" -> image id
+    repositories.yaml               "name:tag" -> image id, and "name@sha256:<manifest>" -> image id
+                                    (the RepoDigests of pulled and pushed images)
     cache/runtime.marshal           derived: what `run` needs, readable without yaml
     store.lock                      every write holds it
 
@@ -18,7 +19,7 @@ import os
 from .. import fsutil
 from ..errors import Conflict, ImageNotFound, InvalidArgument
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 class Graph:
@@ -91,7 +92,9 @@ class Graph:
         for hexid, manifest in self._load_manifests().items():
             images[hexid] = {"layers": [_hex(l) for l in manifest.get("layers") or []],
                              "config": manifest.get("config") or {}}
-        cache = {"stamp": stamp, "tags": self._load_tags(), "images": images}
+        refs = self._load_tags()
+        cache = {"stamp": stamp, "tags": {k: v for k, v in refs.items() if "@" not in k},
+                 "digests": {k: v for k, v in refs.items() if "@" in k}, "images": images}
         if os.path.isdir(os.path.dirname(self.cache_path)):
             fsutil.atomic_write(self.cache_path, marshal.dumps(cache))
         return cache
@@ -122,11 +125,8 @@ class Graph:
                 return found[0]
             if len(found) > 1:
                 raise InvalidArgument("image id prefix %s is ambiguous" % ref)
-        try:
-            key = reference.normalize(ref)
-        except InvalidArgument:
-            raise
-        hexid = cache["tags"].get(key)
+        key = reference.normalize(ref)
+        hexid = cache["digests" if "@" in key else "tags"].get(key)
         if hexid is None or hexid not in images:
             raise ImageNotFound("No such image: %s" % key)
         return hexid
@@ -172,6 +172,10 @@ class Graph:
 
     def tags(self):
         return self._cache()["tags"]
+
+    def repo_digests(self):
+        """{"name@sha256:<manifest digest>": image hex id}"""
+        return self._cache()["digests"]
 
     def image_ids(self):
         return list(self._cache()["images"])
@@ -297,6 +301,12 @@ class Graph:
         tags[key] = _hex(image_id)
         self._write_tags(tags)
         return key
+
+    def add_repo_digest(self, image_id, name, digest):
+        """Record that name@digest (a registry's manifest) is this image.  Caller holds the lock."""
+        tags = self._load_tags()
+        tags["%s@%s" % (name, digest)] = _hex(image_id)
+        self._write_tags(tags)
 
     def untag(self, ref):
         from . import reference

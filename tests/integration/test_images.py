@@ -3,7 +3,6 @@ import gzip
 import json
 import lzma
 import os
-import shutil
 import subprocess
 import tarfile
 import time
@@ -202,28 +201,6 @@ def test_kill_during_commit_leaves_store_consistent(cli, base, root):
 
 
 # -- interop with the real clients ----------------------------------------------------------
-
-@pytest.fixture
-def podman(tmp_path):
-    import tempfile
-
-    short = tempfile.mkdtemp(prefix="lxp-", dir="/tmp")  # podman wants a runroot under 50 characters
-    conf = tmp_path / "containers.conf"
-    conf.write_text('[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]\n')
-    env = dict(os.environ, CONTAINERS_CONF=str(conf))
-    base_cmd = ["podman", "--root", os.path.join(short, "root"), "--runroot", os.path.join(short, "run"),
-                "--runtime", "runc"]
-
-    def run(*args, check=True):
-        r = subprocess.run(base_cmd + list(args), capture_output=True, text=True, env=env, timeout=120)
-        if check:
-            assert r.returncode == 0, (args, r.stderr)
-        return r
-
-    yield run
-    run("system", "reset", "-f", check=False)
-    shutil.rmtree(short, ignore_errors=True)
-
 
 def test_skopeo_and_umoci_read_what_lxcbox_saves(cli, base, tmp_path):
     cli.ok("run", "--name", "changer", "base", "sh", "-c", CHANGES)

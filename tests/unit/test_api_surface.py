@@ -14,6 +14,10 @@ HONOURED = {
     (_client.ImageCollection, "list"): {"name", "all", "filters"},
     (_client.ImageCollection, "remove"): {"image", "force", "noprune"},
     (_client.ImageCollection, "prune"): {"filters", "all"},
+    (_client.ImageCollection, "pull"): {"repository", "tag", "all_tags", "platform", "auth_config", "stream",
+                                        "decode"},
+    (_client.ImageCollection, "push"): {"repository", "tag", "stream", "auth_config", "decode"},
+    (_client.Client, "login"): {"username", "password", "registry", "reauth"},
     (_container.Container, "stats"): {"stream", "decode", "one_shot"},
     (_container.Container, "wait"): {"timeout", "condition"},
     # stdin, tty, privileged, detach, stream, socket: InvalidArgument when true
