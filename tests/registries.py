@@ -267,6 +267,10 @@ class Proxy:
         self.redirect = False
         self.storage_auth = []
         self.storage_credentials = None  # what the storage side itself uses (as a presigned URL would)
+        self.hold_patches_after = None  # PATCHes past this many are held, never forwarded, until release()
+        self.patches = []  # body sizes of the PATCHes forwarded
+        self.held = 0
+        self._release = threading.Event()
         self.blob_requests = []
         self._servers = []
 
@@ -293,6 +297,13 @@ class Proxy:
                     proxy.blob_requests.append((self.path, self.headers.get("Range")))
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
+                if method == "PATCH":
+                    if proxy.hold_patches_after is not None and len(proxy.patches) >= proxy.hold_patches_after:
+                        proxy.held += 1
+                        proxy._release.wait(60)
+                        self.close_connection = True
+                        return  # dropped: the registry never sees this chunk
+                    proxy.patches.append(length)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
                 if storage:
                     headers.pop("Authorization", None)
@@ -362,7 +373,12 @@ class Proxy:
     def host(self):
         return "127.0.0.1:%d" % self.port
 
+    def release(self):
+        self.hold_patches_after = None
+        self._release.set()
+
     def stop(self):
+        self._release.set()
         for s in self._servers:
             s.shutdown()
             s.server_close()

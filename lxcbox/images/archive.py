@@ -197,6 +197,44 @@ def write_blob(src_dir, out_path):
     return plain.hash.hexdigest(), blob.hash.hexdigest(), blob.size
 
 
+def decompressing(f, head):
+    """(reader of the uncompressed bytes, kind) for a stream whose first bytes are head: kind is
+    gzip, xz, zstd or plain.  f needs only read(); head must still be readable from it."""
+    if head[:2] == b"\x1f\x8b":
+        import gzip
+
+        return gzip.GzipFile(fileobj=f, mode="rb"), "gzip"
+    if head[:6] == b"\xfd7zXZ\x00":
+        import lzma
+
+        return lzma.LZMAFile(f), "xz"
+    if head[:4] == b"\x28\xb5\x2f\xfd":
+        import zstandard
+
+        # zstd:chunked and other writers use many frames: read across all of them
+        return zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True), "zstd"
+    return f, "plain"
+
+
+def gzip_blob(src_path, out_path):
+    """Recompress a layer blob (any kind above) as the gzip blob every stored layer keeps;
+    returns (blob digest hex, blob size)."""
+    import gzip
+
+    with open(src_path, "rb") as src, open(out_path, "wb") as raw:
+        head = src.read(6)
+        src.seek(0)
+        stream, _ = decompressing(src, head)
+        blob = _HashWriter(raw)
+        with gzip.GzipFile(fileobj=blob, mode="wb", mtime=0, compresslevel=6) as gz:
+            while True:
+                chunk = stream.read(1 << 20)
+                if not chunk:
+                    break
+                gz.write(chunk)
+    return blob.hash.hexdigest(), blob.size
+
+
 # -- reading tars into the store ---------------------------------------------------------
 
 def open_tar(fileobj):

@@ -17,6 +17,7 @@ registry says it stopped).  Then the config and the manifest; the manifest diges
 Progress is a stream of docker's JSON messages ({"status", "id", "progressDetail", "progress"}),
 given to a callback; the CLI draws them.
 """
+import errno
 import hashlib
 import json
 import os
@@ -31,8 +32,7 @@ from .registry import (DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Di
 
 PARALLEL = 3  # layers at once, as Docker's max-concurrent-downloads
 CHUNK = 1 << 20
-UPLOAD_CHUNK = 32 << 20
-_GZIP, _ZSTD = b"\x1f\x8b", b"\x28\xb5\x2f\xfd"
+UPLOAD_CHUNK = 16 << 20  # a killed push resumes from the last whole chunk
 
 
 def _hex(digest):
@@ -126,10 +126,10 @@ class _Source:
             try:
                 data = next(self.resp_iter, b"")
             except Exception as exc:  # urllib3's protocol and timeout errors: keep what came, say why
-                raise RegistryError("reading blob: %s" % (str(exc).split(": ", 1)[-1][:200] or
-                                                          type(exc).__name__)) from None
+                raise _registry.TransferInterrupted("reading blob: %s" % (str(exc).split(": ", 1)[-1][:200] or
+                                                                          type(exc).__name__)) from None
             if data:
-                self.part.write(data)
+                fsutil.write_all(self.part.fileno(), data)
         if data:
             self.hash.update(data)
             self.size += len(data)
@@ -164,18 +164,6 @@ class _Source:
     def drain(self):
         while self.read(CHUNK):
             pass
-
-
-def _decompressor(src, head):
-    if head[:2] == _GZIP:
-        import gzip
-
-        return gzip.GzipFile(fileobj=src, mode="rb"), "gzip"
-    if head[:4] == _ZSTD:
-        import zstandard
-
-        return zstandard.ZstdDecompressor().stream_reader(src, read_across_frames=True), "zstd"
-    return src, "plain"
 
 
 class _Transfer:
@@ -258,8 +246,19 @@ class Puller(_Transfer):
         self.platform = _platform(platform)
         self.image_id = None
         self.bytes_downloaded = 0
+        self._added = []  # layers this pull put in the store
 
     def _work(self):
+        try:
+            self._pull()
+        except BaseException as exc:
+            # the store is left as it was, but for an interrupted transfer (and Ctrl-C or kill -9):
+            # then the layers verified so far stay, unused, for the next pull
+            if not isinstance(exc, (_registry.TransferInterrupted, KeyboardInterrupt)):
+                self.graph.drop_unused_layers(self._added)
+            raise
+
+    def _pull(self):
         ref, graph = self.ref, self.graph
         graph.ensure_dirs()
         reg = _open_registry(ref, "pull", self.auth_config)
@@ -357,7 +356,7 @@ class Puller(_Transfer):
         graph = self.graph
         digest = desc["digest"]
         fd = os.open(part_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-        part = os.fdopen(fd, "r+b")
+        part = os.fdopen(fd, "r+b", buffering=0)  # unbuffered: a full disk fails in write(), never in close()
         staging = graph.new_staging("pull")
         kept = False
         try:
@@ -386,7 +385,7 @@ class Puller(_Transfer):
             src = _Source(part, have, resp, on_bytes)
             before = have
             try:
-                stream, kind = _decompressor(src, src.peek(4))
+                stream, kind = archive.decompressing(src, src.peek(6))
                 plain = archive.HashingReader(stream)
                 try:
                     import tarfile
@@ -396,7 +395,7 @@ class Puller(_Transfer):
                     plain.drain()
                     content_error = None
                 except Exception as exc:  # a bad blob, known as such once its digest is checked
-                    if isinstance(exc, RegistryError) or getattr(exc, "errno", None) == 28:
+                    if isinstance(exc, RegistryError) or getattr(exc, "errno", None) == errno.ENOSPC:
                         raise
                     content_error = exc
                 src.drain()  # the rest of the blob: its digest is the verdict
@@ -423,9 +422,10 @@ class Puller(_Transfer):
                 os.rename(part_path, blob)
                 blob_info = (_hex(digest), src.size)
             else:  # every stored layer keeps a gzip blob (what save and push send)
-                blob_info = _regzip(part_path, blob, kind)
+                blob_info = archive.gzip_blob(part_path, blob)
                 os.unlink(part_path)
             graph.add_layer(staging, diff_id, blob_info)
+            self._added.append(diff_id)
             _remember_source(graph, diff_id, self.ref)
             kept = True
             self._emit("Pull complete", id=sid, progressDetail={})
@@ -435,6 +435,11 @@ class Puller(_Transfer):
         except (InvalidArgument,):
             _unlink(part_path)
             raise
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            _unlink(part_path)  # give the space back: nothing of a failed layer is kept
+            raise RegistryError("write %s: no space left on device" % (exc.filename or part_path)) from None
         finally:
             if not part.closed:
                 part.close()
@@ -451,43 +456,6 @@ def _unlink(path):
         os.unlink(path)
     except FileNotFoundError:
         pass
-
-
-def _regzip(src_path, out_path, kind):
-    import gzip
-
-    h = hashlib.sha256()
-
-    class Out:
-        size = 0
-
-        def __init__(self, f):
-            self.f = f
-
-        def write(self, data):
-            h.update(data)
-            Out.size += len(data)
-            return self.f.write(data)
-
-        def flush(self):
-            self.f.flush()
-
-    with open(src_path, "rb") as raw, open(out_path, "wb") as f:
-        stream, _ = _decompressor(raw, raw.read(4))
-        if kind == "plain":
-            raw.seek(0)
-            stream = raw
-        elif kind == "zstd":
-            raw.seek(0)
-            stream, _ = _decompressor(raw, _ZSTD)
-        out = Out(f)
-        with gzip.GzipFile(fileobj=out, mode="wb", mtime=0, compresslevel=6) as gz:
-            while True:
-                chunk = stream.read(CHUNK)
-                if not chunk:
-                    break
-                gz.write(chunk)
-    return h.hexdigest(), Out.size
 
 
 def _sources_path(graph, diff_id):
@@ -588,21 +556,37 @@ class Pusher(_Transfer):
         state_path = _upload_state_path(graph, ref, digest)
         offset = 0
         if location is None:
-            try:
-                saved = fsutil.read_json(state_path)
-                location = saved.get("location")
-            except (OSError, ValueError):
-                location = None
-            if location:
-                offset = reg.upload_offset(location)
-                if offset is None or offset > size:
-                    location, offset = None, 0
-            if not location:
-                location = reg.start_upload(ref.path)
-        blob = graph.blob_path(diff_id)
+            location, offset = self._resume_point(reg, state_path, size)
+        try:
+            location = self._upload(reg, location, offset, diff_id, digest, size, state_path)
+        except RegistryError:
+            if not offset:
+                raise
+            # the registry would not continue the old upload: once more, from the start
+            _unlink(state_path)
+            location = self._upload(reg, reg.start_upload(ref.path), 0, diff_id, digest, size, state_path)
+        _unlink(state_path)
+        _remember_source(graph, diff_id, ref)
+        self._emit("Pushed", id=sid, progressDetail={})
+
+    def _resume_point(self, reg, state_path, size):
+        """(upload location, offset): where a killed push of this blob stopped, else a new upload."""
+        try:
+            location = fsutil.read_json(state_path).get("location")
+        except (OSError, ValueError, AttributeError):
+            location = None
+        if location:
+            offset = reg.upload_offset(location)
+            if offset is not None and offset <= size:
+                return location, offset
+        return reg.start_upload(self.ref.path), 0
+
+    def _upload(self, reg, location, offset, diff_id, digest, size, state_path):
+        """Send the blob from offset in chunks, keeping each chunk's location for a resume."""
+        sid = diff_id[:12]
         _save_upload(state_path, location)
         last = 0.0
-        with open(blob, "rb") as f:
+        with open(self.graph.blob_path(diff_id), "rb") as f:
             f.seek(offset)
             while offset < size:
                 data = f.read(UPLOAD_CHUNK)
@@ -619,9 +603,7 @@ class Pusher(_Transfer):
                     self._emit("Pushing", id=sid, progressDetail={"current": offset, "total": size},
                                progress=_bar(offset, size))
         reg.finish_upload(location, digest)
-        _unlink(state_path)
-        _remember_source(graph, diff_id, ref)
-        self._emit("Pushed", id=sid, progressDetail={})
+        return location
 
 
 def _upload_state_path(graph, ref, digest):

@@ -111,26 +111,12 @@ def _short_name(name):
     return name
 
 
-def _decompressed(f):
-    head = f.read(6)
-    f.seek(0)
-    if head[:2] == b"\x1f\x8b":
-        import gzip
-
-        return gzip.GzipFile(fileobj=f, mode="rb"), True
-    if head[:6] == b"\xfd7zXZ\x00":
-        import lzma
-
-        return lzma.LZMAFile(f), True
-    if head[:4] == b"\x28\xb5\x2f\xfd":
-        raise InvalidArgument("zstd-compressed layers are not supported")
-    return f, False
-
-
 def _unpack_layer(blob_path, staging):
     """Unpack one layer blob into staging/diff; returns (diff_id, blob digest, blob size)."""
     with open(blob_path, "rb") as f:
-        stream, compressed = _decompressed(f)
+        head = f.read(6)
+        f.seek(0)
+        stream, kind = archive.decompressing(f, head)
         reader = archive.HashingReader(stream)
         try:
             tar = tarfile.open(fileobj=reader, mode="r|")
@@ -138,22 +124,13 @@ def _unpack_layer(blob_path, staging):
             raise InvalidArgument("layer %s is not a tar: %s" % (os.path.basename(blob_path), exc)) from None
         archive.extract_layer_from(tar, os.path.join(staging, "diff"))
         diff_id = reader.drain()
-    if compressed:
-        os.rename(blob_path, os.path.join(staging, "layer.tar.gz"))
-        digest, size = _file_digest(os.path.join(staging, "layer.tar.gz"))
-        return diff_id, digest, size
-    # an uncompressed layer (docker-archive): keep a gzip blob, as for every stored layer
-    import gzip
-
     gz = os.path.join(staging, "layer.tar.gz")
-    with open(blob_path, "rb") as src, open(gz, "wb") as raw:
-        with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
-            while True:
-                chunk = src.read(1 << 20)
-                if not chunk:
-                    break
-                out.write(chunk)
-    digest, size = _file_digest(gz)
+    if kind == "gzip":
+        os.rename(blob_path, gz)
+        digest, size = _file_digest(gz)
+        return diff_id, digest, size
+    # xz, zstd or plain (docker-archive): keep a gzip blob, as for every stored layer
+    digest, size = archive.gzip_blob(blob_path, gz)
     return diff_id, digest, size
 
 
@@ -304,13 +281,7 @@ def load(graph, fileobj):
             loaded.append((hexid, names))
     except BaseException:
         # leave the store as it was: drop the layers this load added that no image uses
-        if added_layers:
-            with graph.lock():
-                used = {l for m in graph._load_manifests().values() for l in m.get("layers") or []}
-                for diff_id in added_layers:
-                    if "sha256:" + diff_id not in used:
-                        graph._remove_layer(diff_id)
-                graph.commit_cache()
+        graph.drop_unused_layers(added_layers)
         raise
     finally:
         fsutil.rmtree(work)

@@ -37,6 +37,10 @@ class RegistryError(LxcboxError):
     exit_code = 1
 
 
+class TransferInterrupted(RegistryError):
+    """The connection failed in the middle of a transfer: what was verified is kept for a retry."""
+
+
 class Unauthorized(RegistryError):
     pass
 
@@ -235,9 +239,9 @@ class Registry:
         except requests.exceptions.SSLError as exc:
             raise RegistryError('%s "%s": %s' % (method.capitalize(), url, _tls_reason(exc))) from None
         except requests.exceptions.ConnectionError as exc:
-            raise RegistryError('%s "%s": %s' % (method.capitalize(), url, _conn_reason(exc, url))) from None
+            raise TransferInterrupted('%s "%s": %s' % (method.capitalize(), url, _conn_reason(exc, url))) from None
         except requests.exceptions.Timeout:
-            raise RegistryError('%s "%s": timeout awaiting response' % (method.capitalize(), url)) from None
+            raise TransferInterrupted('%s "%s": timeout awaiting response' % (method.capitalize(), url)) from None
         except requests.exceptions.RequestException as exc:
             raise RegistryError('%s "%s": %s' % (method.capitalize(), url, exc)) from None
 
@@ -450,9 +454,12 @@ class Registry:
             return None
         rng = resp.headers.get("Range") or ""
         try:
-            return int(rng.rpartition("-")[2]) + 1 if rng else 0
+            end = int(rng.rpartition("-")[2]) if rng else -1
         except ValueError:
-            return 0
+            return None
+        # distribution says "0-0" for an empty upload too: take it as empty (a registry that holds
+        # one byte refuses the next chunk, and the push starts over)
+        return 0 if end <= 0 else end + 1
 
     def upload_chunk(self, location, data, offset):
         resp = self.request("PATCH", location, body=data, expect=(202,), headers={

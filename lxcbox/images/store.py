@@ -358,6 +358,17 @@ class Graph:
             pass
         fsutil.rmtree(doomed)
 
+    def drop_unused_layers(self, diff_ids):
+        """Remove those of these layers that no image uses (what a failed load or pull added)."""
+        if not diff_ids:
+            return
+        with self.lock():
+            used = {_hex(l) for m in self._load_manifests().values() for l in m.get("layers") or []}
+            for diff_id in diff_ids:
+                if _hex(diff_id) not in used:
+                    self._remove_layer(diff_id)
+            self._write_cache()
+
     def commit_cache(self):
         """Refresh the runtime cache after writes.  Caller holds the lock."""
         self._write_cache()

@@ -313,3 +313,23 @@ def test_a_killed_commit_is_thawed_by_its_guard_not_by_a_reader(cli, base, root)
     wait_for(lambda: open(state_file).read().strip() in ("THAWED", "0"), what="the guard to thaw it")
     assert not os.path.exists(os.path.join(root, "containers", cli.ok("inspect", "-f", "{{.Id}}", "guarded").stdout.strip(),
                                            "committing"))
+
+
+def test_load_takes_zstd_layers_and_keeps_a_gzip_blob(cli, base, tmp_path, root):
+    """An OCI layout whose layers skopeo compressed with zstd loads, runs, and saves as gzip."""
+    cli.ok("run", "--name", "zsrc", "base", "sh", "-c", "echo zstd-layer > /etc/motd")
+    cli.ok("commit", "-c", "CMD cat /etc/motd", "zsrc", "zsrc:v1")
+    cli.ok("save", "-o", str(tmp_path / "gz.tar"), "zsrc:v1")
+    r = subprocess.run(["skopeo", "copy", "--dest-compress-format", "zstd", "oci-archive:%s" % (tmp_path / "gz.tar"),
+                        "oci-archive:%s:zimg:v1" % (tmp_path / "z.tar")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    with tarfile.open(tmp_path / "z.tar") as t:
+        index = json.load(t.extractfile("index.json"))
+        manifest = json.load(t.extractfile("blobs/sha256/" + index["manifests"][0]["digest"][7:]))
+    assert all(l["mediaType"].endswith("+zstd") for l in manifest["layers"])
+    cli.ok("rmi", "zsrc:v1")
+    cli.ok("load", "-i", str(tmp_path / "z.tar"))
+    assert cli.ok("run", "--rm", "zimg:v1").stdout == "zstd-layer\n"
+    for layer in json.loads(cli.ok("inspect", "zimg:v1").stdout)[0]["RootFS"]["Layers"]:
+        with open(os.path.join(root, "layers", "sha256", layer[7:], "layer.tar.gz"), "rb") as f:
+            assert f.read(2) == b"\x1f\x8b"

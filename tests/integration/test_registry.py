@@ -293,6 +293,90 @@ def test_kill_9_mid_pull_resumes_with_a_range_request(cli, base, machine_b, regi
         proxy.stop()
 
 
+def test_kill_9_mid_push_resumes_the_upload(cli, base, registry):
+    proxy = registries.Proxy(registry.port).start()
+    try:
+        ref = "%s/team/bigpush:v1" % proxy.host
+        cli.ok("tag", "base", ref.replace(":v1", ":base"))
+        cli.ok("push", ref.replace(":v1", ":base"))  # the base layer is there: only the big one moves below
+        _big_image(cli, ref, 24)
+        big = _inspect(cli, ref)["RootFS"]["Layers"][-1]
+        blob_size = _layer_blob_size(cli.root, big)
+        assert blob_size > 16 << 20  # two chunks at least
+        proxy.patches.clear()
+        proxy.hold_patches_after = 1
+        p = subprocess.Popen(LAUNCHER + ["--root", cli.root, "push", ref], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        wait_for(lambda: proxy.held, timeout=30, what="the second chunk of the upload")
+        p.send_signal(signal.SIGKILL)  # our own child, by its pid
+        p.wait(timeout=10)
+        first = sum(proxy.patches)
+        assert first == 16 << 20
+        proxy.release()
+        proxy.patches.clear()
+        out = cli.ok("push", ref).stdout
+        assert "Pushed" in out
+        # only what the registry lacked moved the second time (the base layer had been pushed whole)
+        assert sum(proxy.patches) == blob_size - first
+        direct = "docker://%s/team/bigpush:v1" % registry.host  # skopeo straight to the registry
+        r = subprocess.run(["skopeo", "inspect", "--tls-verify=false", direct], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert ref.rsplit(":", 1)[0] + "@" + json.loads(r.stdout)["Digest"] in _inspect(cli, ref)["RepoDigests"]
+    finally:
+        proxy.stop()
+
+
+def test_a_full_disk_is_one_line_and_the_store_is_unchanged(base, registry, cli, tmp_path):
+    ref = "%s/team/fill:v1" % registry.host
+    _big_image(cli, ref, 6)
+    cli.ok("push", ref)
+    small = tmp_path / "small-root"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(small)], check=True)
+    try:
+        os.chmod(small, 0o711)
+        tiny = Cli(str(small))
+        tiny.ok("images")
+        r = tiny("pull", ref)
+        assert r.returncode == 1 and "no space left on device" in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+        assert tiny.ok("images", "-q").stdout == ""
+        assert os.listdir(small / "layers" / "sha256") == []
+        assert [f for f in os.listdir(small / "downloads") if not f.endswith(".lock")] == []
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+
+
+def test_progress_on_a_terminal_and_on_a_pipe(cli, base, registry, machine_b):
+    import pty
+
+    ref = "%s/team/progress:v1" % registry.host
+    _big_image(cli, ref, 4)
+    cli.ok("push", ref)
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(LAUNCHER[0], LAUNCHER + ["--root", machine_b.root, "pull", ref])
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    text = out.decode()
+    assert "Pulling fs layer" in text and "Downloading [" in text and "Pull complete" in text
+    assert "\x1b[" in text and "Status: Downloaded newer image for " + ref in text
+    machine_b.ok("rmi", ref)
+    piped = machine_b.ok("pull", ref).stdout
+    assert "Downloading" not in piped and "\x1b[" not in piped and ": Pull complete\n" in piped
+    machine_b.ok("rmi", ref)
+    assert machine_b.ok("pull", "-q", ref).stdout == ""
+
+
 def test_a_corrupted_blob_is_refused_and_nothing_of_it_is_stored(cli, base, machine_b, registry):
     proxy = registries.Proxy(registry.port).start()
     try:
