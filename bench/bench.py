@@ -14,6 +14,10 @@ Scenarios:
   network  `run --rm base true` on lxcbox's bridge against --network none and podman's default network.
   commit   commit of a one-file change on a 200 MB image: time and disk growth, lxcbox and podman.
   create   create of 50 containers from that image: time and disk each, lxcbox and podman.
+  registry a 5-layer 200 MB image through a real registry (docker-registry on loopback): pull into
+           an empty store (lxcbox, podman pull, skopeo copy to containers-storage), push to an
+           empty registry (lxcbox, podman push), a re-pull with every layer present, and the bytes
+           a pull moves after a one-layer change.
 """
 import argparse
 import json
@@ -228,6 +232,81 @@ def bench_commit_create(bench, rounds=5, creates=50):
     return engines
 
 
+REG_LAYERS, REG_LAYER_MB = 4, 50  # with base: 5 layers, 200 MB
+
+
+def bench_registry(bench, rounds=3):
+    """Pull and push of a 5-layer 200 MB image through a fresh docker-registry each round."""
+    sys.path.insert(0, os.path.join(REPO, "tests"))
+    import registries
+
+    lx = LXCBOX + ["--root", bench.root]
+    prev = "base"
+    for i in range(REG_LAYERS):
+        subprocess.run(lx + ["run", "--name", "regsrc%d" % i, prev, "sh", "-c",
+                             "head -c %d /dev/urandom > /layer%d" % (REG_LAYER_MB * 1000000, i)], check=True)
+        subprocess.run(lx + ["commit", "regsrc%d" % i, "regbig:%d" % i], check=True, stdout=subprocess.DEVNULL)
+        prev = "regbig:%d" % i
+    out = {"lxcbox pull": [], "lxcbox push": [], "lxcbox re-pull": []}
+    if bench.podman:
+        out.update({"podman pull": [], "skopeo copy to containers-storage": [], "podman push": [],
+                    "podman re-pull": []})
+    changed_bytes = layer_bytes = None
+    for r in range(rounds):
+        reg = registries.Registry(os.path.join(bench.work, "registry-%d" % r)).start()
+        try:
+            ref = "%s/bench/big:v1" % reg.host
+            subprocess.run(lx + ["tag", prev, ref], check=True)
+            out["lxcbox push"].append(timed(lx + ["push", ref]))
+            fresh = os.path.join(bench.work, "pull-root-%d" % r)
+            os.makedirs(fresh)
+            out["lxcbox pull"].append(timed(LXCBOX + ["--root", fresh, "pull", ref]))
+            out["lxcbox re-pull"].append(timed(LXCBOX + ["--root", fresh, "pull", ref]))
+            if r == 0:
+                # one more layer on top, pushed as v2; the fresh root pulls it: how many bytes move
+                subprocess.run(lx + ["run", "--name", "regchange", ref, "sh", "-c",
+                                     "head -c 1000000 /dev/urandom > /changed"], check=True)
+                subprocess.run(lx + ["commit", "regchange", ref.replace(":v1", ":v2")], check=True,
+                               stdout=subprocess.DEVNULL)
+                subprocess.run(lx + ["push", ref.replace(":v1", ":v2")], check=True, stdout=subprocess.DEVNULL)
+                mark = reg.log_offset()
+                subprocess.run(LXCBOX + ["--root", fresh, "pull", ref.replace(":v1", ":v2")], check=True,
+                               stdout=subprocess.DEVNULL)
+                changed_bytes = reg.served(mark)
+                info = json.loads(subprocess.run(lx + ["inspect", ref.replace(":v1", ":v2")], check=True,
+                                                 capture_output=True, text=True).stdout)[0]
+                with open(os.path.join(bench.root, "layers", "sha256", info["RootFS"]["Layers"][-1][7:],
+                                       "meta.json")) as f:
+                    layer_bytes = json.load(f)["blob_size"]
+            subprocess.run(["rm", "-rf", fresh])
+            if bench.podman:
+                proot = os.path.join(bench.work, "podman-reg-%d" % r)
+                pm = ["podman", "--root", proot + "/root", "--runroot", proot + "/run", "--runtime", "runc"]
+                out["podman pull"].append(timed(pm + ["pull", "--tls-verify=false", ref], env=bench.podman_env))
+                out["podman re-pull"].append(timed(pm + ["pull", "--tls-verify=false", ref], env=bench.podman_env))
+                sroot = os.path.join(bench.work, "skopeo-reg-%d" % r)
+                out["skopeo copy to containers-storage"].append(timed(
+                    ["skopeo", "copy", "--src-tls-verify=false", "docker://" + ref,
+                     "containers-storage:[overlay@%s/root+%s/run]bench/big:v1" % (sroot, sroot)],
+                    env=bench.podman_env))
+                reg2 = registries.Registry(os.path.join(bench.work, "registry-p%d" % r)).start()
+                try:
+                    out["podman push"].append(timed(pm + ["push", "--tls-verify=false", ref,
+                                                          "docker://%s/bench/big:v1" % reg2.host],
+                                                    env=bench.podman_env))
+                finally:
+                    reg2.stop()
+                for d in (proot, sroot):
+                    subprocess.run(["podman", "--root", d + "/root", "--runroot", d + "/run", "system", "reset",
+                                    "-f"], capture_output=True, env=bench.podman_env)
+                    subprocess.run(["rm", "-rf", d])
+        finally:
+            reg.stop()
+    medians = {k: statistics.median(v) for k, v in out.items() if v}
+    return {"medians_ms": medians, "samples_ms": out, "changed_layer_blob_bytes": layer_bytes,
+            "bytes_moved_after_change": changed_bytes}
+
+
 def alternate(contenders, runs, warmup=3):
     times = {name: [] for name, _ in contenders}
     for i in range(warmup + runs):
@@ -265,6 +344,7 @@ def main():
         pss = monitor_pss(bench)
         imports = import_cost()
         images = bench_commit_create(bench)
+        moved = bench_registry(bench)
     finally:
         bench.close()
         subprocess.run(["rm", "-rf", work, "/run/lxc/lock" + work])
@@ -307,13 +387,30 @@ def main():
     seccomp = mine - medians["  same, seccomp=unconfined"]
     verdicts.append("Docker's seccomp profile costs %+.1f ms (LXC compiles it with libseccomp at every start, "
                     "as runc does)" % seccomp)
+    lines.append("")
+    lines.append("registry, a 5-layer %d MB image on loopback (median of 3):" % (REG_LAYERS * REG_LAYER_MB))
+    for name, ms in moved["medians_ms"].items():
+        lines.append("  %-36s %10.0f ms" % (name, ms))
+    rm = moved["medians_ms"]
+    if "podman pull" in rm:
+        verdicts.append("pull into an empty store: lxcbox / podman = %.2f (goal: <= 1)  %s"
+                        % (rm["lxcbox pull"] / rm["podman pull"], "OK" if rm["lxcbox pull"] <= rm["podman pull"]
+                           else "OVER"))
+        verdicts.append("push to an empty registry: lxcbox / podman = %.2f (goal: <= 1)  %s"
+                        % (rm["lxcbox push"] / rm["podman push"], "OK" if rm["lxcbox push"] <= rm["podman push"]
+                           else "OVER"))
+    verdicts.append("re-pull with every layer present: %.0f ms (goal: <= 100 ms)  %s"
+                    % (rm["lxcbox re-pull"], "OK" if rm["lxcbox re-pull"] <= 100 else "OVER"))
+    verdicts.append("pull after a one-layer change moved %d bytes; that layer's blob is %d bytes (+ the config)"
+                    % (moved["bytes_moved_after_change"], moved["changed_layer_blob_bytes"]))
     text = "\n".join(lines + [""] + verdicts)
     print(text)
     os.makedirs(os.path.join(REPO, "bench", "results"), exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     with open(os.path.join(REPO, "bench", "results", "run-%s.json" % stamp), "w") as f:
         json.dump({"medians_ms": medians, "samples_ms": samples, "runs": opts.runs,
-                   "log_mb_per_s": throughput, "monitor_pss_kib": pss, "images": images}, f, indent=1)
+                   "log_mb_per_s": throughput, "monitor_pss_kib": pss, "images": images, "registry": moved},
+                  f, indent=1)
     with open(os.path.join(REPO, "bench", "results", "latest.txt"), "w") as f:
         f.write(time.strftime("%Y-%m-%d %H:%M:%S\n") + text + "\n")
 

@@ -506,6 +506,10 @@ class ImageCollection:
                     after = _layer_sizes(graph)
                     reclaimed += sum(size for d, size in before.items() if d not in after)
                     deleted.append({"Deleted": "sha256:" + hexid})
+        with graph.lock():
+            # what killed pulls and crashed commits left: layers no image uses, partial downloads
+            reclaimed += graph.prune_unused_layers()
+            graph.commit_cache()
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
     def save(self, refs, fileobj):

@@ -296,16 +296,23 @@ def walk_beneath(top):
 class Lock:
     """An exclusive flock on a file, as a context manager.  Released by the kernel on crash."""
 
-    def __init__(self, path, shared=False):
+    def __init__(self, path, shared=False, blocking=True):
         self.path = path
         self.shared = shared
+        self.blocking = blocking
         self.fd = None
 
     def __enter__(self):
+        """Raises BlockingIOError when not blocking and another holds it."""
         import fcntl
 
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(self.fd, fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX)
+        try:
+            fcntl.flock(self.fd, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) |
+                        (0 if self.blocking else fcntl.LOCK_NB))
+        except BaseException:
+            os.close(self.fd)
+            raise
         return self
 
     def __exit__(self, *exc):

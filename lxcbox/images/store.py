@@ -215,7 +215,9 @@ class Graph:
         fsutil.write_json(os.path.join(staging_dir, "meta.json"), {
             "diff_id": "sha256:" + diff_id, "size": archive.tree_size(os.path.join(staging_dir, "diff")),
             "blob_digest": "sha256:" + _hex(blob_digest), "blob_size": blob_size, "created": fsutil.now(),
-            "link": diff_id[:12]})
+            "link": diff_id[:12],
+            # the process that adds it: until an image uses it, the layer is that writer's while it lives
+            "writer": [os.getpid(), fsutil.pid_start_time(os.getpid())]})
         with self.lock():
             target = self.layer_dir(diff_id)
             if os.path.isdir(target):
@@ -357,6 +359,37 @@ class Graph:
         except FileNotFoundError:
             pass
         fsutil.rmtree(doomed)
+
+    def prune_unused_layers(self):
+        """Remove the layers no image uses whose writer is gone (a killed pull's verified layers,
+        a crashed commit's), and the partial downloads and uploads no transfer holds.  Returns
+        the bytes freed.  Caller holds the lock."""
+        used = {_hex(l) for m in self._load_manifests().values() for l in m.get("layers") or []}
+        freed = 0
+        for hexd in os.listdir(self.layers_dir) if os.path.isdir(self.layers_dir) else []:
+            if hexd in used:
+                continue
+            try:
+                meta = self.layer_meta(hexd)
+            except (OSError, ValueError):
+                meta = {}
+            writer = meta.get("writer") or [None, None]
+            if writer[0] and fsutil.pid_alive(writer[0], writer[1]):
+                continue
+            freed += (meta.get("size") or 0) + (meta.get("blob_size") or 0)
+            self._remove_layer(hexd)
+        downloads = os.path.join(self.root, "downloads")
+        for name in os.listdir(downloads) if os.path.isdir(downloads) else []:
+            if name.endswith(".lock"):
+                continue
+            path = os.path.join(downloads, name)
+            try:
+                with fsutil.Lock(path + ".lock", blocking=False):
+                    freed += os.path.getsize(path)
+                    os.unlink(path)
+            except (BlockingIOError, FileNotFoundError):
+                continue  # a pull is writing it
+        return freed
 
     def drop_unused_layers(self, diff_ids):
         """Remove those of these layers that no image uses (what a failed load or pull added)."""

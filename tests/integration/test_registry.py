@@ -289,6 +289,22 @@ def test_kill_9_mid_pull_resumes_with_a_range_request(cli, base, machine_b, regi
         out = machine_b.ok("run", "--rm", ref, "sh", "-c", "wc -c < /big").stdout
         assert out.strip() == str(24 << 20)
         assert os.listdir(downloads) == [] or all(f.endswith(".lock") for f in os.listdir(downloads))
+
+        # killed again, and then `image prune` takes what it left: the partial blob, unused layers
+        machine_b.ok("rmi", ref)  # machine B has no image left
+        proxy.rate = 8 << 20
+        p = subprocess.Popen(LAUNCHER + ["--root", machine_b.root, "pull", ref], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        wait_for(partial_size, timeout=30, what="a quarter of the big layer on disk, again")
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=10)
+        # the small base layer was verified and kept (unused) before the kill
+        wait_for(lambda: os.listdir(os.path.join(machine_b.root, "layers", "sha256")), timeout=5,
+                 what="the verified base layer")
+        out = machine_b.ok("image", "prune", "-f").stdout
+        assert "Total reclaimed space" in out
+        assert [f for f in os.listdir(downloads) if not f.endswith(".lock")] == []
+        assert os.listdir(os.path.join(machine_b.root, "layers", "sha256")) == []
     finally:
         proxy.stop()
 
