@@ -330,12 +330,12 @@ class ImageCollection:
         return images if all_tags else images[0]
 
     def _pull_events(self, refs, platform, auth_config):
-        from .images import templates as builder
-
         for r in refs:
             template = r.registry == "docker.io" and not r.digest and r.path.startswith("library/") and \
-                os.path.exists(builder.template_path(r.path[8:]))
+                os.path.exists(os.path.join(paths.templates_dir(), "images", r.path[8:] + ".yaml"))
             if template:
+                from .images import templates as builder
+
                 yield {"status": "Building %s from the template %s (no registry)"
                        % (r.path[8:], builder.template_path(r.path[8:]))}
                 image_id, _ = builder.build(self.client.graph, r.path[8:])

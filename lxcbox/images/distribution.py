@@ -113,7 +113,7 @@ class _Source:
         self.size = 0
         self.have = have
         self.on_bytes = on_bytes
-        self.buf = b""
+        self.buf, self.pos = b"", 0
         part.seek(0)
 
     def _more(self):
@@ -137,29 +137,27 @@ class _Source:
         return data
 
     def read(self, n=-1):
+        """Up to n bytes (fewer at a chunk's end, as a socket gives them; b"" only at the end)."""
         if n is None or n < 0:
-            out = [self.buf]
-            self.buf = b""
+            out = [self.buf[self.pos:]]
+            self.buf, self.pos = b"", 0
             while True:
                 data = self._more()
                 if not data:
                     return b"".join(out)
                 out.append(data)
-        while len(self.buf) < n:
-            data = self._more()
-            if not data:
-                break
-            self.buf += data
-        out, self.buf = self.buf[:n], self.buf[n:]
+        if self.pos >= len(self.buf):
+            self.buf, self.pos = self._more(), 0
+        # a slice of the current chunk: never a copy of what is left of it (that made reads quadratic)
+        out = self.buf[self.pos:self.pos + n]
+        self.pos += len(out)
         return out
 
     def peek(self, n):
-        while len(self.buf) < n:
-            data = self._more()
-            if not data:
-                break
-            self.buf += data
-        return self.buf[:n]
+        if len(self.buf) - self.pos < n:
+            self.buf = self.buf[self.pos:] + self._more()
+            self.pos = 0
+        return self.buf[self.pos:self.pos + n]
 
     def drain(self):
         while self.read(CHUNK):
@@ -315,11 +313,13 @@ class Puller(_Transfer):
 
     def _finish(self, image_id, digest, fresh):
         ref, graph = self.ref, self.graph
-        with graph.lock():
-            if ref.tag:
-                graph.tag(image_id, ref.tagged)
-            graph.add_repo_digest(image_id, ref.name, digest)
-            graph.commit_cache()
+        if (ref.tag and graph.tags().get(ref.tagged) != image_id) or \
+                graph.repo_digests().get("%s@%s" % (ref.name, digest)) != image_id:
+            with graph.lock():
+                if ref.tag:
+                    graph.tag(image_id, ref.tagged)
+                graph.add_repo_digest(image_id, ref.name, digest)
+                graph.commit_cache()
         self.image_id = image_id
         self._emit("Digest: %s" % digest)
         shown = ref.tagged or ref.pinned

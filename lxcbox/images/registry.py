@@ -6,9 +6,10 @@ as `/etc/docker/certs.d`: `*.crt` CAs, `*.cert` + `*.key` client pairs), and aut
 anonymous, basic, and the bearer-token flow (a 401 with `WWW-Authenticate: Bearer realm=...`, a
 token fetched from the realm for every scope this client needs, kept until it expires, fetched
 again when the registry refuses it).  Redirects (blob storage on another host) are followed by
-requests, which drops the Authorization header when the host changes.
+urllib3, which drops the Authorization header when the host or port changes.
 
-requests is imported here only: pull, push and login load this module, `run` never does.
+urllib3 (the HTTP library under requests, without requests' import cost) is imported here only:
+pull, push and login load this module, `run` never does.  HTTP(S)_PROXY is not honoured.
 Every failure is a RegistryError with one line in Docker's words.
 """
 import base64
@@ -113,35 +114,75 @@ def is_insecure(host):
     return bool(addrs) and all(a.is_loopback for a in addrs), False
 
 
-def tls_material(host):
-    """(CA bundle path or True, (cert, key) or None) from certs.d/HOST[:PORT]/."""
+def _tls_context(host, verify=True):
+    """An SSL context: the system CAs plus certs.d/HOST[:PORT]/*.crt, and a client pair
+    (`*.cert` + `*.key`) if there is one."""
+    import ssl
+
+    ctx = ssl.create_default_context()
+    if not verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
     d = os.path.join(config_dir(), "certs.d", host)
     try:
         names = sorted(os.listdir(d))
     except (FileNotFoundError, NotADirectoryError):
-        return True, None
-    cas = [os.path.join(d, n) for n in names if n.endswith(".crt")]
-    certs = [n for n in names if n.endswith(".cert")]
-    client = None
-    for cert in certs:
-        key = cert[:-5] + ".key"
-        if key not in names:
-            raise InvalidArgument("missing key %s for client certificate %s" % (key, os.path.join(d, cert)))
-        client = (os.path.join(d, cert), os.path.join(d, key))
-    verify = True
-    if cas:
-        if len(cas) == 1:
-            verify = cas[0]
-        else:  # requests takes one bundle: join them (in memory order, into a private temp file)
-            import tempfile
+        return ctx
+    try:
+        for name in names:
+            if name.endswith(".crt"):
+                ctx.load_verify_locations(cafile=os.path.join(d, name))
+            elif name.endswith(".cert"):
+                key = name[:-5] + ".key"
+                if key not in names:
+                    raise InvalidArgument("missing key %s for client certificate %s" % (key, os.path.join(d, name)))
+                ctx.load_cert_chain(os.path.join(d, name), os.path.join(d, key))
+    except (ssl.SSLError, OSError) as exc:
+        raise InvalidArgument("cannot use the TLS files of %s: %s" % (d, exc)) from None
+    return ctx
 
-            bundle = tempfile.NamedTemporaryFile(prefix="lxcbox-ca-", suffix=".pem", delete=False)
-            with bundle:
-                for ca in cas:
-                    with open(ca, "rb") as f:
-                        bundle.write(f.read().rstrip(b"\n") + b"\n")
-            verify = bundle.name
-    return verify, client
+
+class _Response:
+    """urllib3's response with the names this module uses (status_code, headers, url, json)."""
+
+    def __init__(self, raw, url, stream):
+        self.raw = raw
+        self.status_code = raw.status
+        self.reason = raw.reason
+        self.headers = raw.headers
+        self.url = raw.geturl() or url
+        if self.url.startswith("/"):
+            from urllib.parse import urljoin
+
+            self.url = urljoin(url, self.url)
+        self.stream = stream
+
+    def json(self):
+        return json.loads(self.raw.data)
+
+    def close(self):
+        if self.stream:  # a body not read to its end: that connection is not reused
+            self.raw.close()
+        self.raw.release_conn()
+
+
+def _transport_error(exc, method, url):
+    """One line, in Docker's words, for what urllib3 raised."""
+    import urllib3.exceptions as e
+
+    if isinstance(exc, e.MaxRetryError) and exc.reason is not None:
+        exc = exc.reason
+    verb = method.capitalize()
+    if isinstance(exc, e.SSLError):
+        return RegistryError('%s "%s": %s' % (verb, url, _tls_reason(exc)))
+    # (urllib3's NewConnectionError is a ConnectTimeoutError too: it is asked first)
+    if isinstance(exc, (e.NewConnectionError, e.ProtocolError, ConnectionError)):
+        return TransferInterrupted('%s "%s": %s' % (verb, url, _conn_reason(exc, url)))
+    if isinstance(exc, (e.ReadTimeoutError, e.ConnectTimeoutError, TimeoutError)):
+        return TransferInterrupted('%s "%s": timeout awaiting response' % (verb, url))
+    if isinstance(exc, e.HTTPError):
+        return RegistryError('%s "%s": %s' % (verb, url, exc))
+    raise exc
 
 
 def parse_challenge(header):
@@ -200,82 +241,95 @@ class Registry:
     """
 
     def __init__(self, host, credentials=None, scopes=(), timeout=30):
-
         self.host = host
         self.credentials = credentials
         self.scopes = list(scopes)
         self.timeout = timeout
         self.base = None
-        self.verify = True
-        self.client_cert = None
-        self._local = threading.local()
+        self._pool = None
         self._lock = threading.Lock()
         self._challenge = None  # (scheme, params) from the last 401
         self._token = None  # (token, expires at (monotonic), scopes key)
 
     # -- transport -------------------------------------------------------------------------
-    def _session(self):
-        s = getattr(self._local, "session", None)
-        if s is None:
-            import requests
+    def _pools(self, verify=True):
+        """One urllib3 pool manager (thread-safe) per registry, with its TLS material."""
+        if self._pool is None:
+            import urllib3
 
-            s = requests.Session()
-            s.headers["User-Agent"] = "lxcbox"
-            adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=4, max_retries=0)
-            s.mount("https://", adapter)
-            s.mount("http://", adapter)
-            self._local.session = s
-        return s
+            kw = {}
+            if self.base is None or self.base.startswith("https"):
+                kw["ssl_context"] = _tls_context(self.host, verify)
+                if not verify:
+                    kw["cert_reqs"] = "CERT_NONE"
+                    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+            self._pool = urllib3.PoolManager(num_pools=4, maxsize=4, headers={"User-Agent": "lxcbox"}, **kw)
+        return self._pool
 
     def _url(self, path):
         return path if path.startswith(("http://", "https://")) else self.base + path
 
-    def _send(self, method, url, **kw):
-        import requests
+    def _send(self, method, url, headers=None, data=None, stream=False, params=None, auth=None, timeout=None):
+        """One HTTP exchange (redirects followed, never retried); a _Response or a RegistryError."""
+        import urllib3
+        from urllib.parse import urlencode
 
-        kw.setdefault("timeout", self.timeout)
+        headers = dict(headers or {})
+        if params:
+            url += ("&" if "?" in url else "?") + urlencode(params, doseq=True)
+        if auth:
+            headers["Authorization"] = "Basic " + base64.b64encode(("%s:%s" % auth).encode()).decode()
+        if isinstance(data, dict):
+            data = urlencode(data).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        retries = urllib3.Retry(total=8, connect=0, read=0, status=0, other=0, redirect=8, raise_on_status=False,
+                                raise_on_redirect=True)
         try:
-            return self._session().request(method, url, verify=self.verify, cert=self.client_cert, **kw)
-        except requests.exceptions.SSLError as exc:
-            raise RegistryError('%s "%s": %s' % (method.capitalize(), url, _tls_reason(exc))) from None
-        except requests.exceptions.ConnectionError as exc:
-            raise TransferInterrupted('%s "%s": %s' % (method.capitalize(), url, _conn_reason(exc, url))) from None
-        except requests.exceptions.Timeout:
-            raise TransferInterrupted('%s "%s": timeout awaiting response' % (method.capitalize(), url)) from None
-        except requests.exceptions.RequestException as exc:
-            raise RegistryError('%s "%s": %s' % (method.capitalize(), url, exc)) from None
+            raw = self._pools().request(method, url, headers=headers, body=data, preload_content=not stream,
+                                        retries=retries, timeout=urllib3.Timeout(connect=timeout or self.timeout,
+                                                                                 read=timeout or self.timeout))
+        except Exception as exc:  # urllib3's errors, told in Docker's words
+            raise _transport_error(exc, method, url) from None
+        return _Response(raw, url, stream)
 
     def connect(self):
-        """Find the scheme (https, or http where allowed) and the auth challenge: GET /v2/."""
+        """Find the scheme and the auth challenge (GET /v2/): https; http only where allowed.
+
+        A loopback registry is asked in http first (a TLS one answers 400, and https follows):
+        no TLS set-up for the common local case.  An `insecure-registries` one gets https,
+        then https without verification, then http, as Docker.
+        """
         if self.base is not None:
             return
-        import requests
-
         allowed, listed = is_insecure(self.host)
-        self.verify, self.client_cert = tls_material(self.host)
-        url = "https://%s/v2/" % self.host
-        try:
-            resp = self._session().get(url, verify=self.verify, cert=self.client_cert, timeout=self.timeout)
-        except requests.exceptions.SSLError as exc:
-            reason = _tls_reason(exc)
-            if allowed and _speaks_http(exc):
-                self.base = "http://%s" % self.host
-                resp = self._send("GET", self.base + "/v2/")
-            elif listed:  # an insecure registry: TLS without verification, as Docker
-                self.verify = False
-                import urllib3
-
-                urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-                self.base = "https://%s" % self.host
-                resp = self._send("GET", url)
-            else:
-                raise RegistryError('Get "%s": %s' % (url, reason)) from None
-        except requests.exceptions.ConnectionError as exc:
-            raise RegistryError('Get "%s": %s' % (url, _conn_reason(exc, url))) from None
-        except requests.exceptions.Timeout:
-            raise RegistryError('Get "%s": timeout awaiting response' % url) from None
-        else:
+        resp = None
+        if allowed and not listed:
+            self.base = "http://%s" % self.host
+            try:
+                resp = self._send("GET", self.base + "/v2/", timeout=5)
+                if resp.status_code == 400:  # it speaks TLS
+                    resp = None
+            except TransferInterrupted as exc:
+                if "connection refused" in str(exc) or "no such host" in str(exc):
+                    raise RegistryError(str(exc)) from None
+                resp = None
+            if resp is None:
+                self.base, self._pool = None, None
+        if resp is None:
             self.base = "https://%s" % self.host
+            try:
+                resp = self._send("GET", self.base + "/v2/")
+            except RegistryError as exc:
+                text = str(exc)
+                if listed and "x509" in text:  # an insecure registry: TLS without verification
+                    self._pool = None
+                    self._pools(verify=False)
+                    resp = self._send("GET", self.base + "/v2/")
+                elif listed and "HTTP response to HTTPS" in text:
+                    self.base, self._pool = "http://%s" % self.host, None
+                    resp = self._send("GET", self.base + "/v2/")
+                else:
+                    raise RegistryError(text) from None
         if resp.status_code == 401:
             self._challenge = parse_challenge(resp.headers.get("WWW-Authenticate"))
         elif resp.status_code >= 400 and resp.status_code != 404:
@@ -502,13 +556,14 @@ def _read_capped(resp, limit, what):
             resp.close()
             raise RegistryError("%s larger than %d bytes: refused" % (what, limit))
         chunks.append(chunk)
+    resp.raw.release_conn()  # read to its end: the connection is reused
     return b"".join(chunks)
 
 
 def _speaks_http(exc):
     text = str(exc).lower()
     return any(s in text for s in ("wrong version number", "record layer failure", "http request",
-                                   "unexpected eof", "packet length too long"))
+                                   "packet length too long"))
 
 
 def _tls_reason(exc):
@@ -530,7 +585,7 @@ def _conn_reason(exc, url):
     if "Name or service not known" in text or "NameResolution" in text or "not known" in text \
             or "No address associated" in text or "Temporary failure in name resolution" in text:
         return "dial tcp: lookup %s: no such host" % host
-    if "Connection refused" in text:
+    if "Connection refused" in text or "connection refused" in text:
         return "dial tcp %s:%s: connect: connection refused" % (host, port or "")
     if "Connection reset" in text or "RemoteDisconnected" in text:
         return "read: connection reset by peer"
