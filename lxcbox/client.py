@@ -10,7 +10,7 @@ import os
 from .containers import container as _container
 from . import paths
 from .containers.stdio import capture
-from .errors import ContainerError, InvalidArgument, NotFound
+from .errors import ContainerError, ImageNotFound, InvalidArgument, NotFound
 from .images.store import Graph
 from .containers.names import Registry
 
@@ -158,7 +158,12 @@ class ContainerCollection:
         """
         if detach and remove:
             kwargs["auto_remove"] = True
-        c = self.create(image, command, **kwargs)
+        try:
+            c = self.create(image, command, **kwargs)
+        except ImageNotFound:
+            # as docker-py: an image that is not here is pulled, then created from
+            self.client.images.pull(image)
+            c = self.create(image, command, **kwargs)
         if detach:
             c.start()
             return c

@@ -61,12 +61,12 @@ def make_cert(d, stem, cn, san=None):
 class Registry:
     """docker-registry serve, on 127.0.0.1:port.  `served()` sums the blob bytes it sent."""
 
-    def __init__(self, workdir, tls=None, htpasswd=None, token=None):
+    def __init__(self, workdir, tls=None, htpasswd=None, token=None, client_ca=None):
         self.dir = workdir
         os.makedirs(workdir, exist_ok=True)
         self.port = None
         self.proc = None
-        self.tls, self.htpasswd, self.token = tls, htpasswd, token
+        self.tls, self.htpasswd, self.token, self.client_ca = tls, htpasswd, token, client_ca
         self.log_path = os.path.join(workdir, "registry.log")
 
     @property
@@ -80,6 +80,8 @@ class Registry:
                  "http:", "  addr: 127.0.0.1:%d" % self.port, "  secret: lxcbox-test-secret"]
         if self.tls:
             lines += ["  tls:", "    certificate: %s" % self.tls[0], "    key: %s" % self.tls[1]]
+            if self.client_ca:
+                lines += ["    clientcas:", "      - %s" % self.client_ca]
         if self.htpasswd:
             lines += ["auth:", "  htpasswd:", "    realm: lxcbox-test", "    path: %s" % self.htpasswd]
         if self.token:

@@ -12,6 +12,8 @@ from .common import (
 
 _CONTAINER_OPTS = [
     Opt("--name", "value", "Assign a name to the container", metavar="NAME"),
+    Opt("--pull", "value", 'Pull image before running ("always", "missing", "never")', default="missing",
+        metavar="POLICY"),
     Opt("-e|--env", "list", "Set environment variables", metavar="K=V", dest="env"),
     Opt("-w|--workdir", "value", "Working directory inside the container", metavar="DIR", dest="workdir"),
     Opt("-u|--user", "value", "Username or UID (format: <name|uid>[:<group|gid>])", metavar="USER", dest="user"),
@@ -82,7 +84,25 @@ def _create(g, o, args):
     if o["cidfile"] and os.path.exists(o["cidfile"]):
         raise LxcboxError("Container ID file found, make sure the other container isn't running or delete %s"
                           % o["cidfile"])
-    c = _client(g).containers.create(**_container_kwargs(o, args[0], args[1:]))
+    if o["pull"] not in ("missing", "always", "never"):
+        raise UsageError('invalid pull option: "%s": must be one of "always", "missing" or "never"' % o["pull"])
+    client = _client(g)
+    kwargs = _container_kwargs(o, args[0], args[1:])
+    if o["pull"] == "always":
+        _pull_for_run(client, args[0])
+    try:
+        c = client.containers.create(**kwargs)
+    except LxcboxError as exc:
+        from ..errors import ImageNotFound
+
+        if not isinstance(exc, ImageNotFound) or o["pull"] != "missing" or _is_image_id(args[0]):
+            raise
+        # as Docker: an image that is not here is pulled (its progress on stderr)
+        from ..client import normalize_reference
+
+        print("Unable to find image '%s' locally" % normalize_reference(args[0]), file=sys.stderr)
+        _pull_for_run(client, args[0])
+        c = client.containers.create(**kwargs)
     if o["cidfile"]:
         from ..fsutil import atomic_write
 
@@ -92,6 +112,19 @@ def _create(g, o, args):
             c.remove(force=True)
             raise LxcboxError("Failed to create the container ID file: %s: %s" % (o["cidfile"], exc.strerror)) from None
     return c
+
+
+def _is_image_id(ref):
+    text = ref[7:] if ref.startswith("sha256:") else ref
+    return ref.startswith("sha256:") or (len(text) >= 12 and all(ch in "0123456789abcdef" for ch in text))
+
+
+def _pull_for_run(client, ref):
+    from .progress import Progress
+
+    draw = Progress(out=sys.stderr)
+    for msg in client.images.pull(ref, stream=True, decode=True):
+        draw(msg)
 
 
 def cmd_run(g, o, args):

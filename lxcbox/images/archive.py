@@ -11,6 +11,7 @@ and before anything is stored: members that escape the target (`../`, absolute p
 through a symlink, hardlinks to outside), device nodes other than whiteouts, and corrupt tars.
 Ownership stays numeric; setuid bits and xattrs are kept.
 """
+import errno
 import os
 import stat
 
@@ -330,6 +331,8 @@ def extract_layer_from(tar, target, whiteouts="overlay"):
     except tarfile.TarError as exc:
         raise InvalidArgument("corrupt tar archive: %s" % exc) from None
     except (EOFError, OSError) as exc:
+        if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+            raise  # the disk, not the archive: the caller says so
         raise InvalidArgument("cannot unpack tar archive: %s" % exc) from None
     finally:
         os.close(root)

@@ -260,10 +260,8 @@ class Puller(_Transfer):
         ref, graph = self.ref, self.graph
         graph.ensure_dirs()
         reg = _open_registry(ref, "pull", self.auth_config)
-        self._emit("Pulling from %s" % (ref.path[8:] if ref.registry == "docker.io" and
-                                        ref.path.startswith("library/") else ref.path),
-                   id=ref.tag or ref.digest)
         data, manifest, media, digest = reg.get_manifest(ref.path, ref.digest or ref.tag)
+        self._emit("Pulling from %s" % ref.path, id=ref.tag or ref.digest)
         self.digest = digest
         is_index = media in (OCI_INDEX, DOCKER_LIST) or "manifests" in manifest
         known = graph.repo_digests().get("%s@%s" % (ref.name, digest))
@@ -395,7 +393,7 @@ class Puller(_Transfer):
                     plain.drain()
                     content_error = None
                 except Exception as exc:  # a bad blob, known as such once its digest is checked
-                    if isinstance(exc, RegistryError) or getattr(exc, "errno", None) == errno.ENOSPC:
+                    if isinstance(exc, RegistryError) or getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
                         raise
                     content_error = exc
                 src.drain()  # the rest of the blob: its digest is the verdict
@@ -436,7 +434,7 @@ class Puller(_Transfer):
             _unlink(part_path)
             raise
         except OSError as exc:
-            if exc.errno != errno.ENOSPC:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise
             _unlink(part_path)  # give the space back: nothing of a failed layer is kept
             raise RegistryError("write %s: no space left on device" % (exc.filename or part_path)) from None

@@ -33,9 +33,7 @@ DEFAULT_CONFIG_DIR = "/etc/lxcbox"
 
 
 class RegistryError(LxcboxError):
-    """A registry refused, or could not be reached: one line, exit 1."""
-
-    exit_code = 1
+    """A registry refused, or could not be reached: one line (exit 1 for pull and push, 125 for run)."""
 
 
 class TransferInterrupted(RegistryError):

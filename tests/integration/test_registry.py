@@ -530,3 +530,132 @@ def test_python_api_pull_push_login_and_progress(client_base, registry, machine_
 
     with pytest.raises(NotFound):
         b.images.pull(remote, tag="missing")
+
+
+def test_push_mounts_a_blob_from_another_repository_of_the_registry(cli, base, registry):
+    cli.ok("run", "--name", "mnt", "base", "sh", "-c", "echo mounted > /m")
+    cli.ok("commit", "mnt", "%s/team/mount-a:v1" % registry.host)
+    cli.ok("push", "%s/team/mount-a:v1" % registry.host)
+    cli.ok("tag", "%s/team/mount-a:v1" % registry.host, "%s/other/mount-b:v1" % registry.host)
+    mark = registry.log_offset()
+    out = cli.ok("push", "%s/other/mount-b:v1" % registry.host).stdout
+    assert out.count("Mounted from team/mount-a") == 2 and "Pushed" not in out
+    with open(registry.log_path, "rb") as f:
+        f.seek(mark)
+        log = f.read().decode(errors="replace")
+    assert "mount=sha256:" in log and "PATCH" not in log  # no byte of a layer was sent again
+    cli.ok("rmi", "%s/other/mount-b:v1" % registry.host, "%s/team/mount-a:v1" % registry.host)
+    assert cli.ok("run", "--rm", "%s/other/mount-b:v1" % registry.host, "cat", "/m").stdout == "mounted\n"
+
+
+def test_client_certificates_and_insecure_registries(cli, base, module_dir, own_config):
+    d = tempfile.mkdtemp(dir=module_dir)
+    ca = registries.make_ca(d)
+    server = registries.make_cert(d, "server", "127.0.0.1", san="IP:127.0.0.1")
+    client_cert, client_key = registries.make_cert(d, "client", "lxcbox-client")
+    reg = registries.Registry(d, tls=server, client_ca=ca).start()
+    try:
+        ref = "%s/team/mtls:v1" % reg.host
+        cli.ok("tag", "base", ref)
+        certs = own_config / "etc-lxcbox" / "certs.d" / reg.host
+        certs.mkdir(parents=True)
+        shutil.copy(ca, certs / "ca.crt")
+        r = cli("push", ref)  # the registry wants a client certificate
+        assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+        shutil.copy(client_cert, certs / "client.cert")
+        r = cli("push", ref)
+        assert r.returncode == 1 and "missing key client.key" in r.stderr
+        shutil.copy(client_key, certs / "client.key")
+        cli.ok("push", ref)
+        # without the CA but named in insecure-registries: TLS without verification, as Docker
+        (certs / "ca.crt").unlink()
+        assert "x509" in cli("pull", ref).stderr
+        (own_config / "etc-lxcbox" / "daemon.json").write_text(json.dumps({"insecure-registries": [reg.host]}))
+        cli.ok("rmi", ref)
+        cli.ok("pull", ref)
+    finally:
+        reg.stop()
+
+
+def _push_raw(host, repo, tag, layers, config):
+    """Push blobs and an OCI manifest by hand (urllib): layers is [(bytes, media type)]."""
+    import hashlib
+    import urllib.request
+
+    def put_blob(data):
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        req = urllib.request.Request("http://%s/v2/%s/blobs/uploads/" % (host, repo), method="POST", data=b"")
+        loc = urllib.request.urlopen(req).headers["Location"]
+        if loc.startswith("/"):
+            loc = "http://%s%s" % (host, loc)
+        req = urllib.request.Request(loc + ("&" if "?" in loc else "?") + "digest=" + digest, method="PUT", data=data,
+                                     headers={"Content-Type": "application/octet-stream"})
+        urllib.request.urlopen(req)
+        return {"digest": digest, "size": len(data)}
+
+    cfg = json.dumps(config).encode()
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": dict(put_blob(cfg), mediaType="application/vnd.oci.image.config.v1+json"),
+                "layers": [dict(put_blob(data), mediaType=media) for data, media in layers]}
+    req = urllib.request.Request("http://%s/v2/%s/manifests/%s" % (host, repo, tag), method="PUT",
+                                 data=json.dumps(manifest).encode(),
+                                 headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+    urllib.request.urlopen(req)
+
+
+def _tar(entries):
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name, kind, arg in entries:
+            info = tarfile.TarInfo(name)
+            if kind == "file":
+                info.size = len(arg)
+                t.addfile(info, io.BytesIO(arg))
+            elif kind == "dir":
+                info.type = tarfile.DIRTYPE
+                info.mode = 0o755
+                t.addfile(info)
+            else:
+                info.type = tarfile.SYMTYPE
+                info.linkname = arg
+                t.addfile(info)
+    return buf.getvalue()
+
+
+def test_uncompressed_and_hostile_layers_from_a_registry(cli, base, registry, root, tmp_path):
+    """An uncompressed layer (OCI `tar`) pulls and runs; a crafted one that writes through a
+    symlink to a host directory is refused, and the host directory the test owns is untouched."""
+    import hashlib
+
+    base_info = _inspect(cli, "base")
+    base_layer = base_info["RootFS"]["Layers"][0]
+    with open(os.path.join(root, "layers", "sha256", base_layer[7:], "layer.tar.gz"), "rb") as f:
+        base_blob = f.read()
+    plain = _tar([("hello", "file", b"plain layer\n")])
+
+    def config(diff_ids):
+        return {"architecture": "amd64", "os": "linux", "config": {"Cmd": ["cat", "/hello"]},
+                "rootfs": {"type": "layers", "diff_ids": diff_ids}}
+
+    _push_raw(registry.host, "team/plain", "v1", [(base_blob, "application/vnd.oci.image.layer.v1.tar+gzip"),
+                                                  (plain, "application/vnd.oci.image.layer.v1.tar")],
+              config([base_layer, "sha256:" + hashlib.sha256(plain).hexdigest()]))
+    cli.ok("pull", "%s/team/plain:v1" % registry.host)
+    assert cli.ok("run", "--rm", "%s/team/plain:v1" % registry.host).stdout == "plain layer\n"
+
+    marker = tmp_path / "marker"
+    marker.mkdir()
+    (marker / "keep").write_text("untouched\n")
+    hostile = _tar([("escape", "link", str(marker)), ("escape/keep", "file", b"owned\n"),
+                    ("escape/new", "file", b"planted\n")])
+    _push_raw(registry.host, "team/hostile", "v1", [(base_blob, "application/vnd.oci.image.layer.v1.tar+gzip"),
+                                                    (hostile, "application/vnd.oci.image.layer.v1.tar")],
+              config([base_layer, "sha256:" + hashlib.sha256(hostile).hexdigest()]))
+    before = cli.ok("images", "-q").stdout
+    r = cli("pull", "%s/team/hostile:v1" % registry.host)
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert (marker / "keep").read_text() == "untouched\n" and sorted(os.listdir(marker)) == ["keep"]
+    assert cli.ok("images", "-q").stdout == before

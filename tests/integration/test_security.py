@@ -393,7 +393,8 @@ def test_rmi_force_during_parallel_runs_never_strands_a_container(cli, base, roo
     for round in range(3):
         cli.ok("commit", "src", "victim:%d" % round)
         with ThreadPoolExecutor(7) as pool:
-            runs = [pool.submit(cli, "run", "-d", "--network", "none", "victim:%d" % round, "sleep", "30")
+            runs = [pool.submit(cli, "run", "-d", "--pull", "never", "--network", "none", "victim:%d" % round,
+                                "sleep", "30")
                     for _ in range(6)]
             rmi = pool.submit(cli, "rmi", "-f", "victim:%d" % round)
             results += [f.result() for f in runs]
