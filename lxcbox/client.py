@@ -541,9 +541,7 @@ class ImageCollection:
         try:
             archive.extract_layer(fileobj, os.path.join(staging, "diff"))
             diff_id = graph.add_layer(staging)
-            config = {}
-            for change in ([changes] if isinstance(changes, str) else changes or []):
-                _image.apply_change(config, change)
+            config = _image.apply_changes({}, changes)
             with graph.lock():
                 hexid = graph.add_image([diff_id], config, comment=message or "", created_by="lxcbox import")
                 if repository:

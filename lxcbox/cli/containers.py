@@ -14,6 +14,10 @@ _CONTAINER_OPTS = [
     Opt("--name", "value", "Assign a name to the container", metavar="NAME"),
     Opt("--pull", "value", 'Pull image before running ("always", "missing", "never")', default="missing",
         metavar="POLICY"),
+    Opt("--stop-signal", "value", "Signal to stop the container (default: the image's STOPSIGNAL, else SIGTERM)",
+        metavar="SIGNAL", dest="stop_signal"),
+    Opt("--stop-timeout", "value", "Timeout (in seconds) to stop a container", metavar="SECS",
+        dest="stop_timeout"),
     Opt("-e|--env", "list", "Set environment variables", metavar="K=V", dest="env"),
     Opt("-w|--workdir", "value", "Working directory inside the container", metavar="DIR", dest="workdir"),
     Opt("-u|--user", "value", "Username or UID (format: <name|uid>[:<group|gid>])", metavar="USER", dest="user"),
@@ -77,7 +81,8 @@ def _container_kwargs(o, image, cmd):
                 ulimits=o["ulimit"], volumes=o["volume"], tmpfs=o["tmpfs"], read_only=o["read_only"],
                 network=o["network"], ports=o["publish"], publish_all_ports=o["publish_all"], ip=o["ip"],
                 cap_add=o["cap_add"], cap_drop=o["cap_drop"], privileged=o["privileged"],
-                security_opt=o["security_opt"])
+                security_opt=o["security_opt"], stop_signal=o["stop_signal"],
+                stop_timeout=None if o["stop_timeout"] is None else _int(o["stop_timeout"], "--stop-timeout"))
 
 
 def _create(g, o, args):
@@ -180,7 +185,7 @@ def cmd_rm(g, o, args):
 
 def cmd_stop(g, o, args):
     client = _client(g)
-    timeout = _int(o["time"], "--time")
+    timeout = None if o["time"] is None else _int(o["time"], "--time")
 
     def stop(ref):
         client.containers.get(ref).stop(timeout=timeout)
@@ -319,7 +324,7 @@ def cmd_unpause(g, o, args):
 
 def cmd_restart(g, o, args):
     client = _client(g)
-    timeout = _int(o["time"], "--time")
+    timeout = None if o["time"] is None else _int(o["time"], "--time")
     return _each(args, lambda ref: (client.containers.get(ref).restart(timeout=timeout), print(ref)))
 
 

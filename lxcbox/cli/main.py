@@ -79,7 +79,8 @@ VERBS = {
             Opt("-v|--volumes", "flag", "Remove anonymous volumes associated with the container", dest="volumes")],
            1, None, True),
     "stop": (cmd_stop, "[OPTIONS] CONTAINER [CONTAINER...]", "Stop one or more running containers",
-             [Opt("-t|--time", "value", "Seconds to wait before killing it", default="10", dest="time",
+             [Opt("-t|--time", "value", "Seconds to wait before killing it (default: the container's --stop-timeout, "
+                  "else 10)", dest="time",
                   metavar="SECS")], 1, None, True),
     "kill": (cmd_kill, "[OPTIONS] CONTAINER [CONTAINER...]", "Kill one or more running containers",
              [Opt("-s|--signal", "value", "Signal to send to the container", default="KILL", dest="signal",
@@ -138,7 +139,8 @@ VERBS = {
     "unpause": (cmd_unpause, "CONTAINER [CONTAINER...]", "Unpause all processes within one or more containers",
                 [], 1, None, True),
     "restart": (cmd_restart, "[OPTIONS] CONTAINER [CONTAINER...]", "Restart one or more containers",
-                [Opt("-t|--time", "value", "Seconds to wait before killing it", default="10", dest="time",
+                [Opt("-t|--time", "value", "Seconds to wait before killing it (default: the container's --stop-timeout, "
+                  "else 10)", dest="time",
                      metavar="SECS")], 1, None, True),
     "rename": (cmd_rename, "CONTAINER NEW_NAME", "Rename a container", [], 2, 2, True),
     "top": (cmd_top, "CONTAINER", "Display the running processes of a container", [], 1, 1, True),

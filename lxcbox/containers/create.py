@@ -22,7 +22,8 @@ def create_record(client, image, command=None, name=None, environment=None, work
            restart_policy=None, log_config=None, storage_driver=None, mem_limit=None, memswap_limit=None,
            mem_reservation=None, cpus=None, nano_cpus=None, cpu_shares=None, cpuset_cpus=None, pids_limit=None,
            ulimits=None, mounts=None, volumes=None, tmpfs=None, read_only=False, network=None, ports=None,
-           publish_all_ports=False, ip=None, cap_add=None, cap_drop=None, privileged=False, security_opt=None):
+           publish_all_ports=False, ip=None, cap_add=None, cap_drop=None, privileged=False, security_opt=None,
+           stop_signal=None, stop_timeout=None):
     """Lay out a new container's record (not started); returns (id, config, state).  The caller
     holds the store lock (containers.container.create)."""
     image_id, lowers, img = client.graph.runtime(image)
@@ -69,6 +70,20 @@ def create_record(client, image, command=None, name=None, environment=None, work
             name, values = cgroups.parse_ulimit(u) if isinstance(u, str) else (u["Name"], (u["Soft"], u["Hard"]))
             ulimit_map[name] = list(values)
     mount_specs = _mount_specs(volumes, mounts, tmpfs)
+    # as Docker: each VOLUME of the image that no mount covers gets an anonymous volume, seeded
+    # from the image's content there
+    covered = {m["target"].rstrip("/") or "/" for m in mount_specs}
+    for path in sorted(img.get("volumes") or {}):
+        if (path.rstrip("/") or "/") not in covered:
+            from .. import volumes as vol
+
+            mount_specs.append(vol.parse_volume(path))
+    if stop_signal:
+        from .processes import _parse_signal
+
+        _parse_signal(stop_signal)
+    if stop_timeout is not None and not isinstance(stop_timeout, int):
+        raise InvalidArgument("stop_timeout must be a number of seconds: %r" % (stop_timeout,))
     network = network or os.environ.get("LXCBOX_DEFAULT_NETWORK") or "bridge"
     port_list = _port_specs(network, ports, publish_all_ports, img)
     if ip and network_mode(network) != "bridge":
@@ -130,6 +145,9 @@ def create_record(client, image, command=None, name=None, environment=None, work
             "limits": limits, "ulimits": ulimit_map, "mounts": [], "read_only": bool(read_only),
             "ports": port_list, "ip": ip, "privileged": bool(privileged), "cap_add": list(cap_add or []),
             "cap_drop": list(cap_drop or []), "security_opt": list(security_opt or []),
+            "stop_signal": stop_signal or img.get("stop_signal") or None, "stop_timeout": stop_timeout,
+            "exposed_ports": sorted(set(img.get("exposed_ports") or {}) |
+                                    {"%d/%s" % (p[2], p[3]) for p in port_list}),
         }
         config["mounts"] = _prepare_mounts(client, cid, mount_specs, lowers, branch, driver)
         config["bridge"] = _bridge_of(client, network)

@@ -39,9 +39,14 @@ class Inspect:
                            "CapDrop": c.get("cap_drop") or None, "SecurityOpt": c.get("security_opt") or None},
             "Config": {
                 "Hostname": c["hostname"], "User": c.get("user") or "", "Env": c["env"],
-                "Cmd": c["cmd"], "Image": c["image"], "WorkingDir": c.get("workdir") or "",
-                "Entrypoint": None, "Tty": bool(c.get("tty")), "OpenStdin": bool(c.get("stdin_open")),
+                "Cmd": c["cmd"] if "cmd_part" not in c else c.get("cmd_part"), "Image": c["image"],
+                "WorkingDir": c.get("workdir") or "", "Entrypoint": c.get("entrypoint"),
+                "Tty": bool(c.get("tty")), "OpenStdin": bool(c.get("stdin_open")),
                 "Labels": c.get("labels") or {},
+                "Volumes": {m["target"]: {} for m in c.get("mounts") or [] if m.get("type") == "volume"} or None,
+                **({"ExposedPorts": {p: {} for p in c["exposed_ports"]}} if c.get("exposed_ports") else {}),
+                **({"StopSignal": c["stop_signal"]} if c.get("stop_signal") else {}),
+                **({"StopTimeout": c["stop_timeout"]} if c.get("stop_timeout") is not None else {}),
             },
             "GraphDriver": {
                 "Name": self.driver,

@@ -93,8 +93,13 @@ class Processes:
             state = dict(self._state, Status=st.RUNNING, Paused=False)
             self.write_state(state)
 
-    def stop(self, timeout=10):
-        """SIGTERM, then SIGKILL after timeout seconds.  An --rm container is gone afterwards."""
+    def stop(self, timeout=None):
+        """The container's stop signal (its own, the image's STOPSIGNAL, else SIGTERM), then SIGKILL
+        after timeout seconds (None: the container's --stop-timeout, else 10).  An --rm container
+        is gone afterwards."""
+        if timeout is None:
+            timeout = self.config.get("stop_timeout")
+            timeout = 10 if timeout is None else timeout
         try:
             self._stop(timeout)
         except FileNotFoundError:
@@ -109,14 +114,14 @@ class Processes:
         try:
             if state["Status"] == st.PAUSED:
                 raise TimeoutError  # a frozen process cannot handle SIGTERM
-            self.kill(15)
+            self.kill(_parse_signal(self.config.get("stop_signal") or "SIGTERM"))
             _wait_pid(state["Pid"], timeout)
         except (TimeoutError, Conflict):
             if fsutil.pid_alive(state["Pid"], state["PidStart"]):
                 self._kill_all()
         self.wait()
 
-    def restart(self, timeout=10):
+    def restart(self, timeout=None):
         if self.config.get("auto_remove"):
             open(self.restart_marker, "w").close()  # its monitor must not remove it on this stop
         self.stop(timeout)

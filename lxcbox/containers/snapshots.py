@@ -41,8 +41,7 @@ class Snapshots:
                       env=c.get("user_env") or config.get("env") or [],
                       workdir=c.get("workdir") or config.get("workdir") or "",
                       user=c.get("user") or config.get("user") or "")
-        for change in _as_list(changes):
-            _image.apply_change(config, change)
+        _image.apply_changes(config, _as_list(changes))
         if conf:
             config.update(conf)
         staging = graph.new_staging("commit")

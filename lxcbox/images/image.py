@@ -102,11 +102,7 @@ class Image:
             "Comment": m.get("comment") or "",
             "Created": m.get("created"),
             "Author": m.get("author") or "",
-            "Config": {
-                "Cmd": cfg.get("cmd"), "Entrypoint": cfg.get("entrypoint"), "Env": cfg.get("env") or [],
-                "WorkingDir": cfg.get("workdir") or "", "User": cfg.get("user") or "",
-                "Labels": cfg.get("labels") or None,
-            },
+            "Config": _docker_config(cfg),
             "Architecture": "amd64",
             "Os": "linux",
             "Size": m.get("size", 0),
@@ -114,57 +110,25 @@ class Image:
         }
 
 
-def _json_or_shell(text):
-    """A Dockerfile argument: a JSON array, or shell form (run by /bin/sh -c)."""
-    import json
+def _docker_config(cfg):
+    """The image config in docker inspect's shape (Docker omits ExposedPorts, StopSignal and
+    Healthcheck when unset; Volumes, OnBuild and Labels are null then)."""
+    out = {"Cmd": cfg.get("cmd"), "Entrypoint": cfg.get("entrypoint"), "Env": cfg.get("env") or [],
+           "WorkingDir": cfg.get("workdir") or "", "User": cfg.get("user") or "",
+           "Volumes": cfg.get("volumes") or None, "OnBuild": cfg.get("onbuild") or None,
+           "Labels": cfg.get("labels") or None}
+    for ours, theirs in (("exposed_ports", "ExposedPorts"), ("stop_signal", "StopSignal"),
+                         ("healthcheck", "Healthcheck"), ("shell", "Shell")):
+        if cfg.get(ours):
+            out[theirs] = cfg[ours]
+    return out
 
-    text = text.strip()
-    if text.startswith("["):
-        try:
-            value = json.loads(text)
-        except ValueError:
-            value = None
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return value
-    return ["/bin/sh", "-c", text]
 
+def apply_changes(config, changes):
+    """Dockerfile instructions (commit -c, import -c; a string or a list) applied to a config in place."""
+    from .instructions import Changes
 
-def apply_change(config, change):
-    """Apply one Dockerfile instruction (commit -c / import -c) to an image config in place."""
-    from ..errors import InvalidArgument
-
-    word, _, arg = change.strip().partition(" ")
-    word, arg = word.upper(), arg.strip()
-    if not arg:
-        raise InvalidArgument("%s requires an argument" % (word or "change"))
-    if word == "CMD":
-        config["cmd"] = _json_or_shell(arg)
-    elif word == "ENTRYPOINT":
-        config["entrypoint"] = _json_or_shell(arg)
-    elif word == "ENV":
-        key, sep, value = arg.partition("=")
-        if not sep:
-            key, _, value = arg.partition(" ")
-        key, value = key.strip(), value.strip()
-        if not key:
-            raise InvalidArgument("ENV needs a name: %r" % change)
-        env = [e for e in config.get("env") or [] if e.partition("=")[0] != key]
-        config["env"] = env + ["%s=%s" % (key, value)]
-    elif word == "WORKDIR":
-        if not arg.startswith("/"):
-            raise InvalidArgument("WORKDIR must be an absolute path: %r" % arg)
-        config["workdir"] = arg
-    elif word == "USER":
-        config["user"] = arg
-    elif word == "LABEL":
-        key, _, value = arg.partition("=")
-        config["labels"] = dict(config.get("labels") or {}, **{key.strip(): value.strip().strip('"')})
-    elif word == "EXPOSE":
-        ports = dict(config.get("exposed_ports") or {})
-        for p in arg.split():
-            ports[p if "/" in p else p + "/tcp"] = {}
-        config["exposed_ports"] = ports
-    elif word == "STOPSIGNAL":
-        config["stop_signal"] = arg
-    else:
-        raise InvalidArgument("%s is not a valid change command" % word)
+    state = Changes(config)
+    for change in ([changes] if isinstance(changes, str) else changes or []):
+        state.apply(change)
+    return config

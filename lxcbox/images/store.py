@@ -414,7 +414,8 @@ def _hex(image_id):
 
 # image config keys: ours (lowercase) -> the OCI image config's
 _OCI_KEYS = {"cmd": "Cmd", "entrypoint": "Entrypoint", "env": "Env", "workdir": "WorkingDir", "user": "User",
-             "labels": "Labels", "exposed_ports": "ExposedPorts", "volumes": "Volumes", "stop_signal": "StopSignal"}
+             "labels": "Labels", "exposed_ports": "ExposedPorts", "volumes": "Volumes", "stop_signal": "StopSignal",
+             "healthcheck": "Healthcheck", "shell": "Shell", "onbuild": "OnBuild"}
 
 
 def oci_config(config, diff_ids, created, author, history):

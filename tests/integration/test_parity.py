@@ -1,0 +1,71 @@
+"""What a Docker user's scripts expect, behaviour by behaviour (issue 12), against real containers."""
+import json
+
+from helpers import wait_for
+
+
+def _inspect(cli, ref, kind=None):
+    args = ["inspect"] + (["--type", kind] if kind else []) + [ref]
+    return json.loads(cli.ok(*args).stdout)[0]
+
+
+TRAP = 'trap "echo got-$SIG; exit 3" %s; echo ready; while :; do sleep 0.1; done'
+
+
+def test_image_stopsignal_and_stop_flags_are_honoured(cli, base):
+    cli.ok("run", "--name", "sigsrc", "base", "true")
+    cli.ok("commit", "-c", "STOPSIGNAL SIGUSR1", "-c", "ENV SIG=usr1", "sigsrc", "trapper:v1")
+    assert _inspect(cli, "trapper:v1", "image")["Config"]["StopSignal"] == "SIGUSR1"
+    cli.ok("run", "-d", "--name", "trap1", "trapper:v1", "sh", "-c", TRAP % "USR1")
+    wait_for(lambda: "ready" in cli.ok("logs", "trap1").stdout, what="the trap to be set")
+    assert _inspect(cli, "trap1")["Config"]["StopSignal"] == "SIGUSR1"
+    cli.ok("stop", "trap1")
+    assert cli.ok("logs", "trap1").stdout == "ready\ngot-usr1\n"
+    assert _inspect(cli, "trap1")["State"]["ExitCode"] == 3
+    # --stop-signal overrides the image's; --stop-timeout is the default wait of stop
+    cli.ok("run", "-d", "--name", "trap2", "--stop-signal", "HUP", "--stop-timeout", "1", "-e", "SIG=hup",
+           "trapper:v1", "sh", "-c", TRAP % "HUP")
+    wait_for(lambda: "ready" in cli.ok("logs", "trap2").stdout, what="the trap to be set")
+    info = _inspect(cli, "trap2")["Config"]
+    assert info["StopSignal"] == "HUP" and info["StopTimeout"] == 1
+    cli.ok("stop", "trap2")
+    assert cli.ok("logs", "trap2").stdout == "ready\ngot-hup\n"
+    r = cli("run", "--stop-signal", "SIGNOPE", "base", "true")
+    assert r.returncode == 125 and "invalid signal" in r.stderr
+
+
+def test_image_volumes_get_seeded_anonymous_volumes(cli, base, root):
+    cli.ok("run", "--name", "volsrc", "base", "sh", "-c", "mkdir -p /data && echo seeded > /data/seed")
+    cli.ok("commit", "-c", 'VOLUME ["/data"]', "-c", "EXPOSE 8080 53/udp", "volsrc", "withvol:v1")
+    img = _inspect(cli, "withvol:v1", "image")["Config"]
+    assert img["Volumes"] == {"/data": {}} and img["ExposedPorts"] == {"8080/tcp": {}, "53/udp": {}}
+    cli.ok("run", "--name", "user", "withvol:v1", "sh", "-c", "cat /data/seed; echo mine > /data/new")
+    assert cli.ok("logs", "user").stdout == "seeded\n"
+    info = _inspect(cli, "user")
+    vols = [m for m in info["Mounts"] if m["Destination"] == "/data"]
+    assert len(vols) == 1 and vols[0]["Type"] == "volume"
+    assert set(info["Config"]["ExposedPorts"]) == {"8080/tcp", "53/udp"}
+    # the volume's write is not in the container's layer, and rm -v removes the volume
+    assert "/data/new" not in cli.ok("diff", "user").stdout
+    name = vols[0]["Name"]
+    assert name in cli.ok("volume", "ls", "-q").stdout
+    cli.ok("rm", "-v", "user")
+    assert name not in cli.ok("volume", "ls", "-q").stdout
+    # a -v on the same path wins over the image's VOLUME
+    out = cli.ok("run", "--rm", "-v", "named:/data", "withvol:v1", "cat", "/data/seed").stdout
+    assert out == "seeded\n" and "named" in cli.ok("volume", "ls", "-q").stdout
+
+
+def test_commit_changes_parse_as_docker(cli, base):
+    cli.ok("run", "--name", "chg", "base", "true")
+    cli.ok("commit", "-c", "ENV X=1 Y=2", "-c", 'ENV Q="quoted value"', "-c", "LABEL a=1 b=2",
+           "-c", 'LABEL "k"="v"', "-c", 'ENTRYPOINT ["/bin/echo"]', "-c", "HEALTHCHECK --interval=5s CMD true",
+           "chg", "changed:v1")
+    cfg = _inspect(cli, "changed:v1", "image")["Config"]
+    assert "X=1" in cfg["Env"] and "Y=2" in cfg["Env"] and "Q=quoted value" in cfg["Env"]
+    assert cfg["Labels"] == {"a": "1", "b": "2", "k": "v"}
+    assert cfg["Entrypoint"] == ["/bin/echo"] and cfg["Cmd"] is None
+    assert cfg["Healthcheck"] == {"Test": ["CMD-SHELL", "true"], "Interval": 5000000000}
+    assert cli.ok("run", "--rm", "changed:v1", "hello").stdout == "hello\n"
+    r = cli("commit", "-c", "RUN true", "chg", "bad:v1")
+    assert r.returncode == 1 and "RUN is not a valid change command" in r.stderr
