@@ -114,32 +114,65 @@ def _table(headers, rows):
     print(tabulate(rows, headers=headers, tablefmt="plain", disable_numparse=True).replace("\n\n", "\n"))
 
 
-def _format(template, data):
-    """A small subset of Go templates: {{.Field.Sub}} and {{json .Field}}."""
-    import json
+def format_items(template, items, headers=None):
+    """Docker's --format: `json` (one JSON object a line), `table TEMPLATE` (a header row from
+    headers, then columns aligned as docker's tabwriter does), or a Go template per item.
+    `\\t` and `\\n` written literally are expanded.  A bad template or field: one line, exit 1."""
+    from .gotemplate import TemplateError, expand_escapes, render
 
-    out, rest = "", template
-    while "{{" in rest:
-        head, _, rest = rest.partition("{{")
-        expr, _, rest = rest.partition("}}")
-        expr = expr.strip()
-        as_json = expr.startswith("json ")
-        if as_json:
-            expr = expr[5:].strip()
-        value = data
-        for part in expr.lstrip(".").split("."):
-            if part:
-                value = value.get(part) if isinstance(value, dict) else None
-        if as_json:
-            text = json.dumps(value)
-        elif isinstance(value, bool):
-            text = "true" if value else "false"
-        elif value is None:
-            text = "<no value>"
-        else:
-            text = str(value)
-        out += head + text
-    return out + rest
+    if template == "json":
+        import json
+
+        for item in items:
+            print(json.dumps({k: v for k, v in item.items() if not callable(v)}))
+        return
+    table = template.startswith("table")
+    text = expand_escapes(template[5:].lstrip() if table else template)
+    try:
+        lines = [render(text, item) for item in items]
+        if table:
+            lines.insert(0, render(text, _Headers(headers or {})))
+    except TemplateError as exc:
+        raise LxcboxError("template parsing error: %s" % exc) from None
+    if table:
+        lines = _tabwriter(lines)
+    for line in lines:
+        print(line)
+
+
+class _Title(str):
+    """A column title; called as a method (`{{.Label "k"}}`) it is still the title."""
+
+    def __call__(self, *args):
+        return self
+
+
+class _Headers(dict):
+    """The header row of `table`: each field renders as its column title."""
+
+    def __init__(self, titles):
+        super().__init__()
+        self.titles = titles
+
+    def __contains__(self, key):
+        return True
+
+    def __getitem__(self, key):
+        return _Title(self.titles.get(key, key.upper()))
+
+    def get(self, key, default=None):
+        return self[key]
+
+
+def _tabwriter(lines, minwidth=10, padding=3):
+    """Columns split on tabs, each padded to its widest cell (Go's tabwriter, as docker sets it)."""
+    rows = [line.split("\t") for line in lines]
+    widths = {}
+    for row in rows:
+        for i, cell in enumerate(row[:-1]):
+            widths[i] = max(widths.get(i, minwidth), len(cell) + padding)
+    return ["".join(cell.ljust(widths[i]) if i < len(row) - 1 else cell for i, cell in enumerate(row)).rstrip()
+            for row in rows]
 
 
 def _size(n):

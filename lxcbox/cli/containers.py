@@ -6,7 +6,7 @@ import sys
 from ..errors import LxcboxError
 from .parse import Opt, UsageError
 from .common import (
-    _client, _each, _write_output, _int, human_duration, status_string, _table, _format, _size,
+    _client, _each, _write_output, _int, human_duration, status_string, _table, format_items, _size,
     _human_bytes)
 
 
@@ -364,14 +364,7 @@ def cmd_ps(g, o, args):
     containers = _client(g).containers.list(all=o["all"] or bool(o["filter"]), filters=o["filter"] or None)
     if o["format"]:
         now = time.time()
-        for c in containers:
-            row = _ps_row(c, now, o["no_trunc"])
-            if o["format"] == "json":
-                import json
-
-                print(json.dumps(row))
-            else:
-                print(_format(o["format"], row))
+        format_items(o["format"], [_ps_row(c, now, o["no_trunc"]) for c in containers], PS_HEADERS)
         return 0
     if o["quiet"]:
         for c in containers:
@@ -391,15 +384,34 @@ def cmd_ps(g, o, args):
     return 0
 
 
+PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+              "RunningFor": "CREATED", "Status": "STATUS", "State": "STATE", "Ports": "PORTS", "Names": "NAMES",
+              "Labels": "LABELS", "Label": "LABEL", "Mounts": "MOUNTS", "Networks": "NETWORKS", "Size": "SIZE",
+              "LocalVolumes": "LOCAL VOLUMES"}
+
+
 def _ps_row(c, now, no_trunc=False):
+    """docker ps's formatting context (a callable is a method: {{.Label "k"}})."""
+    import time as _time
+
     from ..fsutil import parse_time
 
     cfg, state = c.config, c.state
-    return {"ID": c.id if no_trunc else c.short_id, "Image": cfg["image"], "Command": " ".join(cfg["cmd"]),
-            "CreatedAt": cfg["created"], "RunningFor": human_duration(now - parse_time(cfg["created"])) + " ago",
+    cmd = " ".join(cfg["cmd"])
+    if not no_trunc and len(cmd) > 20:
+        cmd = cmd[:19] + "…"
+    labels = dict(c.labels)
+    created = parse_time(cfg["created"])
+    mounts = [m.get("source") or m.get("target") for m in cfg.get("mounts") or []]
+    return {"ID": c.id if no_trunc else c.short_id, "Image": cfg["image"], "Command": '"%s"' % cmd,
+            "CreatedAt": _time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", _time.gmtime(created)),
+            "RunningFor": human_duration(now - created) + " ago",
             "Status": status_string(state, now), "State": state["Status"], "Ports": _ports_string(c),
-            "Names": cfg["name"],
-            "Labels": ",".join("%s=%s" % kv for kv in sorted(c.labels.items()))}
+            "Names": cfg["name"], "Labels": ",".join("%s=%s" % kv for kv in sorted(labels.items())),
+            "Label": lambda key: labels.get(key, ""), "Mounts": ",".join(m for m in mounts if m),
+            "Networks": cfg.get("network") or "", "LocalVolumes": str(sum(1 for m in cfg.get("mounts") or []
+                                                                          if m.get("type") == "volume")),
+            "Size": "0B"}
 
 
 def _ports_string(c):
@@ -429,8 +441,7 @@ def cmd_inspect(g, o, args):
             print("Error: No such object: %s" % ref, file=sys.stderr)
             rc = 1
     if o["format"]:
-        for item in out:
-            print(_format(o["format"], item))
+        format_items(o["format"], out)
     else:
         print(json.dumps(out, indent=4))
     return rc

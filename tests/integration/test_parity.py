@@ -69,3 +69,23 @@ def test_commit_changes_parse_as_docker(cli, base):
     assert cli.ok("run", "--rm", "changed:v1", "hello").stdout == "hello\n"
     r = cli("commit", "-c", "RUN true", "chg", "bad:v1")
     assert r.returncode == 1 and "RUN is not a valid change command" in r.stderr
+
+
+def test_go_templates_in_ps_and_inspect(cli, base):
+    cli.ok("run", "-d", "--name", "fmt1", "-l", "role=db", "-l", "tier=back", "base", "sleep", "30")
+    out = cli.ok("ps", "--format", 'table {{.Names}}\\t{{.Label "role"}}\\t{{.State}}').stdout
+    lines = out.splitlines()
+    assert lines[0].split() == ["NAMES", "LABEL", "STATE"] and lines[1].split() == ["fmt1", "db", "running"]
+    assert lines[0].index("LABEL") == lines[1].index("db")  # aligned columns
+    assert cli.ok("ps", "--format", "{{.Names}}\\t{{.Command}}").stdout == 'fmt1\t"sleep 30"\n'
+    assert cli.ok("inspect", "-f", "{{.Config.Cmd}} {{json .Config.Cmd}}", "fmt1").stdout == \
+        '[sleep 30] ["sleep","30"]\n'
+    assert cli.ok("inspect", "-f", "{{.Config.Labels}}", "fmt1").stdout == "map[role:db tier:back]\n"
+    assert cli.ok("inspect", "-f", '{{index .Config.Labels "tier"}}', "fmt1").stdout == "back\n"
+    out = cli.ok("inspect", "-f", "{{range $k, $v := .Config.Labels}}{{$k}}={{$v}} {{end}}", "fmt1").stdout
+    assert out == "role=db tier=back \n"
+    r = cli("inspect", "-f", "{{.Nope}}", "fmt1")
+    assert r.returncode == 1 and "template" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = cli("ps", "--format", "{{.Nope}}")
+    assert r.returncode == 1 and "can't evaluate field Nope" in r.stderr
+    assert cli.ok("inspect", "-f", "{{.Config.Entrypoint}}", "fmt1").stdout == "[]\n"
