@@ -17,13 +17,19 @@ from .containers.names import Registry
 
 class Client:
     def __init__(self, root=None, storage_driver=None):
-        self.root, explicit = paths.resolve_root(root)
+        self.root, _ = paths.resolve_root(root)
         self._driver_request = storage_driver or os.environ.get("LXCBOX_STORAGE_DRIVER") or None
         self._driver = None
         if not os.path.isdir(self.root):
-            if explicit:
-                raise InvalidArgument('root directory "%s" does not exist' % self.root)
-            os.makedirs(self.root, mode=0o711, exist_ok=True)
+            # as dockerd's --data-root: a missing root is made (its parent must exist)
+            try:
+                os.makedirs(self.root, mode=0o711, exist_ok=True)
+            except PermissionError:
+                raise InvalidArgument("permission denied: %s: lxcbox runs as root (its state lives under %s)"
+                                      % (self.root, self.root)) from None
+            except OSError as exc:
+                raise InvalidArgument('cannot create the root directory "%s": %s' % (self.root, exc.strerror)) \
+                    from None
         self.containers_dir = os.path.join(self.root, "containers")
         self.graph = Graph(self.root)
         self.names = Registry(self.root)

@@ -55,7 +55,10 @@ def parse_volume(spec):
     target = _check_target(dst, spec)
     if src.startswith("/"):
         if not os.path.exists(src):
-            raise InvalidArgument("invalid mount config for type \"bind\": bind source path does not exist: %s" % src)
+            # as `docker run -v`: a missing host directory is made when the container is created
+            # (a --mount bind source must exist)
+            return {"type": "bind", "source": os.path.normpath(src), "target": target, "ro": "ro" in opts,
+                    "create_host_path": True}
         return {"type": "bind", "source": os.path.realpath(src), "target": target, "ro": "ro" in opts}
     if "/" in src or src.startswith("."):
         raise InvalidArgument("invalid volume specification %r: the host path %r is not absolute" % (spec, src))

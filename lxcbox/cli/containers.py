@@ -303,12 +303,19 @@ def cmd_stats(g, o, args):
 
 def cmd_port(g, o, args):
     c = _client(g).containers.get(args[0])
-    ports = c.attrs["NetworkSettings"]["Ports"]
-    for key, bindings in sorted(ports.items()):
-        if len(args) > 1 and args[1] not in (key, key.split("/")[0]):
-            continue
+    ports = c.attrs["NetworkSettings"]["Ports"] or {}
+    if len(args) > 1:
+        # as Docker: `port C 80[/tcp]` prints the host addresses alone; an unpublished port is an error
+        want = args[1] if "/" in args[1] else args[1] + "/tcp"
+        bindings = ports.get(want) or []
+        if not bindings:
+            raise LxcboxError("No public port '%s' published for %s" % (want, args[0]))
         for b in bindings:
-            print("%s -> %s:%s" % (key, b["HostIp"], b["HostPort"]))
+            print("%s:%s" % (b["HostIp"] or "0.0.0.0", b["HostPort"]))
+        return 0
+    for key, bindings in sorted(ports.items()):
+        for b in bindings or []:
+            print("%s -> %s:%s" % (key, b["HostIp"] or "0.0.0.0", b["HostPort"]))
     return 0
 
 
@@ -438,7 +445,7 @@ def cmd_inspect(g, o, args):
                         raise
             out.append(client.images.get(ref).attrs)
         except LxcboxError:
-            print("Error: No such object: %s" % ref, file=sys.stderr)
+            print("Error: No such %s: %s" % (o["type"] or "object", ref), file=sys.stderr)
             rc = 1
     if o["format"]:
         format_items(o["format"], out)

@@ -7,7 +7,7 @@ for a failed verb elsewhere.
 import os
 import sys
 
-from .parse import Opt, UsageError, parse, usage_text
+from .parse import ArityError, Opt, UsageError, parse, usage_text
 from ..errors import LxcboxError
 from .common import PROG, _arity, _client, _error, _global_argv, _size
 from .containers import (
@@ -46,8 +46,10 @@ def cmd_image(g, o, args):
         return main(_global_argv(g) + ["images"] + rest)
     if sub == "rm":
         return main(_global_argv(g) + ["rmi"] + rest)
-    if sub in ("inspect", "history", "tag", "import", "save", "load", "pull", "push"):
-        return main(_global_argv(g) + [sub if sub != "inspect" else "inspect"] + rest)
+    if sub == "inspect":
+        return main(_global_argv(g) + ["inspect", "--type", "image"] + rest)
+    if sub in ("history", "tag", "import", "save", "load", "pull", "push"):
+        return main(_global_argv(g) + [sub] + rest)
     if sub == "prune":
         po, pargs = parse(rest, [Opt("-a|--all", "flag", dest="all"), Opt("-f|--force", "flag", dest="force")])
         result = _client(g).images.prune(all=po["all"])
@@ -55,7 +57,7 @@ def cmd_image(g, o, args):
             print("deleted: %s" % item["Deleted"])
         print("Total reclaimed space: %s" % _size(result["SpaceReclaimed"]))
         return 0
-    raise UsageError("unknown image command: %s" % sub)
+    raise ArityError("unknown image command: %s" % sub)
 
 
 VERBS = {
@@ -182,7 +184,6 @@ VERBS = {
 }
 
 
-_CONTAINER_VERBS = {"run", "create", "start", "exec"}
 
 
 _GLOBAL_OPTS = [
@@ -219,20 +220,24 @@ def main(argv=None):
         verb, vargs = rest[0], rest[1:]
         spec = VERBS.get(verb)
         if spec is None:
-            raise UsageError("'%s' is not a %s command. See '%s --help'" % (verb, PROG, PROG))
+            raise ArityError("'%s' is not a %s command. See '%s --help'" % (verb, PROG, PROG))
         fn, synopsis, summary, opts, lo, hi, interspersed = spec
         if "--help" in vargs[:1] or (interspersed and "--help" in vargs):
             print(usage_text(PROG, verb, synopsis, summary, opts))
             return 0
         o, args = parse(vargs, opts, interspersed)
         if len(args) < lo or (hi is not None and len(args) > hi):
-            raise UsageError('"%s %s" requires %s. See \'%s %s --help\''
+            raise ArityError('"%s %s" requires %s. See \'%s %s --help\''
                              % (PROG, verb, _arity(lo, hi), PROG, verb))
         return fn(g, o, args)
     except LxcboxError as exc:
         _error(exc)
-        if verb in _CONTAINER_VERBS or verb is None:
-            return exc.exit_code if verb in _CONTAINER_VERBS else 125
+        if isinstance(exc, ArityError):
+            return 1
+        if verb in ("run", "create") or verb is None:
+            return exc.exit_code if verb else 125
+        if exc.exit_code in (126, 127):  # exec or start of a command that cannot run
+            return exc.exit_code
         return 1 if not isinstance(exc, UsageError) else 125
     except KeyboardInterrupt:
         return 130
@@ -241,5 +246,9 @@ def main(argv=None):
     except Exception as exc:  # a bug or an unexpected OS error: still one line, no traceback
         if os.environ.get("LXCBOX_DEBUG"):
             raise
-        _error("%s: %s" % (exc.__class__.__name__, exc))
-        return 125 if verb in _CONTAINER_VERBS else 1
+        if isinstance(exc, PermissionError) and os.geteuid() != 0:
+            # as Docker's "permission denied while trying to connect to the Docker daemon socket"
+            _error("permission denied: %s: lxcbox must run as root" % (exc.filename or exc.strerror))
+        else:
+            _error("%s: %s" % (exc.__class__.__name__, exc))
+        return 125 if verb in ("run", "create") else 1

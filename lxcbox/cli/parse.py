@@ -21,7 +21,13 @@ class Opt:
 
 
 class UsageError(InvalidArgument):
-    pass
+    """Bad flags or values: Docker's 125."""
+
+
+class ArityError(UsageError):
+    """An unknown command or missing arguments: Docker's 1, even for run."""
+
+    exit_code = 1
 
 
 _TRUE = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}

@@ -227,9 +227,12 @@ class Container(ContainerRecord):
         return self.wait()["StatusCode"]
 
     def start(self):
-        """Start in the background (detached); returns once the container runs."""
+        """Start in the background (detached); returns once the container runs.  A running
+        container is left as it is (as Docker: the API's 304, `start` exits 0)."""
         from . import monitor
 
+        if self._state is None and self.read_state()["Status"] in (st.RUNNING, st.PAUSED, st.RESTARTING):
+            return
         self._prepare_start()
         fd = monitor.launch(self)
         first = monitor.read_started(fd)

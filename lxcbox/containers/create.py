@@ -32,7 +32,8 @@ def create_record(client, image, command=None, name=None, environment=None, work
 
         command = shlex.split(command)
     if isinstance(entrypoint, str):
-        entrypoint = [entrypoint]
+        # as Docker: --entrypoint '' clears the image's entrypoint (and its CMD with it)
+        entrypoint = [entrypoint] if entrypoint else []
     entry = list(entrypoint) if entrypoint is not None else list(img.get("entrypoint") or [])
     # as Docker: an --entrypoint given by the caller resets the image's CMD
     if command:
@@ -279,6 +280,9 @@ def _prepare_mounts(client, cid, specs, lowers, branch, driver="overlay"):
             if not m.get("nocopy"):
                 vols.seed(meta["Name"], lowers, m["target"])
         elif m["type"] == "bind":
+            if m.pop("create_host_path", False):
+                os.makedirs(m["source"], mode=0o755, exist_ok=True)
+                m["source"] = os.path.realpath(m["source"])
             m["host_path"] = m["source"]
         # the mount point exists before the start (a read-only root could not get it later)
         # LXC mounts on the path as the container sees it: a symlink in the image is resolved

@@ -183,7 +183,15 @@ def layer_digest(src_dir):
 
 
 def tree_size(top):
-    return sum(st.st_size for _, _, _, st in walk_beneath(top) if not stat.S_ISDIR(st.st_mode))
+    """Bytes of the files in a tree, a hardlinked file counted once (as Docker's image SIZE)."""
+    seen, total = set(), 0
+    for _, _, _, st in walk_beneath(top):
+        if stat.S_ISDIR(st.st_mode) or (st.st_nlink > 1 and (st.st_dev, st.st_ino) in seen):
+            continue
+        if st.st_nlink > 1:
+            seen.add((st.st_dev, st.st_ino))
+        total += st.st_size
+    return total
 
 
 def write_blob(src_dir, out_path):

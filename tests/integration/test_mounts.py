@@ -58,7 +58,7 @@ def test_mounts_never_reach_a_commit(cli, base, tmp_path):
 
 
 def test_bad_mount_specs(cli, base):
-    for spec, text in (("rel/path:/x", "not absolute"), ("/no/such/dir:/x", "does not exist"),
+    for spec, text in (("rel/path:/x", "not absolute"),
                        ("/tmp:../x", "not an absolute path"), ("/tmp:/x/../y", "'..'"),
                        ("/tmp:/x:bogus", "invalid mode"), ("/tmp:/", "may not be /")):
         r = cli("run", "--rm", "-v", spec, "base", "true")

@@ -89,3 +89,54 @@ def test_go_templates_in_ps_and_inspect(cli, base):
     r = cli("ps", "--format", "{{.Nope}}")
     assert r.returncode == 1 and "can't evaluate field Nope" in r.stderr
     assert cli.ok("inspect", "-f", "{{.Config.Entrypoint}}", "fmt1").stdout == "[]\n"
+
+
+def test_small_docker_behaviours(cli, base, root, tmp_path):
+    import os
+
+    # --entrypoint '' clears the image's entrypoint
+    cli.ok("run", "--name", "ep", "base", "true")
+    cli.ok("commit", "-c", 'ENTRYPOINT ["/bin/echo", "from-entrypoint"]', "ep", "withep:v1")
+    assert cli.ok("run", "--rm", "withep:v1", "x").stdout == "from-entrypoint x\n"
+    assert cli.ok("run", "--rm", "--entrypoint", "", "withep:v1", "echo", "plain").stdout == "plain\n"
+    # run docker.io/library/NAME finds NAME; image inspect of a container name is no image
+    assert cli.ok("run", "--rm", "docker.io/library/base", "echo", "hub-name").stdout == "hub-name\n"
+    r = cli("image", "inspect", "ep")
+    assert r.returncode == 1 and "No such image: ep" in r.stderr
+    # start of a running container exits 0
+    cli.ok("run", "-d", "--name", "runs", "-p", "127.0.0.1::80", "base", "sleep", "30")
+    assert cli.ok("start", "runs").stdout == "runs\n"
+    # port C 80/tcp prints the host address alone; an unpublished port is an error
+    out = cli.ok("port", "runs", "80/tcp").stdout
+    assert out.startswith("127.0.0.1:") and out.strip().split(":")[1].isdigit()
+    assert cli.ok("port", "runs", "80").stdout == out
+    r = cli("port", "runs", "81")
+    assert r.returncode == 1 and "No public port '81/tcp'" in r.stderr
+    # -v /missing:/x makes the host directory, as docker -v
+    missing = tmp_path / "made" / "by-v"
+    cli.ok("run", "--rm", "-v", "%s:/x" % missing, "base", "sh", "-c", "echo hi > /x/f")
+    assert (missing / "f").read_text() == "hi\n"
+    # --root DIR makes DIR
+    new_root = tmp_path / "fresh-root"
+    cli.ok("--root", str(new_root), "ps")
+    assert new_root.is_dir()
+
+
+def test_image_size_counts_a_hardlinked_file_once(cli, base):
+    cli.ok("run", "--name", "hl", "base", "sh", "-c", "head -c 3000000 /dev/zero > /big && ln /big /big2")
+    cli.ok("commit", "hl", "hardlinked:v1")
+    base_size = _inspect(cli, "base", "image")["Size"]
+    size = _inspect(cli, "hardlinked:v1", "image")["Size"]
+    assert 3000000 <= size - base_size < 3100000
+
+
+def test_a_user_who_is_not_root_gets_one_line(root):
+    import os
+    import subprocess
+
+    from conftest import LAUNCHER
+
+    r = subprocess.run(LAUNCHER + ["--root", os.path.join(root, "sub"), "ps"], capture_output=True, text=True,
+                       preexec_fn=lambda: os.setuid(65534), timeout=30)
+    assert r.returncode == 1 and "lxcbox runs as root" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr

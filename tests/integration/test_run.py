@@ -151,11 +151,17 @@ def test_bad_input_is_one_line(cli, base, root):
         (["run", "--rm", "base", "/etc"], 126, "is a directory"),
         (["run", "--bogus-flag", "base"], 125, "unknown flag"),
         (["run", "Bad:Ref", "true"], 125, "invalid reference"),
-        (["--root", "/nonexistent/lxcbox-root", "run", "base", "true"], 125, "does not exist"),
-        (["--root", "/nonexistent/lxcbox-root", "ps"], 1, "does not exist"),
+        (["--root", "/etc/passwd/lxcbox-root", "run", "base", "true"], 125, "cannot create the root directory"),
+        (["--root", "/etc/passwd/lxcbox-root", "ps"], 1, "cannot create the root directory"),
         (["rm", "nosuchcontainer"], 1, "No such container"),
         (["rmi", "nosuchimage"], 1, "No such image"),
-        (["frobnicate"], 125, "not a lxcbox command"),
+        (["frobnicate"], 1, "not a lxcbox command"),
+        # Docker's codes: missing arguments 1 (even for run), a bad flag 125, a missing container 1
+        (["rm"], 1, "requires at least 1 argument"),
+        (["run"], 1, "requires at least 1 argument"),
+        (["ps", "--bogus"], 125, "unknown flag"),
+        (["start", "nosuchcontainer"], 1, "No such container"),
+        (["exec", "nosuchcontainer", "true"], 1, "No such container"),
     ]
     for args, code, text in cases:
         r = cli(*args)
