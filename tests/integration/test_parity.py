@@ -92,8 +92,6 @@ def test_go_templates_in_ps_and_inspect(cli, base):
 
 
 def test_small_docker_behaviours(cli, base, root, tmp_path):
-    import os
-
     # --entrypoint '' clears the image's entrypoint
     cli.ok("run", "--name", "ep", "base", "true")
     cli.ok("commit", "-c", 'ENTRYPOINT ["/bin/echo", "from-entrypoint"]', "ep", "withep:v1")
