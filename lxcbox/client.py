@@ -84,6 +84,44 @@ class Client:
         self._logins[host] = {"username": username, "password": password or ""}
         return {"IdentityToken": "", "Status": "Login Succeeded"}
 
+    def df(self):
+        """docker-py's client.df(): what images, containers and volumes take on disk."""
+        graph = self.graph
+        sizes = {}
+        for d in os.listdir(graph.layers_dir) if os.path.isdir(graph.layers_dir) else []:
+            try:
+                sizes[d] = graph.layer_meta(d)["size"]
+            except (OSError, ValueError, KeyError):
+                sizes[d] = 0
+        containers = self.containers.list(all=True)
+        users = {}
+        for c in containers:
+            users.setdefault(c.config.get("image_id"), []).append(c)
+        layer_users = {}
+        images = []
+        for hexid in graph.image_ids():
+            for layer in graph.manifest(hexid).get("layers") or []:
+                layer_users[layer[7:]] = layer_users.get(layer[7:], 0) + 1
+        for hexid in graph.image_ids():
+            m = graph.manifest(hexid)
+            layers = [l[7:] for l in m.get("layers") or []]
+            shared = sum(sizes.get(l, 0) for l in layers if layer_users.get(l, 0) > 1)
+            images.append({"Id": "sha256:" + hexid, "Size": m.get("size", 0), "SharedSize": shared,
+                           "Containers": len(users.get(hexid, [])), "Created": m.get("created"),
+                           "RepoTags": sorted(k for k, v in graph.tags().items() if v == hexid)})
+        cont = [{"Id": c.id, "Names": ["/" + c.name], "Image": c.config.get("image"), "State": c.status,
+                 "SizeRw": _tree_bytes(c.upper_dir if c.driver != "vfs" else c.rootfs_dir),
+                 "Created": c.config.get("created")} for c in containers]
+        from .volumes import volume_users
+
+        vols = []
+        for v in self.volumes.list():
+            vols.append({"Name": v.name, "Mountpoint": v.attrs.get("Mountpoint"),
+                         "UsageData": {"Size": _tree_bytes(v.attrs.get("Mountpoint")),
+                                       "RefCount": len(volume_users(containers, v.name))}})
+        return {"LayersSize": sum(sizes.values()), "Images": images, "Containers": cont, "Volumes": vols,
+                "BuildCache": []}
+
     def info(self):
         from .runtime.lxcconf import cgroup_layout
 
@@ -206,6 +244,23 @@ class ContainerCollection:
         if len(found) > 1:
             raise InvalidArgument("multiple containers match %s: use more of the id" % ref)
         raise NotFound("No such container: %s" % ref)
+
+    def prune(self, filters=None):
+        """Remove every stopped container (exited, created, dead); docker-py's shape.
+        filters: label=k[=v] keeps to containers with that label."""
+        labels = [v.partition("=")[::2] for _, v in _filter_pairs(filters, ("label",))] if filters else []
+        deleted, reclaimed = [], 0
+        for c in self.list(all=True):
+            if c.status in ("running", "paused", "restarting") or not _has_labels(c.labels, labels):
+                continue
+            size = _tree_bytes(c.upper_dir if c.driver != "vfs" else c.rootfs_dir)
+            try:
+                c.remove(v=False)
+            except NotFound:
+                continue
+            deleted.append(c.id)
+            reclaimed += size
+        return {"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
     def list(self, all=False, filters=None, limit=-1):
         """Containers, newest first.  Stopped ones only with all=True.
@@ -556,6 +611,15 @@ class ImageCollection:
         finally:
             fsutil.rmtree(staging)
         return Image(self.client, hexid)
+
+
+def _tree_bytes(path):
+    from .images.archive import tree_size
+
+    try:
+        return tree_size(path)
+    except OSError:
+        return 0
 
 
 def _progress_stream(events, decode):

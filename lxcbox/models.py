@@ -86,6 +86,18 @@ class NetworkCollection:
         out = [Network(self, n["name"]) for n in self._store().list()]
         return [n for n in out if n.name in names] if names else out
 
+    def prune(self, filters=None):
+        """Remove the user networks no container uses (the default `bridge` stays); docker-py's shape."""
+        if filters:
+            raise InvalidArgument("network prune takes no filters here: %r" % (filters,))
+        used = {c.config.get("network") for c in self.client.containers.list(all=True)}
+        deleted = []
+        for n in self.list():
+            if n.name != "bridge" and n.name not in used:
+                n.remove()
+                deleted.append(n.name)
+        return {"NetworksDeleted": deleted or None}
+
 
 class Volume(Model):
     def remove(self, force=False):

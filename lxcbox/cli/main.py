@@ -38,6 +38,27 @@ cmd_network = _verb("system", "cmd_network")
 cmd_volume = _verb("system", "cmd_volume")
 cmd_info = _verb("system", "cmd_info")
 cmd_version = _verb("system", "cmd_version")
+cmd_system = _verb("system", "cmd_system")
+cmd_container_prune = _verb("system", "cmd_container_prune")
+
+
+# `docker container ...`: the object group's subcommands are the verbs themselves
+_CONTAINER_GROUP = {"ls": "ps", "list": "ps", "ps": "ps", "rm": "rm", "start": "start", "stop": "stop",
+                    "kill": "kill", "restart": "restart", "pause": "pause", "unpause": "unpause", "logs": "logs",
+                    "exec": "exec", "attach": "attach", "commit": "commit", "diff": "diff", "export": "export",
+                    "port": "port", "rename": "rename", "top": "top", "update": "update", "wait": "wait",
+                    "create": "create", "run": "run", "stats": "stats", "cp": "cp"}
+
+
+def cmd_container(g, o, args):
+    sub, rest = args[0], args[1:]
+    if sub == "inspect":
+        return main(_global_argv(g) + ["inspect", "--type", "container"] + rest)
+    if sub == "prune":
+        return cmd_container_prune(g, o, rest)
+    if sub in _CONTAINER_GROUP:
+        return main(_global_argv(g) + [_CONTAINER_GROUP[sub]] + rest)
+    raise ArityError("unknown container command: %s" % sub)
 
 
 def cmd_image(g, o, args):
@@ -52,6 +73,13 @@ def cmd_image(g, o, args):
         return main(_global_argv(g) + [sub] + rest)
     if sub == "prune":
         po, pargs = parse(rest, [Opt("-a|--all", "flag", dest="all"), Opt("-f|--force", "flag", dest="force")])
+        if not po["force"]:
+            from .system import _confirm
+
+            if not _confirm("WARNING! This will remove all %s." % ("images without at least one container "
+                                                                    "associated to them" if po["all"] else
+                                                                    "dangling images")):
+                return 0
         result = _client(g).images.prune(all=po["all"])
         for item in result["ImagesDeleted"] or []:
             print("deleted: %s" % item["Deleted"])
@@ -179,8 +207,16 @@ VERBS = {
                Opt("--password-stdin", "flag", "Take the password from stdin", dest="password_stdin")],
               0, 1, True),
     "logout": (cmd_logout, "[SERVER]", "Log out from a registry", [], 0, 1, True),
-    "info": (cmd_info, "", "Display system-wide information", [], 0, 0, True),
-    "version": (cmd_version, "", "Show the lxcbox version", [], 0, 0, True),
+    "info": (cmd_info, "[OPTIONS]", "Display system-wide information",
+             [Opt("-f|--format", "value", "Format the output using a Go template", dest="format",
+                  metavar="FORMAT")], 0, 0, True),
+    "version": (cmd_version, "[OPTIONS]", "Show the lxcbox version",
+                [Opt("-f|--format", "value", "Format the output using a Go template", dest="format",
+                     metavar="FORMAT")], 0, 0, True),
+    "container": (cmd_container, "COMMAND", "Manage containers: ls, inspect, rm, prune, and every container verb",
+                  [], 1, None, False),
+    "system": (cmd_system, "COMMAND", "Manage lxcbox: df [-v], prune [-a] [--volumes] [-f], info", [], 1, None,
+               False),
 }
 
 

@@ -1,7 +1,8 @@
-"""The system verbs: network, volume, info, version."""
+"""The system verbs: network, volume, system (df, prune, info), info, version, and container prune."""
+import sys
 
 from .parse import Opt, UsageError, parse
-from .common import _client, _each, _table
+from .common import _client, _each, _table, _size
 
 
 def cmd_network(g, o, args):
@@ -28,6 +29,15 @@ def cmd_network(g, o, args):
         return 0
     if sub == "rm":
         return _each(rest, lambda n: (networks.get(n).remove(), print(n)))
+    if sub == "prune":
+        po, _ = parse(rest, [Opt("-f|--force", "flag", dest="force")])
+        if not po["force"] and not _confirm("WARNING! This will remove all custom networks not used by at least "
+                                            "one container."):
+            return 0
+        deleted = networks.prune()["NetworksDeleted"] or []
+        if deleted:
+            print("Deleted Networks:\n" + "\n".join(deleted))
+        return 0
     if sub in ("connect", "disconnect"):
         no, names = parse(rest, [Opt("--ip", "value", dest="ip")])
         if len(names) != 2:
@@ -73,13 +83,136 @@ def cmd_volume(g, o, args):
 
 def cmd_info(g, o, args):
     info = _client(g).info()
+    if o.get("format"):
+        from .common import format_items
+
+        format_items(o["format"], [info])
+        return 0
     for k, v in info.items():
         print("%s: %s" % (k, v))
     return 0
 
 
 def cmd_version(g, o, args):
+    import platform
+
     from .. import __version__
 
+    data = {"Client": {"Version": __version__, "ApiVersion": "1.41", "Os": "linux", "Arch": "amd64",
+                       "GoVersion": "python" + platform.python_version()},
+            "Server": {"Version": __version__, "ApiVersion": "1.41", "MinAPIVersion": "1.24", "Os": "linux",
+                       "Arch": "amd64", "KernelVersion": platform.release()}}
+    if o.get("format"):
+        from .common import format_items
+
+        format_items(o["format"], [data])
+        return 0
     print("lxcbox version %s" % __version__)
+    return 0
+
+
+def _confirm(warning):
+    """Docker's prompt: yes only for y/Y (a closed or empty stdin is a no)."""
+    sys.stdout.write(warning + "\nAre you sure you want to continue? [y/N] ")
+    sys.stdout.flush()
+    answer = sys.stdin.readline().strip().lower()
+    return answer in ("y", "yes")
+
+
+def cmd_container_prune(g, o, args):
+    po, _ = parse(args, [Opt("-f|--force", "flag", dest="force"), Opt("--filter", "list", dest="filter")])
+    if not po["force"] and not _confirm("WARNING! This will remove all stopped containers."):
+        return 0
+    result = _client(g).containers.prune(filters=po["filter"] or None)
+    if result["ContainersDeleted"]:
+        print("Deleted Containers:\n" + "\n".join(result["ContainersDeleted"]) + "\n")
+    print("Total reclaimed space: %s" % _size(result["SpaceReclaimed"]))
+    return 0
+
+
+def cmd_system(g, o, args):
+    sub, rest = args[0], args[1:]
+    if sub == "df":
+        po, _ = parse(rest, [Opt("-v|--verbose", "flag", dest="verbose"), Opt("--format", "value", dest="format")])
+        return _system_df(_client(g).df(), po)
+    if sub == "prune":
+        po, _ = parse(rest, [Opt("-a|--all", "flag", dest="all"), Opt("-f|--force", "flag", dest="force"),
+                             Opt("--volumes", "flag", dest="volumes")])
+        return _system_prune(g, po)
+    if sub == "info":
+        return cmd_info(g, {"format": None}, rest)
+    raise UsageError("unknown system command: %s" % sub)
+
+
+def _pct(part, whole):
+    return "%s (%d%%)" % (_size(part), round(100.0 * part / whole)) if whole else "%s (0%%)" % _size(part)
+
+
+def _system_df(df, po):
+    images, containers, volumes = df["Images"], df["Containers"], df["Volumes"]
+    active_images = [i for i in images if i["Containers"]]
+    img_reclaim = sum(i["Size"] - i["SharedSize"] for i in images if not i["Containers"])
+    running = [c for c in containers if c["State"] in ("running", "paused", "restarting")]
+    rows = [
+        ["Images", str(len(images)), str(len(active_images)), _size(df["LayersSize"]),
+         _pct(min(img_reclaim, df["LayersSize"]), df["LayersSize"])],
+        ["Containers", str(len(containers)), str(len(running)), _size(sum(c["SizeRw"] for c in containers)),
+         _pct(sum(c["SizeRw"] for c in containers if c not in running), sum(c["SizeRw"] for c in containers))],
+        ["Local Volumes", str(len(volumes)), str(sum(1 for v in volumes if v["UsageData"]["RefCount"])),
+         _size(sum(v["UsageData"]["Size"] for v in volumes)),
+         _pct(sum(v["UsageData"]["Size"] for v in volumes if not v["UsageData"]["RefCount"]),
+              sum(v["UsageData"]["Size"] for v in volumes))],
+        ["Build Cache", "0", "0", "0B", "0B"],
+    ]
+    if po["format"]:
+        from .common import format_items
+
+        format_items(po["format"], [{"Type": r[0], "TotalCount": r[1], "Active": r[2], "Size": r[3],
+                                     "Reclaimable": r[4]} for r in rows],
+                     {"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE",
+                      "Reclaimable": "RECLAIMABLE"})
+        return 0
+    _table(["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], rows)
+    if po["verbose"]:
+        print("\nImages space usage:\n")
+        _table(["REPOSITORY", "TAG", "IMAGE ID", "SIZE", "SHARED SIZE", "UNIQUE SIZE", "CONTAINERS"],
+               [[t.rpartition(":")[0] if t else "<none>", t.rpartition(":")[2] if t else "<none>", i["Id"][7:19],
+                 _size(i["Size"]), _size(i["SharedSize"]), _size(i["Size"] - i["SharedSize"]),
+                 str(i["Containers"])] for i in images for t in (i["RepoTags"] or [""])])
+        print("\nContainers space usage:\n")
+        _table(["CONTAINER ID", "IMAGE", "SIZE", "STATUS", "NAMES"],
+               [[c["Id"][:12], c["Image"], _size(c["SizeRw"]), c["State"], c["Names"][0][1:]] for c in containers])
+        print("\nLocal Volumes space usage:\n")
+        _table(["VOLUME NAME", "LINKS", "SIZE"],
+               [[v["Name"], str(v["UsageData"]["RefCount"]), _size(v["UsageData"]["Size"])] for v in volumes])
+    return 0
+
+
+def _system_prune(g, po):
+    what = ["all stopped containers", "all networks not used by at least one container"]
+    if po["volumes"]:
+        what.append("all anonymous volumes not used by at least one container")
+    what.append("all images without at least one container associated to them" if po["all"] else
+                "all dangling images")
+    if not po["force"] and not _confirm("WARNING! This will remove:\n" + "\n".join("  - " + w for w in what) + "\n"):
+        return 0
+    client = _client(g)
+    total = 0
+    result = client.containers.prune()
+    total += result["SpaceReclaimed"]
+    if result["ContainersDeleted"]:
+        print("Deleted Containers:\n" + "\n".join(result["ContainersDeleted"]) + "\n")
+    nets = client.networks.prune()["NetworksDeleted"]
+    if nets:
+        print("Deleted Networks:\n" + "\n".join(nets) + "\n")
+    if po["volumes"]:
+        vols = client.volumes.prune()
+        total += vols.get("SpaceReclaimed") or 0
+        if vols["VolumesDeleted"]:
+            print("Deleted Volumes:\n" + "\n".join(vols["VolumesDeleted"]) + "\n")
+    images = client.images.prune(all=po["all"])
+    total += images["SpaceReclaimed"]
+    if images["ImagesDeleted"]:
+        print("Deleted Images:\n" + "\n".join("deleted: " + i["Deleted"] for i in images["ImagesDeleted"]) + "\n")
+    print("Total reclaimed space: %s" % _size(total))
     return 0

@@ -156,10 +156,10 @@ def test_rmi_and_prune_rules(cli, base):
     assert "Untagged: parent:v1" in out and "Deleted" not in out
     assert cli.ok("run", "--rm", "child:v1", "cat", "/one", "/two").stdout == "1\n2\n"
     # prune: the dangling parent has a child, so nothing goes yet
-    cli.ok("image", "prune")
+    cli.ok("image", "prune", "-f")
     assert cli.ok("run", "--rm", "child:v1", "true").returncode == 0
     cli.ok("rmi", "child:v1")
-    out = cli.ok("image", "prune").stdout
+    out = cli.ok("image", "prune", "-f").stdout
     assert "deleted: sha256:" in out and "Total reclaimed space" in out
     assert cli.ok("images", "-q").stdout.split() == [cli.ok("images", "-q", "base").stdout.strip()]
 
@@ -171,7 +171,7 @@ def test_prune_is_safe_while_containers_run(cli, base):
     r = cli("rmi", "temp:v1")
     assert r.returncode == 1 and "running container" in r.stderr
     assert "Untagged: temp:v1" in cli.ok("rmi", "-f", "temp:v1").stdout  # the tag only
-    cli.ok("image", "prune", "-a")
+    cli.ok("image", "prune", "-a", "-f")
     assert cli.ok("exec", "user", "cat", "/x").stdout == "x\n"
     r = cli("rmi", "-f", cli.ok("inspect", "-f", "{{.Image}}", "user").stdout.strip())
     assert r.returncode == 1 and "running container" in r.stderr

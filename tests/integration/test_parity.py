@@ -138,3 +138,34 @@ def test_a_user_who_is_not_root_gets_one_line(root):
                        preexec_fn=lambda: os.setuid(65534), timeout=30)
     assert r.returncode == 1 and "lxcbox runs as root" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_object_groups_system_df_and_prune(cli, base, root):
+    cli.ok("container", "run", "--name", "done1", "base", "sh", "-c", "head -c 200000 /dev/urandom > /junk")
+    cli.ok("container", "create", "--name", "made1", "base", "true")
+    cli.ok("run", "-d", "--name", "alive1", "base", "sleep", "30")
+    assert sorted(cli.ok("container", "ls", "-a", "--format", "{{.Names}}").stdout.split()) == \
+        ["alive1", "done1", "made1"]
+    assert json.loads(cli.ok("container", "inspect", "alive1").stdout)[0]["Name"] == "/alive1"
+    r = cli("container", "inspect", "base")
+    assert r.returncode == 1 and "No such container: base" in r.stderr
+    df = cli.ok("system", "df").stdout.splitlines()
+    assert df[0].split() == ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]
+    containers = [l for l in df if l.startswith("Containers")][0].split()
+    assert containers[1:3] == ["3", "1"]
+    assert "Images space usage" in cli.ok("system", "df", "-v").stdout
+    # prune asks first; no is no
+    out = cli.ok("container", "prune", input="n\n").stdout
+    assert "Are you sure" in out and "Deleted" not in out
+    out = cli.ok("container", "prune", "-f").stdout
+    assert "Deleted Containers:" in out and "Total reclaimed space:" in out
+    assert cli.ok("ps", "-a", "--format", "{{.Names}}").stdout.split() == ["alive1"]
+    cli.ok("network", "create", "unused-net")
+    cli.ok("commit", "alive1", "dangling-soon:v1")
+    cli.ok("rmi", "dangling-soon:v1")
+    out = cli.ok("system", "prune", "-f").stdout
+    assert "Deleted Networks:\nunused-net" in out and "Total reclaimed space" in out
+    assert "unused-net" not in cli.ok("network", "ls").stdout
+    assert cli.ok("ps", "--format", "{{.Names}}").stdout.split() == ["alive1"]  # running: kept
+    assert cli.ok("info", "--format", "{{.Root}}").stdout.strip() == root
+    assert cli.ok("version", "--format", "{{.Server.ApiVersion}}").stdout.strip() == "1.41"
