@@ -319,6 +319,30 @@ def cmd_port(g, o, args):
     return 0
 
 
+def cmd_cp(g, o, args):
+    """cp CONTAINER:SRC DEST|-  or  cp SRC|- CONTAINER:DEST"""
+    def split(arg):
+        name, sep, path = arg.partition(":")
+        if sep and name and "/" not in name and not name.startswith("."):
+            return name, path or "/"
+        return None, arg
+
+    (src_c, src), (dst_c, dst) = split(args[0]), split(args[1])
+    if src_c and dst_c:
+        raise UsageError("copying between containers is not supported")
+    if not src_c and not dst_c:
+        raise UsageError("must specify at least one container source")
+    client = _client(g)
+    if src_c:
+        client.containers.get(src_c).copy_to_host(src, dst, follow_link=o["follow_link"], archive=o["archive"],
+                                                  out=sys.stdout.buffer)
+        sys.stdout.flush()
+    else:
+        client.containers.get(dst_c).copy_from_host(src, dst, follow_link=o["follow_link"], archive=o["archive"],
+                                                    stdin=sys.stdin.buffer)
+    return 0
+
+
 def cmd_pause(g, o, args):
     client = _client(g)
     return _each(args, lambda ref: (client.containers.get(ref).pause(), print(ref)))

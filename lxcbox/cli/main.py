@@ -13,7 +13,7 @@ from .common import PROG, _arity, _client, _error, _global_argv, _size
 from .containers import (
     _CONTAINER_OPTS, _RUN_OPTS, cmd_run, cmd_create, cmd_start, cmd_rm, cmd_stop, cmd_kill, cmd_wait,
     cmd_logs, cmd_attach, cmd_commit, cmd_diff, cmd_export, cmd_update, cmd_stats, cmd_port, cmd_pause,
-    cmd_unpause, cmd_restart, cmd_rename, cmd_top, cmd_exec, cmd_ps, cmd_inspect)
+    cmd_unpause, cmd_restart, cmd_rename, cmd_top, cmd_exec, cmd_ps, cmd_inspect, cmd_cp)
 
 
 def _verb(module, name):
@@ -159,6 +159,11 @@ VERBS = {
                                                          "cpu_shares", "cpuset_cpus", "pids_limit")], 1, None, True),
     "stats": (cmd_stats, "[OPTIONS] [CONTAINER...]", "Display a live stream of container(s) resource usage statistics",
               [Opt("--no-stream", "flag", "Disable streaming stats and only pull the first result")], 0, None, True),
+    "cp": (cmd_cp, "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n       lxcbox cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
+           "Copy files/folders between a container and the local filesystem",
+           [Opt("-a|--archive", "flag", "Archive mode (copy all uid/gid information)", dest="archive"),
+            Opt("-L|--follow-link", "flag", "Always follow symbol link in SRC_PATH", dest="follow_link")],
+           2, 2, True),
     "port": (cmd_port, "CONTAINER [PRIVATE_PORT[/PROTO]]", "List port mappings of a container", [], 1, 2, True),
     "network": (cmd_network, "COMMAND", "Manage networks: create [--subnet CIDR] NAME, ls, inspect, rm, connect, disconnect",
                 [], 1, None, False),

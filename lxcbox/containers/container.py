@@ -29,6 +29,7 @@ _CONCEPTS = {
                                  "_refresh_hosts", "disconnect"), ()),
     "execs": ("Execs", ("exec_run", "_exec_prepare", "exec_tty_argv", "exec_fds"), ()),
     "snapshots": ("Snapshots", ("diff", "commit", "export", "_frozen"), ()),
+    "copying": ("Copying", ("get_archive", "put_archive", "copy_to_host", "copy_from_host"), ()),
 }
 
 

@@ -281,11 +281,12 @@ def _lstat_at(dfd, name):
         return None
 
 
-def extract_layer(fileobj, target, whiteouts="overlay"):
+def extract_layer(fileobj, target, whiteouts="overlay", owner=None):
     """Unpack an OCI layer tar stream into target (an empty directory), safely.
 
     whiteouts: "overlay" turns `.wh.` entries into overlay's whiteouts (for a stored layer);
-    "apply" deletes the named paths (for flattening layers into one tree).
+    "apply" deletes the named paths (for flattening layers into one tree); "none" takes them as
+    plain names (cp).  owner: (uid, gid) for every entry instead of the archive's.
     Returns the number of members.
     """
     import tarfile
@@ -294,10 +295,10 @@ def extract_layer(fileobj, target, whiteouts="overlay"):
         tar = open_tar(fileobj)
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise InvalidArgument("not a valid tar archive: %s" % exc) from None
-    return extract_layer_from(tar, target, whiteouts)
+    return extract_layer_from(tar, target, whiteouts, owner)
 
 
-def extract_layer_from(tar, target, whiteouts="overlay"):
+def extract_layer_from(tar, target, whiteouts="overlay", owner=None):
     """extract_layer over an open tarfile stream.
 
     Every call is relative to a directory fd and never follows a symlink (O_NOFOLLOW, *at calls
@@ -316,6 +317,8 @@ def extract_layer_from(tar, target, whiteouts="overlay"):
             rel = _clean_name(member.name)
             if not rel:
                 continue
+            if owner is not None:
+                member.uid, member.gid = owner
             dfd, base = _parent_fd(root, rel)
             try:
                 if _extract_member(tar, member, rel, dfd, base, root, whiteouts):
@@ -350,14 +353,14 @@ def extract_layer_from(tar, target, whiteouts="overlay"):
 def _extract_member(tar, member, rel, dfd, base, root, whiteouts):
     """Create one member in the directory dfd.  Returns True for a directory (its metadata is
     applied at the end)."""
-    if base == OPAQUE:
+    if base == OPAQUE and whiteouts != "none":
         if whiteouts == "overlay":
             os.setxattr(dfd, OPAQUE_XATTR, b"y")
         else:
             for entry in os.listdir(dfd):
                 remove_at(dfd, entry)
         return False
-    if base.startswith(WHITEOUT_PREFIX):
+    if base.startswith(WHITEOUT_PREFIX) and whiteouts != "none":
         victim = base[len(WHITEOUT_PREFIX):]
         if not victim or victim in (".", ".."):
             raise UnsafeArchive("tar member %s is not a valid whiteout" % rel)
@@ -514,3 +517,44 @@ def write_flat_tar(layers, fileobj):
                 _add_entry(tar, dfd, name, st, rel)
             finally:
                 os.close(dfd)
+
+
+# -- plain trees (cp) ------------------------------------------------------------------------
+
+def write_tree_tar(src_dir, fileobj, prefix=""):
+    """A plain tar of a directory (cp): entries under prefix (the directory itself first when
+    prefix is given), walked and read through fds (never through a symlink)."""
+    import tarfile
+
+    with tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        if prefix:
+            fd = os.open(src_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                add_fd(tar, fd, os.fstat(fd), prefix)
+            finally:
+                os.close(fd)
+        for rel, dfd, name, st in walk_beneath(src_dir):
+            _add_entry(tar, dfd, name, st, os.path.join(prefix, rel) if prefix else rel)
+
+
+def add_fd(tar, fd, st, arcname):
+    """Add one object given by an fd (O_PATH is enough): a file's bytes are read through a reopen
+    of that very inode, a symlink's target with readlinkat."""
+    import tarfile
+
+    info = tarfile.TarInfo(arcname)
+    info.mode, info.uid, info.gid, info.mtime = stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, int(st.st_mtime)
+    if stat.S_ISDIR(st.st_mode):
+        info.type = tarfile.DIRTYPE
+        tar.addfile(info)
+    elif stat.S_ISLNK(st.st_mode):
+        info.type = tarfile.SYMTYPE
+        info.linkname = os.readlink("", dir_fd=fd)
+        tar.addfile(info)
+    elif stat.S_ISREG(st.st_mode):
+        rfd = os.open("/proc/self/fd/%d" % fd, os.O_RDONLY | os.O_CLOEXEC)  # the same inode, no path walk
+        with os.fdopen(rfd, "rb") as f:
+            info.size = os.fstat(f.fileno()).st_size
+            tar.addfile(info, f)
+    else:
+        raise InvalidArgument("%s is not a file, a directory or a symlink" % arcname)
