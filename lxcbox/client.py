@@ -269,7 +269,7 @@ class ContainerCollection:
         ('status=exited'); keys status, name, id, label, exited; values of one key are alternatives,
         different keys must all hold (Docker's rules).
         """
-        match = _container_filter(filters) if filters else None
+        match = _container_filter(filters, self.client) if filters else None
         self.client.graph.sweep_tmp()
         self.client.names.sweep(os.path.join(self.client.root, "tmp"))
         out = []
@@ -321,14 +321,36 @@ def _has_labels(have, wanted):
     return not [k for k, v in wanted if k not in have or (v and have[k] != v)]
 
 
-def _container_filter(filters):
-    pairs = _filter_pairs(filters, ("status", "name", "id", "label", "exited"))
+def _container_filter(filters, client=None):
+    pairs = _filter_pairs(filters, ("status", "name", "id", "label", "exited", "ancestor", "before", "since",
+                                    "volume", "network", "publish", "expose", "health"))
+    pivots = {}
     for key, value in pairs:
         if key == "status" and value not in _STATUSES:
             raise InvalidArgument("invalid filter 'status=%s'" % value)
+        if key in ("before", "since"):
+            pivots[value] = client.containers.get(value).config["created"]
+        if key == "health" and value not in ("starting", "healthy", "unhealthy", "none"):
+            raise InvalidArgument("invalid filter 'health=%s'" % value)
+    ancestors = {}
+    for key, value in pairs:
+        if key == "ancestor":
+            try:
+                ancestors[value] = client.graph.resolve(value)
+            except NotFound:
+                ancestors[value] = None
+
+    def ports(c, published):
+        out = set()
+        for b in c.config.get("ports") or []:
+            out.add("%d/%s" % (b[1] if published else b[2], b[3]))
+        if not published:
+            out |= set(c.config.get("exposed_ports") or [])
+        return out
 
     def match(c, st):
         by_key = {}
+        cfg = c.config
         for key, value in pairs:
             if key == "status":
                 ok = st["Status"] == value
@@ -338,12 +360,43 @@ def _container_filter(filters):
                 ok = c.id.startswith(value)
             elif key == "exited":
                 ok = st["Status"] == "exited" and str(st["ExitCode"]) == value
+            elif key == "ancestor":
+                # as Docker: the image, by name or id, or any image built on it
+                want = ancestors[value]
+                ok = want is not None and (cfg.get("image_id") == want or
+                                           want in _parents(client.graph, cfg.get("image_id")))
+            elif key == "before":
+                ok = cfg["created"] < pivots[value]
+            elif key == "since":
+                ok = cfg["created"] > pivots[value]
+            elif key == "volume":
+                ok = any(value in (m.get("source"), m.get("target")) for m in cfg.get("mounts") or [])
+            elif key == "network":
+                ok = value == cfg.get("network")
+            elif key in ("publish", "expose"):
+                want = value if "/" in value else value + "/tcp"
+                ok = want in ports(c, key == "publish")
+            elif key == "health":
+                ok = (st.get("Health") or {}).get("Status", "none") == value
             else:
                 ok = _has_labels(c.labels, [value.partition("=")[::2]])
             by_key.setdefault(key, []).append(ok)
         return all(any(v) for v in by_key.values())
 
     return match
+
+
+def _parents(graph, hexid):
+    out = []
+    while hexid:
+        try:
+            parent = graph.manifest(hexid).get("parent")
+        except NotFound:
+            break
+        hexid = parent[7:] if parent else None
+        if hexid:
+            out.append(hexid)
+    return out
 
 
 def _quiet_remove(c):
@@ -456,14 +509,27 @@ class ImageCollection:
         if not all:
             parents = set(self._children())
             ids = [i for i in ids if i in tagged or i not in parents]
-        for key, value in _filter_pairs(filters, ("dangling", "label")) if filters else []:
+        for key, value in _filter_pairs(filters, ("dangling", "label", "reference", "before", "since")) \
+                if filters else []:
             if key == "dangling":
                 if value not in ("true", "false", "1", "0"):
                     raise InvalidArgument("invalid filter 'dangling=%s'" % value)
                 want = value in ("true", "1")
-                ids = [i for i in ids if (i not in tagged) == want]
-            else:
+                digested = set(graph.repo_digests().values())
+                ids = [i for i in ids if (i not in tagged and i not in digested) == want]
+            elif key == "label":
                 ids = [i for i in ids if _has_labels(Image(self.client, i).labels, [value.partition("=")[::2]])]
+            elif key == "reference":
+                import fnmatch
+
+                # as Docker: a glob on the repository (and :tag), the short names shown
+                ids = [i for i in ids if any(v == i and (fnmatch.fnmatchcase(k, value) or
+                                                         fnmatch.fnmatchcase(k.rsplit(":", 1)[0], value))
+                                             for k, v in graph.tags().items())]
+            else:  # before / since: an image, by name or id
+                pivot = graph.manifest(graph.resolve(value)).get("created") or ""
+                ids = [i for i in ids if ((graph.manifest(i).get("created") or "") < pivot if key == "before" else
+                                          (graph.manifest(i).get("created") or "") > pivot)]
         if name:
             from .images import reference
 

@@ -14,6 +14,13 @@ _CONTAINER_OPTS = [
     Opt("--name", "value", "Assign a name to the container", metavar="NAME"),
     Opt("--pull", "value", 'Pull image before running ("always", "missing", "never")', default="missing",
         metavar="POLICY"),
+    Opt("--env-file", "list", "Read in a file of environment variables", metavar="FILE", dest="env_file"),
+    Opt("--label-file", "list", "Read in a line delimited file of labels", metavar="FILE", dest="label_file"),
+    Opt("--expose", "list", "Expose a port or a range of ports", metavar="PORT", dest="expose"),
+    Opt("--add-host", "list", "Add a custom host-to-IP mapping (host:ip)", metavar="HOST:IP", dest="add_host"),
+    Opt("--dns", "list", "Set custom DNS servers", metavar="IP", dest="dns"),
+    Opt("--dns-search", "list", "Set custom DNS search domains", metavar="DOMAIN", dest="dns_search"),
+    Opt("--dns-option", "list", "Set DNS options", metavar="OPT", dest="dns_option"),
     Opt("--stop-signal", "value", "Signal to stop the container (default: the image's STOPSIGNAL, else SIGTERM)",
         metavar="SIGNAL", dest="stop_signal"),
     Opt("--stop-timeout", "value", "Timeout (in seconds) to stop a container", metavar="SECS",
@@ -60,8 +67,35 @@ _RUN_OPTS = _CONTAINER_OPTS + [Opt("-d|--detach", "flag", "Run in the background
                                    dest="detach")]
 
 
+def _read_kv_file(path, flag):
+    """Docker's --env-file / --label-file: KEY=VALUE lines, a bare KEY takes the host's value,
+    # comments and blank lines skipped."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as exc:
+        raise UsageError("%s: open %s: %s" % (flag, path, exc.strerror)) from None
+    out = []
+    for line in lines:
+        line = line.lstrip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, _ = line.partition("=")
+        if not key or any(ch.isspace() for ch in key):
+            raise UsageError("%s: variable '%s' contains whitespaces" % (flag, key))
+        if sep:
+            out.append(line)
+        elif key in os.environ:
+            out.append("%s=%s" % (key, os.environ[key]))
+    return out
+
+
 def _container_kwargs(o, image, cmd):
+    env = [e for path in o["env_file"] for e in _read_kv_file(path, "--env-file")] + list(o["env"])
     labels = {}
+    for item in [l for path in o["label_file"] for l in _read_kv_file(path, "--label-file")]:
+        k, _, v = item.partition("=")
+        labels[k] = v
     for item in o["label"]:
         k, _, v = item.partition("=")
         labels[k] = v
@@ -71,7 +105,7 @@ def _container_kwargs(o, image, cmd):
         if not sep:
             raise UsageError("invalid log opt %r: use KEY=VALUE" % item)
         log_opts[k] = v
-    return dict(image=image, command=cmd or None, name=o["name"], environment=o["env"],
+    return dict(image=image, command=cmd or None, name=o["name"], environment=env,
                 working_dir=o["workdir"], user=o["user"], hostname=o["hostname"],
                 auto_remove=o["rm"], tty=o["tty"], stdin_open=o["interactive"],
                 entrypoint=o["entrypoint"], labels=labels, restart_policy=o["restart"],
@@ -81,7 +115,8 @@ def _container_kwargs(o, image, cmd):
                 ulimits=o["ulimit"], volumes=o["volume"], tmpfs=o["tmpfs"], read_only=o["read_only"],
                 network=o["network"], ports=o["publish"], publish_all_ports=o["publish_all"], ip=o["ip"],
                 cap_add=o["cap_add"], cap_drop=o["cap_drop"], privileged=o["privileged"],
-                security_opt=o["security_opt"], stop_signal=o["stop_signal"],
+                security_opt=o["security_opt"], stop_signal=o["stop_signal"], expose=o["expose"],
+                extra_hosts=o["add_host"], dns=o["dns"], dns_search=o["dns_search"], dns_opt=o["dns_option"],
                 stop_timeout=None if o["stop_timeout"] is None else _int(o["stop_timeout"], "--stop-timeout"))
 
 
@@ -392,7 +427,10 @@ def cmd_ps(g, o, args):
 
     from ..fsutil import parse_time
 
-    containers = _client(g).containers.list(all=o["all"] or bool(o["filter"]), filters=o["filter"] or None)
+    last = 1 if o["latest"] else (_int(o["last"], "--last") if o["last"] is not None else -1)
+    client = _client(g)
+    containers = client.containers.list(all=o["all"] or bool(o["filter"]) or last > 0, filters=o["filter"] or None,
+                                        limit=last)
     if o["format"]:
         now = time.time()
         format_items(o["format"], [_ps_row(c, now, o["no_trunc"]) for c in containers], PS_HEADERS)
@@ -411,8 +449,28 @@ def cmd_ps(g, o, args):
         rows.append([c.id if o["no_trunc"] else c.short_id, cfg["image"], '"%s"' % cmd,
                      human_duration(now - parse_time(cfg["created"])) + " ago",
                      status_string(state, now), _ports_string(c), cfg["name"]])
-    _table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], rows)
+        if o["size"]:
+            # the container's own layer, and (virtual) with its image's
+            rw = _upper_size(c)
+            try:
+                image_size = client.images.get(cfg["image_id"]).manifest.get("size", 0)
+            except LxcboxError:
+                image_size = 0
+            rows[-1].append("%s (virtual %s)" % (_size(rw), _size(rw + image_size)))
+    _table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"] +
+           (["SIZE"] if o["size"] else []), rows)
     return 0
+
+
+def _upper_size(c):
+    total = 0
+    for dirpath, dirs, files in os.walk(c.upper_dir if c.driver != "vfs" else c.rootfs_dir):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, f)).st_size
+            except OSError:
+                pass
+    return total
 
 
 PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",

@@ -84,7 +84,27 @@ def cmd_images(g, o, args):
     from ..fsutil import parse_time
 
     client = _client(g)
-    images = client.images.list(name=args[0] if args else None)
+    images = client.images.list(name=args[0] if args else None, all=o["all"], filters=o["filter"] or None)
+    if o["format"]:
+        from .common import format_items
+
+        now = time.time()
+        rows = []
+        for im in images:
+            m = im.manifest
+            digests = dict(d.split("@", 1) for d in im.repo_digests)
+            for tag in im.tags or ["<none>:<none>"]:
+                repo, _, t = tag.rpartition(":")
+                rows.append({"ID": im.id if o["no_trunc"] else im.hexid[:12], "Repository": repo, "Tag": t,
+                             "Digest": digests.get(repo, "<none>"),
+                             "CreatedSince": human_duration(now - parse_time(m.get("created"))) + " ago",
+                             "CreatedAt": m.get("created"), "Size": _size(m.get("size", 0)),
+                             "Containers": "N/A", "SharedSize": "N/A", "UniqueSize": "N/A", "VirtualSize":
+                             _size(m.get("size", 0))})
+        format_items(o["format"], rows, {"ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG",
+                                         "Digest": "DIGEST", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
+                                         "Size": "SIZE"})
+        return 0
     if o["quiet"]:
         seen = []
         for im in images:

@@ -23,7 +23,8 @@ def create_record(client, image, command=None, name=None, environment=None, work
            mem_reservation=None, cpus=None, nano_cpus=None, cpu_shares=None, cpuset_cpus=None, pids_limit=None,
            ulimits=None, mounts=None, volumes=None, tmpfs=None, read_only=False, network=None, ports=None,
            publish_all_ports=False, ip=None, cap_add=None, cap_drop=None, privileged=False, security_opt=None,
-           stop_signal=None, stop_timeout=None):
+           stop_signal=None, stop_timeout=None, extra_hosts=None, dns=None, dns_search=None, dns_opt=None,
+           expose=None):
     """Lay out a new container's record (not started); returns (id, config, state).  The caller
     holds the store lock (containers.container.create)."""
     image_id, lowers, img = client.graph.runtime(image)
@@ -83,6 +84,20 @@ def create_record(client, image, command=None, name=None, environment=None, work
         from .processes import _parse_signal
 
         _parse_signal(stop_signal)
+    hosts = _extra_hosts(extra_hosts)
+    for server in dns or []:
+        import ipaddress
+
+        try:
+            ipaddress.ip_address(server)
+        except ValueError:
+            raise InvalidArgument("%s is not an ip address" % server) from None
+    exposed = set(img.get("exposed_ports") or {})
+    if expose:
+        from ..images.instructions import expose_ports
+
+        for e in expose:
+            exposed.update(expose_ports(e))
     if stop_timeout is not None and not isinstance(stop_timeout, int):
         raise InvalidArgument("stop_timeout must be a number of seconds: %r" % (stop_timeout,))
     network = network or os.environ.get("LXCBOX_DEFAULT_NETWORK") or "bridge"
@@ -147,8 +162,9 @@ def create_record(client, image, command=None, name=None, environment=None, work
             "ports": port_list, "ip": ip, "privileged": bool(privileged), "cap_add": list(cap_add or []),
             "cap_drop": list(cap_drop or []), "security_opt": list(security_opt or []),
             "stop_signal": stop_signal or img.get("stop_signal") or None, "stop_timeout": stop_timeout,
-            "exposed_ports": sorted(set(img.get("exposed_ports") or {}) |
-                                    {"%d/%s" % (p[2], p[3]) for p in port_list}),
+            "exposed_ports": sorted(exposed | {"%d/%s" % (p[2], p[3]) for p in port_list}),
+            "extra_hosts": hosts, "dns": list(dns or []), "dns_search": list(dns_search or []),
+            "dns_opt": list(dns_opt or []),
         }
         config["mounts"] = _prepare_mounts(client, cid, mount_specs, lowers, branch, driver)
         config["bridge"] = _bridge_of(client, network)
@@ -298,6 +314,27 @@ def _prepare_mounts(client, cid, specs, lowers, branch, driver="overlay"):
             m["mount_at"] = at
         out.append(m)
     return out
+
+def _extra_hosts(extra_hosts):
+    """--add-host NAME:IP (docker-py: {name: ip} or ["name:ip"]) -> [(name, ip)], checked."""
+    import ipaddress
+
+    items = extra_hosts.items() if isinstance(extra_hosts, dict) else \
+        [h.split(":", 1) if ":" in h else (h, "") for h in extra_hosts or []]
+    out = []
+    for name, ip in items:
+        if ip == "host-gateway":
+            raise InvalidArgument("--add-host %s:host-gateway is not supported: give the address" % name)
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise InvalidArgument("invalid argument \"%s:%s\" for \"--add-host\" flag: invalid IP address"
+                                  % (name, ip)) from None
+        if not name or any(ch.isspace() for ch in name):
+            raise InvalidArgument("invalid --add-host name: %r" % name)
+        out.append((name, ip))
+    return out
+
 
 def _restart_policy(policy):
     """None, 'no', 'always', 'unless-stopped', 'on-failure[:N]' or docker-py's dict -> dict."""

@@ -61,9 +61,11 @@ class Networking:
         ip, conf = nets.allocate(name, self.id, c.get("ip"))
         prefix = conf["subnet"].split("/")[1]
         try:
-            hosts = net.Networks.hosts_file([(ip, c["hostname"], c["name"])])
+            hosts = net.Networks.hosts_file([(ip, c["hostname"], c["name"])],
+                                            [tuple(h) for h in c.get("extra_hosts") or []])
             for path, text in (("hosts", hosts), ("hostname", c["hostname"] + "\n"),
-                               ("resolv.conf", _resolv_conf())):
+                               ("resolv.conf", _resolv_conf(c.get("dns"), c.get("dns_search"),
+                                                           c.get("dns_opt")))):
                 with open(os.path.join(self.dir, path), "w") as f:  # in place: they are bind-mounted
                     f.write(text)
             net.publish(conf, self.id, ip, ports)
@@ -172,21 +174,31 @@ def _members(client, nets, name):
     for ip, cid in sorted(nets.leases(name).items()):
         try:
             c = client.containers.get(cid)
-            out.append((ip, c.config["hostname"], c.name, os.path.join(c.dir, "hosts")))
+            out.append((ip, c.config["hostname"], c.name, os.path.join(c.dir, "hosts"),
+                        [tuple(h) for h in c.config.get("extra_hosts") or []]))
         except NotFound:
             continue
     return out
 
 
-def _resolv_conf():
-    """The host's resolv.conf, less loopback nameservers (unreachable from the container), as Docker."""
+def _resolv_conf(dns=None, search=None, options=None):
+    """The host's resolv.conf, less loopback nameservers (unreachable from the container), as Docker;
+    --dns, --dns-search and --dns-option replace the host's lines of their kind."""
     try:
         with open("/etc/resolv.conf") as f:
             lines = f.read().splitlines()
     except OSError:
-        return ""
+        lines = []
     kept = [l for l in lines if not (l.split()[:1] == ["nameserver"] and len(l.split()) > 1
                                      and (l.split()[1].startswith("127.") or l.split()[1] == "::1"))]
+    for values, word in ((dns, "nameserver"), (search, "search"), (options, "options")):
+        if values:
+            kept = [l for l in kept if l.split()[:1] != [word] and not (word == "search" and
+                                                                        l.split()[:1] == ["domain"])]
+            if word == "nameserver":
+                kept += ["nameserver %s" % v for v in values]
+            else:
+                kept.append("%s %s" % (word, " ".join(values)))
     return "\n".join(kept) + "\n"
 
 

@@ -102,22 +102,24 @@ class Networks:
         return conf
 
     @staticmethod
-    def hosts_file(entries):
-        """/etc/hosts for a container: localhost, then (ip, hostname, container name) entries."""
+    def hosts_file(entries, extra=()):
+        """/etc/hosts for a container: localhost, its --add-host lines ((name, ip)), then
+        (ip, hostname, container name) entries."""
         lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+        lines += ["%s\t%s" % (ip, host) for host, ip in extra]
         return "\n".join(lines + ["%s\t%s %s" % e for e in entries]) + "\n"
 
     def refresh_hosts(self, name, members):
         """On a user network, every container's /etc/hosts names all the others (name resolution).
 
-        members: (ip, hostname, container name, hosts file path) of the containers on it."""
+        members: (ip, hostname, container name, hosts file path, extra hosts) of the containers on it."""
         if name == DEFAULT_NETWORK:
             return
-        text = self.hosts_file([(ip, host, cname) for ip, host, cname, _ in members])
-        for _, _, _, hosts_path in members:
+        entries = [(ip, host, cname) for ip, host, cname, _, _ in members]
+        for _, _, _, hosts_path, extra in members:
             try:
                 with open(hosts_path, "w") as f:  # in place: it is bind-mounted
-                    f.write(text)
+                    f.write(self.hosts_file(entries, extra))
             except FileNotFoundError:
                 pass
 

@@ -169,3 +169,61 @@ def test_object_groups_system_df_and_prune(cli, base, root):
     assert cli.ok("ps", "--format", "{{.Names}}").stdout.split() == ["alive1"]  # running: kept
     assert cli.ok("info", "--format", "{{.Root}}").stdout.strip() == root
     assert cli.ok("version", "--format", "{{.Server.ApiVersion}}").stdout.strip() == "1.41"
+
+
+def test_images_and_ps_filters_flags_and_formats(cli, base):
+    cli.ok("run", "--name", "p1", "base", "sh", "-c", "echo 1 > /one")
+    cli.ok("commit", "-c", "LABEL tier=db", "p1", "filt/one:v1")
+    cli.ok("run", "--name", "p2", "filt/one:v1", "sh", "-c", "echo 2 > /two")
+    cli.ok("commit", "p2", "filt/two:v1")
+    cli.ok("commit", "p2")  # a dangling image
+    dangling = cli.ok("images", "-q", "-f", "dangling=true").stdout.split()
+    assert len(dangling) == 1
+    cli.ok("rmi", *dangling)  # as `rmi $(images -q -f dangling=true)`
+    assert cli.ok("images", "-q", "-f", "dangling=true").stdout == ""
+    assert cli.ok("images", "--format", "{{.Repository}}:{{.Tag}}", "-f", "reference=filt/*").stdout.split() == \
+        ["filt/two:v1", "filt/one:v1"]
+    # filt/two was committed from a container of filt/one: it inherits the label
+    assert cli.ok("images", "--format", "{{.Repository}}", "-f", "label=tier=db").stdout.split() == \
+        ["filt/two", "filt/one"]
+    assert cli.ok("images", "--format", "{{.Repository}}", "-f", "before=filt/two:v1").stdout.split() == \
+        ["filt/one", "base"]
+    assert cli.ok("images", "--format", "{{.Repository}}", "-f", "since=filt/one:v1").stdout.split() == ["filt/two"]
+    header = cli.ok("images", "--format", "table {{.Repository}}\\t{{.Tag}}").stdout.splitlines()[0]
+    assert header.split() == ["REPOSITORY", "TAG"]
+    r = cli("images", "-f", "colour=red")
+    assert r.returncode == 1 and "invalid filter" in r.stderr
+    # ps: -l, -n, -s and the filters
+    cli.ok("run", "-d", "--name", "pub", "-p", "127.0.0.1::8080", "--expose", "9000", "-v", "pvol:/data",
+           "filt/one:v1", "sleep", "30")
+    assert cli.ok("ps", "-l", "--format", "{{.Names}}").stdout == "pub\n"
+    assert cli.ok("ps", "-n", "2", "--format", "{{.Names}}").stdout.split() == ["pub", "p2"]
+    assert "SIZE" in cli.ok("ps", "-s").stdout.splitlines()[0]
+    def names(*filters):
+        args = ["ps", "-a", "--format", "{{.Names}}"]
+        for f in filters:
+            args += ["--filter", f]
+        return sorted(cli.ok(*args).stdout.split())
+    assert names("ancestor=filt/one:v1") == ["p2", "pub"]
+    assert names("ancestor=base") == ["p1", "p2", "pub"]
+    assert names("before=p2") == ["p1"] and names("since=p2") == ["pub"]
+    assert names("volume=pvol") == ["pub"] and names("volume=/data") == ["pub"]
+    assert names("network=bridge") == ["p1", "p2", "pub"]
+    assert names("publish=8080") == [] and names("expose=8080/tcp") == ["pub"] and names("expose=9000") == ["pub"]
+
+
+def test_env_and_label_files_hosts_dns_and_expose(cli, base, tmp_path):
+    (tmp_path / "env").write_text("# a comment\nA=1\n\nB=two words\nFROM_HOST\n")
+    (tmp_path / "labels").write_text("team=core\n")
+    out = cli.ok("run", "--rm", "--env-file", str(tmp_path / "env"), "-e", "C=3", "base", "sh", "-c",
+                 'echo "$A|$B|$FROM_HOST|$C"', env={"FROM_HOST": "hosty"}).stdout
+    assert out == "1|two words|hosty|3\n"
+    cli.ok("run", "--name", "lf", "--label-file", str(tmp_path / "labels"), "base", "true")
+    assert json.loads(cli.ok("inspect", "lf").stdout)[0]["Config"]["Labels"] == {"team": "core"}
+    out = cli.ok("run", "--rm", "--add-host", "db.local:10.9.8.7", "--dns", "10.0.0.53", "--dns-search",
+                 "corp.example", "--dns-option", "ndots:2", "base", "sh", "-c",
+                 "grep db.local /etc/hosts; cat /etc/resolv.conf").stdout
+    assert "10.9.8.7\tdb.local" in out and "nameserver 10.0.0.53" in out
+    assert "search corp.example" in out and "options ndots:2" in out
+    r = cli("run", "--rm", "--add-host", "bad:notanip", "base", "true")
+    assert r.returncode == 125 and "invalid IP address" in r.stderr
