@@ -63,7 +63,12 @@ class NetworkCollection:
         """`network inspect`'s shape."""
         nets = self._store()
         n = nets.get(name)
-        return {"Name": n["name"], "Id": n["name"], "Driver": "bridge",
+        import hashlib
+
+        # networks made before ids were kept get one derived from their name
+        nid = n.get("id") or hashlib.sha256(("lxcbox-network:" + n["name"]).encode()).hexdigest()
+        return {"Name": n["name"], "Id": nid, "Driver": "bridge", "Created": n.get("created"),
+                "Scope": "local", "Internal": False,
                 "IPAM": {"Config": [{"Subnet": n["subnet"], "Gateway": n["gateway"]}]},
                 "Options": {"bridge": n["bridge"]},
                 "Containers": {cid: {"IPv4Address": ip} for ip, cid in nets.leases(n["name"]).items()}}

@@ -298,7 +298,8 @@ def cmd_update(g, o, args):
     def update(ref):
         client.containers.get(ref).update(
             mem_limit=o["memory"], memswap_limit=o["memory_swap"], mem_reservation=o["memory_reservation"],
-            cpus=o["cpus"], cpu_shares=o["cpu_shares"], cpuset_cpus=o["cpuset_cpus"], pids_limit=o["pids_limit"])
+            cpus=o["cpus"], cpu_shares=o["cpu_shares"], cpuset_cpus=o["cpuset_cpus"], pids_limit=o["pids_limit"],
+            restart_policy=o["restart"])
         print(ref)
 
     return _each(args, update)
@@ -328,7 +329,12 @@ def cmd_stats(g, o, args):
                          str(s["pids_stats"]["current"])])
         if live:
             sys.stdout.write("\x1b[2J\x1b[H")  # refresh in place, as docker stats
-        _table(headers, rows)
+        if o["format"]:
+            keys = ["ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs"]
+            format_items(o["format"], [dict(zip(keys, row), Container=row[1]) for row in rows],
+                         dict(zip(keys, headers), Container="CONTAINER"))
+        else:
+            _table(headers, rows)
         if not live:
             return 0
         sys.stdout.flush()
@@ -400,7 +406,7 @@ def cmd_rename(g, o, args):
 
 
 def cmd_top(g, o, args):
-    top = _client(g).containers.get(args[0]).top()
+    top = _client(g).containers.get(args[0]).top(ps_args=args[1:] or None)
     _table(top["Titles"], top["Processes"])
     return 0
 
@@ -418,7 +424,8 @@ def cmd_exec(g, o, args):
             os.execv(argv[0], argv)
         # no terminal to relay: lxc-attach would hand the command our fds as they are
     if o["detach"]:
-        raise LxcboxError("exec -d is not supported yet")
+        c.exec_detached(args[1:], o["env"], o["workdir"], o["user"])
+        return 0
     return c.exec_fds(args[1:], 0 if o["interactive"] else None, 1, 2, o["env"], o["workdir"], o["user"])
 
 

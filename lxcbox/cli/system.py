@@ -6,15 +6,13 @@ from .common import _client, _each, _table, _size
 
 
 def cmd_network(g, o, args):
-    import json
-
     networks = _client(g).networks
     sub, rest = args[0], args[1:]
     if sub == "create":
         no, names = parse(rest, [Opt("--subnet", "value", dest="subnet"), Opt("-d|--driver", "value", dest="driver")])
         if len(names) != 1:
             raise UsageError("network create needs exactly one name")
-        print(networks.create(names[0], driver=no["driver"], subnet=no["subnet"]).name)
+        print(networks.create(names[0], driver=no["driver"], subnet=no["subnet"]).attrs["Id"])
         return 0
     if sub in ("ls", "list"):
         rows = []
@@ -25,8 +23,7 @@ def cmd_network(g, o, args):
         _table(["NETWORK", "SUBNET", "GATEWAY", "BRIDGE"], rows)
         return 0
     if sub == "inspect":
-        print(json.dumps([networks.get(x).attrs for x in rest], indent=4))
-        return 0
+        return _inspect_each(rest, networks.get)
     if sub == "rm":
         return _each(rest, lambda n: (networks.get(n).remove(), print(n)))
     if sub == "prune":
@@ -52,8 +49,6 @@ def cmd_network(g, o, args):
 
 
 def cmd_volume(g, o, args):
-    import json
-
     volumes = _client(g).volumes
     sub, rest = args[0], args[1:]
     if sub == "create":
@@ -68,8 +63,7 @@ def cmd_volume(g, o, args):
         _table(["DRIVER", "VOLUME NAME"], [[v.attrs["Driver"], v.name] for v in volumes.list()])
         return 0
     if sub == "inspect":
-        print(json.dumps([volumes.get(name).attrs for name in rest], indent=4))
-        return 0
+        return _inspect_each(rest, volumes.get)
     if sub == "rm":
         lo, names = parse(rest, [Opt("-f|--force", "flag", dest="force")])
         return _each(names, lambda n: (volumes.get(n).remove(force=lo["force"]), print(n)))
@@ -108,6 +102,23 @@ def cmd_version(g, o, args):
         format_items(o["format"], [data])
         return 0
     print("lxcbox version %s" % __version__)
+    return 0
+
+
+def _inspect_each(args, get):
+    """`network|volume inspect [-f FORMAT] NAME...`"""
+    import json
+
+    po, names = parse(args, [Opt("-f|--format", "value", dest="format")])
+    if not names:
+        raise UsageError("inspect requires at least 1 argument")
+    items = [get(n).attrs for n in names]
+    if po["format"]:
+        from .common import format_items
+
+        format_items(po["format"], items)
+    else:
+        print(json.dumps(items, indent=4))
     return 0
 
 

@@ -27,7 +27,7 @@ _CONCEPTS = {
                                 "_cgroup_dir", "_freeze_file", "_freeze", "pause", "unpause", "top"), ()),
     "netattach": ("Networking", ("_connect", "_connect_locked", "connect_network", "disconnect_network",
                                  "_refresh_hosts", "disconnect"), ()),
-    "execs": ("Execs", ("exec_run", "_exec_prepare", "exec_tty_argv", "exec_fds"), ()),
+    "execs": ("Execs", ("exec_run", "_exec_prepare", "exec_tty_argv", "exec_fds", "exec_detached"), ()),
     "snapshots": ("Snapshots", ("diff", "commit", "export", "_frozen"), ()),
     "copying": ("Copying", ("get_archive", "put_archive", "copy_to_host", "copy_from_host"), ()),
 }
@@ -278,9 +278,27 @@ class Container(ContainerRecord):
 
     def update(self, **limits):
         """Change the limits of a container (live if it runs): mem_limit, memswap_limit, mem_reservation,
-        cpus, cpu_shares, cpuset_cpus, pids_limit."""
+        cpus, cpu_shares, cpuset_cpus, pids_limit; and restart_policy (docker-py's dict or `on-failure:3`),
+        which the monitor reads when the container's life ends."""
         from ..runtime import cgroups
 
+        unknown = set(limits) - {"mem_limit", "memswap_limit", "mem_reservation", "cpus", "cpu_shares",
+                                 "cpuset_cpus", "pids_limit", "restart_policy"}
+        if unknown:
+            raise InvalidArgument("update() got unsupported arguments: %s" % ", ".join(sorted(unknown)))
+        policy = limits.pop("restart_policy", None)
+        if policy is not None:
+            from .create import _restart_policy
+
+            policy = _restart_policy(policy)
+            if policy["Name"] != "no" and self.config.get("auto_remove"):
+                raise InvalidArgument("Restart policy cannot be updated because AutoRemove is enabled for "
+                                      "the container")
+            if not any(v not in (None, "", 0) for v in limits.values()):
+                config = dict(self.config, restart_policy=policy)
+                fsutil.write_json(self.config_path, config)
+                self._config = config
+                return {"Warnings": []}
         new = cgroups.normalize({"memory": limits.get("mem_limit"), "memory_swap": limits.get("memswap_limit"),
                                  "memory_reservation": limits.get("mem_reservation"), "cpus": limits.get("cpus"),
                                  "cpu_shares": limits.get("cpu_shares"), "cpuset_cpus": limits.get("cpuset_cpus"),
@@ -296,6 +314,8 @@ class Container(ContainerRecord):
             cgroups.apply_live(self._cgroup_dir, new, layout)
         merged = dict(self.config.get("limits") or {}, **new)
         config = dict(self.config, limits=merged)
+        if policy is not None:
+            config["restart_policy"] = policy
         if "bridge" not in config:  # a record from before the bridge was kept in config.json
             from .create import _bridge_of
 

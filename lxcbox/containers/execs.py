@@ -15,14 +15,17 @@ class Execs:
                  detach=False, stream=False, socket=False, environment=None, workdir=None, demux=False):
         """Run cmd in the running container; returns ExecResult(exit_code, output), as docker-py.
 
-        stdin, tty, privileged, detach, stream and socket are not supported yet: passing one is
-        an error, never silently ignored."""
+        detach: start it and return ExecResult(None, b"") at once.  stdin, tty, privileged, stream
+        and socket are not supported yet: passing one is an error, never silently ignored."""
         from .stdio import capture
 
-        for name, value in (("stdin", stdin), ("tty", tty), ("privileged", privileged), ("detach", detach),
+        for name, value in (("stdin", stdin), ("tty", tty), ("privileged", privileged),
                             ("stream", stream), ("socket", socket)):
             if value:
                 raise InvalidArgument("exec_run(%s=True) is not supported by lxcbox yet" % name)
+        if detach:
+            self.exec_detached(cmd, environment, workdir, user)
+            return ExecResult(None, b"")
 
         code, out, err = capture(lambda out_w, err_w: self.exec_fds(cmd, None, out_w, err_w, environment,
                                                                   workdir, user))
@@ -67,6 +70,23 @@ class Execs:
         for e in env:
             argv += ["-v", e]
         return argv + ["--"] + cmd
+
+    def exec_detached(self, cmd, environment=None, workdir=None, user=""):
+        """`exec -d`: the command runs on /dev/null in a process of its own (nobody's child);
+        errors found before the start (not running, command not found) are raised here."""
+        self._exec_prepare(cmd, environment, workdir, user)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setsid()
+                if os.fork() == 0:
+                    null = os.open(os.devnull, os.O_RDWR)
+                    for fd in (0, 1, 2):
+                        os.dup2(null, fd)
+                    self.exec_fds(cmd, 0, 1, 2, environment, workdir, user)
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
 
     def exec_fds(self, cmd, stdin_fd, stdout_fd, stderr_fd, environment=None, workdir=None, user=""):
         """Run cmd inside the container through LXC's attach, on the given fds; returns its exit code."""

@@ -280,7 +280,11 @@ class Monitor:
         _report(self.status_fd, "X %d\n" % code)
 
     def _should_restart(self, code, restarts):
-        policy = self.spec.restart_policy
+        # the record's policy, read at the end of a life: `update --restart` takes effect at once
+        try:
+            policy = fsutil.read_json(self.container.config_path).get("restart_policy") or {}
+        except (OSError, ValueError):
+            policy = self.spec.restart_policy
         name = policy.get("Name") or "no"
         if name == "no" or self.container.stop_requested():
             return False

@@ -6,7 +6,7 @@ the record holds (checked with their start times).
 import os
 
 from .. import fsutil
-from ..errors import Conflict, InvalidArgument, StateError
+from ..errors import Conflict, InvalidArgument, LxcboxError, StateError
 from ..runtime import lxcconf
 from . import state as st
 from .record import _init_pid
@@ -195,14 +195,17 @@ class Processes:
         state.update(Status=st.RUNNING, Paused=False)
         self.write_state(state)
 
-    def top(self):
-        """The container's processes: {'Titles': [...], 'Processes': [[...], ...]}, as docker-py."""
+    def top(self, ps_args=None):
+        """The container's processes: {'Titles': [...], 'Processes': [[...], ...]}, as docker-py.
+        ps_args: as Docker, the host's `ps` runs with them and only the container's rows are kept."""
         state = self.read_state()
         if state["Status"] not in (st.RUNNING, st.PAUSED):
             raise Conflict("Container %s is not running" % self.short_id)
         self._wait_in_cgroup()  # just started: LXC may not have moved it into its cgroup yet
         pids = sorted(_subtree_pids(self._cgroup_dir("pids") if lxcconf.cgroup_layout() == "v1"
                                     else self._cgroup_dir("")))
+        if ps_args:
+            return _ps_rows(ps_args, pids)
         procs = []
         for pid in pids:
             try:
@@ -214,6 +217,30 @@ class Processes:
                 continue
             procs.append([str(uid), str(pid), fields[1].decode(), cmd or comm])
         return {"Titles": ["UID", "PID", "PPID", "CMD"], "Processes": procs}
+
+
+def _ps_rows(ps_args, pids):
+    """Docker's top with ps options: the host's ps, its PID column found in the header."""
+    import shlex
+    import subprocess
+
+    args = shlex.split(ps_args) if isinstance(ps_args, str) else list(ps_args)
+    try:
+        out = subprocess.run(["ps"] + args, capture_output=True, text=True, timeout=30, close_fds=True)
+    except FileNotFoundError:
+        raise LxcboxError("ps is not installed on the host") from None
+    if out.returncode != 0:
+        raise InvalidArgument("ps: %s" % (out.stderr.strip().splitlines() or ["failed"])[0])
+    lines = out.stdout.splitlines()
+    titles = lines[0].split() if lines else []
+    if "PID" not in titles:
+        raise InvalidArgument("Couldn't find PID field in ps output")
+    col, wanted, procs = titles.index("PID"), set(pids), []
+    for line in lines[1:]:
+        fields = line.split(None, len(titles) - 1)
+        if len(fields) > col and fields[col].isdigit() and int(fields[col]) in wanted:
+            procs.append(fields)
+    return {"Titles": titles, "Processes": procs}
 
 
 def _subtree_pids(cgroup_dir):

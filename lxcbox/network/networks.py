@@ -164,7 +164,8 @@ class Networks:
             if any(n.get("bridge") == bridge for n in others):
                 raise Conflict("bridge %s is used by another network" % bridge)
             conf = {"subnet": "%s/%d" % (int_to_ip(net), prefix), "gateway": int_to_ip(net + 1), "bridge": bridge,
-                    "created": fsutil.now(), "internal_table": "lxcbox_" + bridge.replace("-", "_")}
+                    "created": fsutil.now(), "internal_table": "lxcbox_" + bridge.replace("-", "_"),
+                    "id": os.urandom(32).hex()}
             fsutil.atomic_write(self.conf_path(name), "".join("%s=%s\n" % kv for kv in conf.items()))
         conf["name"] = name
         return conf

@@ -227,3 +227,28 @@ def test_env_and_label_files_hosts_dns_and_expose(cli, base, tmp_path):
     assert "search corp.example" in out and "options ndots:2" in out
     r = cli("run", "--rm", "--add-host", "bad:notanip", "base", "true")
     assert r.returncode == 125 and "invalid IP address" in r.stderr
+
+
+def test_exec_detach_top_options_stats_format_update_restart_inspect_formats(cli, base, tmp_path):
+    cli.ok("run", "-d", "--name", "busy", "base", "sleep", "60")
+    assert cli.ok("exec", "-d", "busy", "sh", "-c", "sleep 0.2; echo detached > /tmp/mark").stdout == ""
+    wait_for(lambda: cli("exec", "busy", "cat", "/tmp/mark").stdout == "detached\n", what="the detached exec")
+    r = cli("exec", "-d", "busy", "nosuchcmd")
+    assert r.returncode == 127
+    top = cli.ok("top", "busy", "-o", "pid,comm").stdout.splitlines()
+    assert top[0].split() == ["PID", "COMMAND"] and any(l.split()[1:] == ["sleep"] for l in top[1:])
+    out = cli.ok("stats", "--no-stream", "--format", "{{.Name}}: {{.PIDs}}", "busy").stdout
+    assert out.startswith("busy: ")
+    # update --restart takes effect for the running container: it comes back after its command ends
+    cli.ok("run", "-d", "--name", "flaky", "base", "sh", "-c", "sleep 0.3; exit 3")
+    cli.ok("update", "--restart", "on-failure:1", "flaky")
+    assert json.loads(cli.ok("inspect", "flaky").stdout)[0]["HostConfig"]["RestartPolicy"] == \
+        {"Name": "on-failure", "MaximumRetryCount": 1}
+    wait_for(lambda: json.loads(cli.ok("inspect", "flaky").stdout)[0]["RestartCount"] == 1, timeout=20,
+             what="the restart that update asked for")
+    # network create prints an id; volume and network inspect take -f
+    nid = cli.ok("network", "create", "fmtnet").stdout.strip()
+    assert len(nid) == 64 and cli.ok("network", "inspect", "-f", "{{.Id}} {{.Name}}", "fmtnet").stdout == \
+        "%s fmtnet\n" % nid
+    cli.ok("volume", "create", "fmtvol")
+    assert cli.ok("volume", "inspect", "-f", "{{.Name}} {{.Driver}}", "fmtvol").stdout == "fmtvol local\n"

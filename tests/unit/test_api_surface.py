@@ -20,7 +20,7 @@ HONOURED = {
     (_client.Client, "login"): {"username", "password", "registry", "reauth"},
     (_container.Container, "stats"): {"stream", "decode", "one_shot"},
     (_container.Container, "wait"): {"timeout", "condition"},
-    # stdin, tty, privileged, detach, stream, socket: InvalidArgument when true
+    # stdin, tty, privileged, stream, socket: InvalidArgument when true
     (_container.Container, "exec_run"): {"cmd", "stdout", "stderr", "stdin", "tty", "privileged", "user",
                                          "detach", "stream", "socket", "environment", "workdir", "demux"},
     (_container.Container, "remove"): {"force", "v"},
@@ -44,7 +44,7 @@ def test_unsupported_values_are_rejected_before_anything_runs(tmp_path):
     from lxcbox.errors import InvalidArgument
 
     c = _container.Container(_client.Client(root=str(tmp_path)), "0" * 64, config={"name": "x"})
-    for kw in ("stdin", "tty", "privileged", "detach", "stream", "socket"):
+    for kw in ("stdin", "tty", "privileged", "stream", "socket"):
         with pytest.raises(InvalidArgument, match=kw):
             c.exec_run(["true"], **{kw: True})
     with pytest.raises(InvalidArgument):
