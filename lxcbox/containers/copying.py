@@ -17,7 +17,7 @@ import os
 import stat
 
 from .. import fsutil
-from ..errors import InvalidArgument, LxcboxError, NotFound
+from ..errors import InvalidArgument, LxcboxError, NotFound, StateError
 
 SYS_OPENAT2 = 437
 RESOLVE_NO_MAGICLINKS = 0x02
@@ -65,13 +65,44 @@ def _root_fd(container, scratch):
     """A directory fd of the container's root, as its processes see it (a child's own mounts)."""
     state = container.read_state()
     if state["Status"] in ("running", "paused", "restarting"):
-        pid = container._main_pid() or state["Pid"]
-        return os.open("/proc/%d/root" % pid, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        return _running_root(container)
     if container.driver == "vfs":
         return os.open(container.rootfs_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     os.makedirs(container.work_dir, exist_ok=True)
     _mount_overlay(container.config["lowers"], container.upper_dir, container.work_dir, scratch)
     return os.open(scratch, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
+def _running_root(container):
+    """/proc/<pid>/root of a process of the container's own cgroup, checked after the open to be
+    in another mount namespace than ours, still in that cgroup, and in its own root: never
+    lxc-execute's (which is the host's), a recycled pid's, or one LXC has not pivoted yet."""
+    from ..runtime import lxcconf
+    from . import processes
+
+    container._wait_in_cgroup()
+    ctrl = "pids" if lxcconf.cgroup_layout() == "v1" else ""
+    ours = os.stat("/proc/self/ns/mnt").st_ino
+    host_root = os.stat("/")
+    marker = "lxc.payload." + container.id
+    for pid in sorted(processes._subtree_pids(container._cgroup_dir(ctrl))):
+        try:
+            fd = os.open("/proc/%d/root" % pid, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            with open("/proc/%d/cgroup" % pid) as f:
+                in_cgroup = marker in f.read()
+            other_ns = os.stat("/proc/%d/ns/mnt" % pid).st_ino != ours
+        except OSError:
+            in_cgroup = other_ns = False
+        # a process LXC has not pivoted into the container's root yet still sees the host's /
+        st = os.fstat(fd)
+        pivoted = (st.st_dev, st.st_ino) != (host_root.st_dev, host_root.st_ino)
+        if in_cgroup and other_ns and pivoted:
+            return fd
+        os.close(fd)
+    raise StateError("container %s is not running yet: try again" % container.name)
 
 
 def _go_mode(st):

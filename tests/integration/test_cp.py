@@ -114,3 +114,21 @@ def test_cp_races_with_a_container_swapping_dirs_for_symlinks(cli, base, tmp_pat
     assert sorted(os.listdir(marker)) == ["secret"] and (marker / "secret").read_text() == "host secret\n"
     cli.ok("rm", "-f", "swapper")
     wait_for(lambda: "swapper" not in cli.ok("ps", "-a").stdout, what="the swapper to go")
+
+
+def test_cp_right_after_start_lands_in_the_container(cli, base, tmp_path):
+    """A copy into a container that has only just started goes to the container's root, never to
+    the host's (lxc-execute and a not yet pivoted init see the host's /)."""
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    cli.ok("run", "--name", "mk", "base", "mkdir", "-p", str(landing))
+    cli.ok("commit", "mk", "haslanding:v1")
+    (tmp_path / "payload").write_text("x\n")
+    for i in range(8):
+        cli.ok("run", "-d", "--name", "fresh%d" % i, "haslanding:v1", "sleep", "30")
+        r = cli("cp", str(tmp_path / "payload"), "fresh%d:%s/" % (i, landing))
+        assert r.returncode == 0 or "not running yet" in r.stderr, r.stderr
+        assert os.listdir(landing) == [], "cp wrote to the host"
+        if r.returncode == 0:
+            assert cli.ok("exec", "fresh%d" % i, "cat", "%s/payload" % landing).stdout == "x\n"
+        cli.ok("rm", "-f", "fresh%d" % i)
