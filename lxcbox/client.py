@@ -122,6 +122,36 @@ class Client:
         return {"LayersSize": sum(sizes.values()), "Images": images, "Containers": cont, "Volumes": vols,
                 "BuildCache": []}
 
+    def events(self, since=None, until=None, filters=None, decode=None, stop=None):
+        """docker-py's client.events(): a generator of events (dicts with decode, JSON lines as bytes
+        otherwise), from the journal.  since/until: datetime, Unix time, RFC 3339 or a duration
+        (`10m`).  Without until it follows new events (stop(): a callable that ends the wait);
+        without since it starts now.  filters: container, image, event, type, label, network, volume."""
+        import datetime
+        import time
+
+        from . import events as journal
+        from .containers.logs import parse_since
+
+        def seconds(value):
+            if value is None:
+                return None
+            if isinstance(value, datetime.datetime):
+                return value.timestamp()
+            if isinstance(value, (int, float)):
+                return float(value)
+            return parse_since(str(value))
+
+        start, end = seconds(since), seconds(until)
+        match = _event_filter(self, filters) if filters else None
+        gen = journal.read(self.root, start if start is not None else time.time(), end, match,
+                           follow=end is None or end > time.time(), stop=stop)
+        if decode:
+            return gen
+        import json
+
+        return (json.dumps(e).encode() + b"\n" for e in gen)
+
     def info(self):
         from .runtime.lxcconf import cgroup_layout
 
@@ -470,6 +500,7 @@ class ImageCollection:
             puller = distribution.Puller(self.client.graph, r, platform, self._auth(r, auth_config))
             for msg in puller.run():
                 yield msg
+            _image_event(self.client, "pull", str(r), name=r.name)
             yield {"_image_id": puller.image_id, "_bytes": puller.bytes_downloaded}
 
     def _remote_tags(self, r, auth_config):
@@ -482,6 +513,11 @@ class ImageCollection:
     def _auth(self, r, auth_config):
         return auth_config or self.client._logins.get(r.registry)
 
+    def _push_events(self, pusher):
+        for msg in pusher.run():
+            yield msg
+        _image_event(self.client, "push", str(pusher.ref), name=pusher.ref.name)
+
     def push(self, repository, tag=None, stream=False, auth_config=None, decode=False):
         """docker-py's push: the progress as JSON lines (a str), or with stream a generator of
         them (dicts with decode).  The manifest digest is in the last message's aux."""
@@ -490,7 +526,7 @@ class ImageCollection:
         ref = repository if tag is None else "%s:%s" % (repository, tag)
         pusher = distribution.Pusher(self.client.graph, ref, self._auth(
             distribution.reference.parse_full(ref), auth_config))
-        events = pusher.run()
+        events = self._push_events(pusher)
         if stream:
             return _progress_stream(events, decode)
         import json
@@ -557,6 +593,15 @@ class ImageCollection:
         return children
 
     def remove(self, image, force=False, noprune=False):
+        """Docker's rmi (see _remove); untag and delete events go to the journal."""
+        result = self._remove(image, force, noprune)
+        for item in result:
+            for action, key in (("untag", "Untagged"), ("delete", "Deleted")):
+                if key in item:
+                    _image_event(self.client, action, item[key], name=item[key])
+        return result
+
+    def _remove(self, image, force=False, noprune=False):
         """Docker's rmi: untag; delete the image when no tag is left and nothing depends on it.
 
         noprune: keep untagged parents.  lxcbox never deletes a parent with its child (parents are
@@ -647,7 +692,10 @@ class ImageCollection:
     def save(self, refs, fileobj):
         from .images import oci
 
-        oci.save(self.client.graph, [refs] if isinstance(refs, str) else list(refs), fileobj)
+        refs = [refs] if isinstance(refs, str) else list(refs)
+        oci.save(self.client.graph, refs, fileobj)
+        for ref in refs:
+            _image_event(self.client, "save", ref, name=ref)
 
     def load(self, data):
         """Load an OCI layout or docker-archive tar (bytes or a file object); returns the Images."""
@@ -656,7 +704,10 @@ class ImageCollection:
         from .images import oci
 
         fileobj = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
-        return [Image(self.client, hexid) for hexid, _ in oci.load(self.client.graph, fileobj)]
+        loaded = oci.load(self.client.graph, fileobj)
+        for hexid, names in loaded:
+            _image_event(self.client, "load", "sha256:" + hexid, name=",".join(names))
+        return [Image(self.client, hexid) for hexid, _ in loaded]
 
     def import_image(self, fileobj, repository=None, changes=None, message=""):
         """A rootfs tarball (plain, gzip or xz) as a one-layer image: `lxcbox import`."""
@@ -676,6 +727,7 @@ class ImageCollection:
                 graph.commit_cache()
         finally:
             fsutil.rmtree(staging)
+        _image_event(self.client, "import", "sha256:" + hexid, name=repository or "")
         return Image(self.client, hexid)
 
 
@@ -686,6 +738,44 @@ def _tree_bytes(path):
         return tree_size(path)
     except OSError:
         return 0
+
+
+def _event_filter(client, filters):
+    pairs = _filter_pairs(filters, ("container", "image", "event", "type", "label", "network", "volume"))
+    for key, value in pairs:
+        if key == "type" and value not in ("container", "image", "network", "volume"):
+            raise InvalidArgument("invalid filter 'type=%s'" % value)
+
+    def match(e):
+        by_key = {}
+        actor = e.get("Actor") or {}
+        attrs = actor.get("Attributes") or {}
+        for key, value in pairs:
+            if key == "container":
+                ok = e["Type"] == "container" and (actor.get("ID", "").startswith(value) or
+                                                   attrs.get("name") == value)
+            elif key == "image":
+                ok = value in (attrs.get("image"), attrs.get("name"), actor.get("ID")) or \
+                    (e["Type"] == "image" and actor.get("ID", "").startswith(value))
+            elif key == "event":
+                ok = e["Action"] == value
+            elif key == "type":
+                ok = e["Type"] == value
+            elif key == "label":
+                k, _, v = value.partition("=")
+                ok = k in attrs and (not v or attrs[k] == v)
+            else:  # network, volume
+                ok = e["Type"] == key and (actor.get("ID", "").startswith(value) or attrs.get("name") == value)
+            by_key.setdefault(key, []).append(ok)
+        return all(any(v) for v in by_key.values())
+
+    return match
+
+
+def _image_event(client, action, actor, **attrs):
+    from . import events
+
+    events.emit(client.root, "image", action, actor, attrs)
 
 
 def _progress_stream(events, decode):

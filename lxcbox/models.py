@@ -4,6 +4,12 @@ Python users reach networks and volumes only through here."""
 from .errors import InvalidArgument
 
 
+def _event(client, kind, action, actor, **attrs):
+    from . import events
+
+    events.emit(client.root, kind, action, actor, attrs)
+
+
 class Model:
     """A named object with docker-py's `id`, `name`, `attrs` and `reload()`."""
 
@@ -38,16 +44,21 @@ class Model:
 class Network(Model):
     def connect(self, container, ipv4_address=None):
         """Attach a running container (an id, name or Container) to this network."""
-        self.collection.client.containers.get(getattr(container, "id", container)).connect_network(
-            self.name, ipv4_address)
+        c = self.collection.client.containers.get(getattr(container, "id", container))
+        c.connect_network(self.name, ipv4_address)
+        _event(self.collection.client, "network", "connect", self.attrs["Id"], name=self.name, container=c.id)
 
     def disconnect(self, container):
-        self.collection.client.containers.get(getattr(container, "id", container)).disconnect_network(self.name)
+        c = self.collection.client.containers.get(getattr(container, "id", container))
+        c.disconnect_network(self.name)
+        _event(self.collection.client, "network", "disconnect", self.attrs["Id"], name=self.name, container=c.id)
 
     def remove(self):
         used = [c.name for c in self.collection.client.containers.list(all=True)
                 if c.config.get("network") == self.name]
+        nid = self.attrs["Id"]
         self.collection._store().remove(self.name, used_by=used)
+        _event(self.collection.client, "network", "destroy", nid, name=self.name, type="bridge")
 
 
 class NetworkCollection:
@@ -81,7 +92,9 @@ class NetworkCollection:
             pools = (ipam.get("Config") if isinstance(ipam, dict) else None) or []
             subnet = subnet or (pools[0].get("Subnet") if pools else None)
         conf = self._store().create(name, subnet=subnet)
-        return Network(self, conf["name"])
+        net = Network(self, conf["name"])
+        _event(self.client, "network", "create", net.attrs["Id"], name=net.name, type="bridge")
+        return net
 
     def get(self, network_id):
         self._store().get(network_id)  # NotFound if there is none
@@ -111,6 +124,7 @@ class Volume(Model):
 
         self.collection._store().remove(self.name, used_by=volume_users(
             self.collection.client.containers.list(all=True), self.name))
+        _event(self.collection.client, "volume", "destroy", self.name, driver="local")
 
 
 class VolumeCollection:
@@ -128,7 +142,9 @@ class VolumeCollection:
     def create(self, name=None, driver=None, labels=None):
         if driver not in (None, "local"):
             raise InvalidArgument("volume driver %r is not supported: lxcbox volumes are local" % driver)
-        return Volume(self, self._store().create(name, labels=labels)["Name"])
+        vol = Volume(self, self._store().create(name, labels=labels)["Name"])
+        _event(self.client, "volume", "create", vol.name, driver="local")
+        return vol
 
     def get(self, volume_id):
         self._store().get(volume_id)

@@ -39,6 +39,7 @@ cmd_volume = _verb("system", "cmd_volume")
 cmd_info = _verb("system", "cmd_info")
 cmd_version = _verb("system", "cmd_version")
 cmd_system = _verb("system", "cmd_system")
+cmd_events = _verb("system", "cmd_events")
 cmd_container_prune = _verb("system", "cmd_container_prune")
 
 
@@ -231,6 +232,13 @@ VERBS = {
                      metavar="FORMAT")], 0, 0, True),
     "container": (cmd_container, "COMMAND", "Manage containers: ls, inspect, rm, prune, and every container verb",
                   [], 1, None, False),
+    "events": (cmd_events, "[OPTIONS]", "Get real time events from lxcbox (a journal kept under the root)",
+               [Opt("--since", "value", "Show all events created since timestamp", metavar="T"),
+                Opt("--until", "value", "Stream events until this timestamp", metavar="T"),
+                Opt("-f|--filter", "list", "Filter output: container=, image=, event=, type=, label=, network=, "
+                    "volume=", dest="filter", metavar="FILTER"),
+                Opt("--format", "value", "Format output using a Go template or json", metavar="FORMAT")],
+               0, 0, True),
     "system": (cmd_system, "COMMAND", "Manage lxcbox: df [-v], prune [-a] [--volumes] [-f], info", [], 1, None,
                False),
 }

@@ -227,3 +227,25 @@ def _system_prune(g, po):
         print("Deleted Images:\n" + "\n".join("deleted: " + i["Deleted"] for i in images["ImagesDeleted"]) + "\n")
     print("Total reclaimed space: %s" % _size(total))
     return 0
+
+
+def cmd_events(g, o, args):
+    """docker events: the journal, then live until --until (or Ctrl-C)."""
+    import sys as _sys
+    import time
+
+    from .common import format_items
+
+    client = _client(g)
+    for e in client.events(since=o["since"], until=o["until"], filters=o["filter"] or None, decode=True):
+        if o["format"]:
+            format_items(o["format"], [e])
+        else:
+            attrs = (e.get("Actor") or {}).get("Attributes") or {}
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(e["timeNano"] // 10 ** 9))
+            print("%s.%09d%s %s %s %s%s" % (stamp, e["timeNano"] % 10 ** 9, "Z", e["Type"], e["Action"],
+                                           (e.get("Actor") or {}).get("ID", ""),
+                                           " (%s)" % ", ".join("%s=%s" % kv for kv in sorted(attrs.items()))
+                                           if attrs else ""))
+        _sys.stdout.flush()
+    return 0

@@ -78,6 +78,7 @@ def create(client, image, *args, **kwargs):
         cid, config, state = create_record(client, image, *args, **kwargs)
     c = Container(client, cid, config)
     c._state = state
+    c.event("create")
     return c
 
 
@@ -413,6 +414,7 @@ class Container(ContainerRecord):
         fsutil.write_json(self.config_path, config)
         self._config = config
         self.client.names.release(old, self.id)
+        self.event("rename", oldName="/" + old)
 
     def remove(self, force=False, v=False):
         try:
@@ -443,6 +445,7 @@ class Container(ContainerRecord):
                         os.kill(state[key], 9)
                 self.wait(timeout=10)
         self.remove_files()
+        self.event("destroy")
         # only here, not on the monitor's --rm path: there lxc-execute ended normally and cleaned up
         _remove_stale_cgroups(self.id)
         if v:

@@ -223,6 +223,7 @@ class Monitor:
                          MonitorStart=fsutil.pid_start_time(os.getpid()), StartedAt=fsutil.now(),
                          FinishedAt=st.ZERO_TIME, ExitCode=0, Error="", RestartCount=restarts)
             self._write_state(state)
+            c.event("start")
             if not reported:
                 _report(self.status_fd, "S %d %s\n" % (pid, self.tty_path))
                 reported = True
@@ -242,6 +243,9 @@ class Monitor:
                 # could be watched (a life of a few milliseconds): the OOM killer is by far the
                 # likeliest sender (see docs/ARCHITECTURE.md)
                 self.oom_killed = True
+            if self.oom_killed:
+                c.event("oom")
+            c.event("die", exitCode=code)
             if not self._should_restart(code, restarts):
                 break
             # Docker's back-off: 100 ms, doubling
@@ -277,6 +281,7 @@ class Monitor:
         if self.spec.auto_remove and not c.restart_requested():
             c.record_exit(code)  # for `wait`, which may find the container gone
             c.remove_files()
+            c.event("destroy")
         _report(self.status_fd, "X %d\n" % code)
 
     def _should_restart(self, code, restarts):

@@ -23,6 +23,7 @@ class Processes:
         if state["Status"] not in (st.RUNNING, st.PAUSED, st.RESTARTING):
             raise Conflict("Container %s is not running" % self.short_id)
         signum = _parse_signal(signal)
+        self.event("kill", signal=signum)
         if signum in (_signal.SIGKILL, _signal.SIGTERM, _signal.SIGINT):
             self._request_stop()
         if state["Status"] == st.PAUSED and signum != _signal.SIGKILL:
@@ -105,6 +106,7 @@ class Processes:
         except FileNotFoundError:
             if not self.gone():
                 raise  # something else is missing: not the --rm race
+        self.event("stop")
 
     def _stop(self, timeout):
         state = self.read_state()
@@ -127,6 +129,7 @@ class Processes:
         self.stop(timeout)
         self._state = None
         self.start()
+        self.event("restart")
 
     def _wait_in_cgroup(self, timeout=5):
         """Until the container's init is in its own cgroup (a fresh start may still be in LXC's
@@ -186,6 +189,7 @@ class Processes:
         self._freeze(True)
         state.update(Status=st.PAUSED, Paused=True)
         self.write_state(state)
+        self.event("pause")
 
     def unpause(self):
         state = self.read_state()
@@ -194,6 +198,7 @@ class Processes:
         self._freeze(False)
         state.update(Status=st.RUNNING, Paused=False)
         self.write_state(state)
+        self.event("unpause")
 
     def top(self, ps_args=None):
         """The container's processes: {'Titles': [...], 'Processes': [[...], ...]}, as docker-py.

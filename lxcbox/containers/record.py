@@ -173,6 +173,14 @@ class ContainerRecord:
         self.config
         self.read_state()
 
+    def event(self, action, **extra):
+        """One event of this container in the journal (lxcbox/events.py)."""
+        from .. import events
+
+        c = self.config
+        attrs = dict(c.get("labels") or {}, image=c.get("image"), name=c.get("name"), **extra)
+        events.emit(self.client.root, "container", action, self.id, attrs)
+
     @property
     def stop_marker(self):
         return os.path.join(self.dir, "stop-requested")

@@ -71,6 +71,7 @@ class Snapshots:
                 graph.commit_cache()
         finally:
             fsutil.rmtree(staging)
+        self.event("commit", comment=message or "", imageID="sha256:" + image_id)
         return _image.Image(self.client, image_id)
 
     def export(self, fileobj):

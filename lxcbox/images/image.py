@@ -61,10 +61,13 @@ class Image:
                 yield chunk
 
     def tag(self, repository, tag=None):
+        from .. import events
+
         graph = self.client.graph
         with graph.lock():
-            graph.tag(self.hexid, repository if tag is None else "%s:%s" % (repository, tag))
+            key = graph.tag(self.hexid, repository if tag is None else "%s:%s" % (repository, tag))
             graph.commit_cache()
+        events.emit(self.client.root, "image", "tag", self.id, {"name": key})
         return True
 
     def history(self):

@@ -13,7 +13,7 @@ import sys
 
 # lowest first; a module may import from its own layer and the ones below it
 LAYERS = [
-    ("core", {"errors", "paths", "fsutil", "__init__"}),
+    ("core", {"errors", "paths", "fsutil", "events", "__init__"}),
     ("files", {"images.archive", "images.reference", "containers.names", "containers.state",
                "containers.stdio", "containers.term", "containers.logs"}),
     ("runtime", {"runtime", "images.changes"}),

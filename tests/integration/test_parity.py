@@ -1,5 +1,6 @@
 """What a Docker user's scripts expect, behaviour by behaviour (issue 12), against real containers."""
 import json
+import os
 
 from helpers import wait_for
 
@@ -252,3 +253,53 @@ def test_exec_detach_top_options_stats_format_update_restart_inspect_formats(cli
         "%s fmtnet\n" % nid
     cli.ok("volume", "create", "fmtvol")
     assert cli.ok("volume", "inspect", "-f", "{{.Name}} {{.Driver}}", "fmtvol").stdout == "fmtvol local\n"
+
+
+def test_events_journal_and_live_follow(cli, base):
+    import subprocess
+    import time
+
+    from conftest import LAUNCHER
+
+    start = time.time() - 1
+    assert cli("run", "--name", "ev1", "-l", "app=web", "base", "sh", "-c", "exit 4").returncode == 4
+    cli.ok("rename", "ev1", "ev2")
+    cli.ok("tag", "base", "evtag:v1")
+    cli.ok("rmi", "evtag:v1")
+    cli.ok("network", "create", "evnet")
+    cli.ok("network", "rm", "evnet")
+    cli.ok("volume", "create", "evvol")
+    cli.ok("volume", "rm", "evvol")
+    cli.ok("rm", "ev2")
+    until = str(time.time() + 1)
+    out = cli.ok("events", "--since", str(start), "--until", until, "--filter", "type=container",
+                 "--format", "{{.Action}} {{.Actor.Attributes.name}}").stdout.splitlines()
+    assert out == ["create ev1", "start ev1", "die ev1", "rename ev2", "destroy ev2"]
+    die = cli.ok("events", "--since", str(start), "--until", until, "-f", "event=die", "--format",
+                 "{{.Actor.Attributes.exitCode}} {{.Actor.Attributes.app}} {{.Type}}").stdout
+    assert die == "4 web container\n"
+    others = cli.ok("events", "--since", str(start), "--until", until, "-f", "type=image", "-f", "type=network",
+                    "-f", "type=volume", "--format", "{{.Type}} {{.Action}}").stdout.splitlines()
+    assert others == ["image tag", "image untag", "network create", "network destroy", "volume create",
+                      "volume destroy"]
+    line = cli.ok("events", "--since", str(start), "--until", until, "-f", "event=rename").stdout
+    assert " container rename " in line and "oldName=/ev1" in line
+    # live: a follower sees what happens after it started
+    follower = subprocess.Popen(LAUNCHER + ["--root", cli.root, "events", "-f", "event=start", "--format",
+                                            "{{.Actor.Attributes.name}}"], stdout=subprocess.PIPE, text=True)
+    try:
+        # the follower starts at "now": wait until it runs, then make the event
+        wait_for(lambda: os.path.exists("/proc/%d" % follower.pid), what="the follower")
+        deadline = time.monotonic() + 20
+        got = ""
+        while time.monotonic() < deadline and not got:
+            cli.ok("run", "--rm", "--name", "live-%d" % int(time.monotonic() * 1000), "base", "true")
+            import select
+
+            ready, _, _ = select.select([follower.stdout], [], [], 1.0)
+            if ready:
+                got = follower.stdout.readline()
+        assert got.startswith("live-")
+    finally:
+        follower.kill()  # our own child, by its pid
+        follower.wait(timeout=10)
