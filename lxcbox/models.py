@@ -41,6 +41,12 @@ class Model:
         return "<%s: %s>" % (type(self).__name__, self.name)
 
 
+def network_mtu(conf):
+    from .network.networks import network_mtu as mtu
+
+    return mtu(conf)
+
+
 class Network(Model):
     def connect(self, container, ipv4_address=None):
         """Attach a running container (an id, name or Container) to this network."""
@@ -81,17 +87,22 @@ class NetworkCollection:
         return {"Name": n["name"], "Id": nid, "Driver": "bridge", "Created": n.get("created"),
                 "Scope": "local", "Internal": False,
                 "IPAM": {"Config": [{"Subnet": n["subnet"], "Gateway": n["gateway"]}]},
-                "Options": {"bridge": n["bridge"]},
+                "Options": {"bridge": n["bridge"], "com.docker.network.driver.mtu": str(network_mtu(n))},
                 "Containers": {cid: {"IPv4Address": ip} for ip, cid in nets.leases(n["name"]).items()}}
 
-    def create(self, name, driver=None, ipam=None, subnet=None):
-        """A user network.  driver: bridge only; subnet (or docker-py's ipam pool) chooses its range."""
+    def create(self, name, driver=None, ipam=None, subnet=None, options=None):
+        """A user network.  driver: bridge only; subnet (or docker-py's ipam pool) chooses its range;
+        options: {"com.docker.network.driver.mtu": N} (any other option is refused)."""
+        options = dict(options or {})
+        mtu = options.pop("com.docker.network.driver.mtu", None)
+        if options:
+            raise InvalidArgument("network options not supported: %s" % ", ".join(sorted(options)))
         if driver not in (None, "bridge"):
             raise InvalidArgument("network driver %r is not supported: lxcbox networks are bridges" % driver)
         if ipam is not None:
             pools = (ipam.get("Config") if isinstance(ipam, dict) else None) or []
             subnet = subnet or (pools[0].get("Subnet") if pools else None)
-        conf = self._store().create(name, subnet=subnet)
+        conf = self._store().create(name, subnet=subnet, mtu=mtu)
         net = Network(self, conf["name"])
         _event(self.client, "network", "create", net.attrs["Id"], name=net.name, type="bridge")
         return net

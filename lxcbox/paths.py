@@ -30,3 +30,18 @@ def resolve_root(root=None):
     if env:
         return os.path.abspath(env), True
     return DEFAULT_ROOT, False
+
+
+DEFAULT_CONFIG_DIR = "/etc/lxcbox"
+
+
+def config_dir():
+    """lxcbox's settings (daemon.json, certs.d/): /etc/lxcbox, or $LXCBOX_CONFIG_DIR."""
+    return os.environ.get("LXCBOX_CONFIG_DIR") or DEFAULT_CONFIG_DIR
+
+
+def daemon_settings():
+    """`<config dir>/daemon.json`, as Docker's: insecure-registries, mtu."""
+    from .fsutil import read_settings
+
+    return read_settings(os.path.join(config_dir(), "daemon.json"))

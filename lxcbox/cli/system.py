@@ -9,10 +9,12 @@ def cmd_network(g, o, args):
     networks = _client(g).networks
     sub, rest = args[0], args[1:]
     if sub == "create":
-        no, names = parse(rest, [Opt("--subnet", "value", dest="subnet"), Opt("-d|--driver", "value", dest="driver")])
+        no, names = parse(rest, [Opt("--subnet", "value", dest="subnet"), Opt("-d|--driver", "value", dest="driver"),
+                                 Opt("-o|--opt", "list", dest="opt")])
         if len(names) != 1:
             raise UsageError("network create needs exactly one name")
-        print(networks.create(names[0], driver=no["driver"], subnet=no["subnet"]).attrs["Id"])
+        options = dict(o.partition("=")[::2] for o in no["opt"])
+        print(networks.create(names[0], driver=no["driver"], subnet=no["subnet"], options=options).attrs["Id"])
         return 0
     if sub in ("ls", "list"):
         rows = []

@@ -169,6 +169,10 @@ def create_record(client, image, command=None, name=None, environment=None, work
         config["mounts"] = _prepare_mounts(client, cid, mount_specs, lowers, branch, driver)
         config["bridge"] = _bridge_of(client, network)
         if config["bridge"]:
+            from ..network import networks as net
+
+            config["mtu"] = net.network_mtu(net.Networks(client.root).get(network))
+        if config["bridge"]:
             # lxcbox writes /etc/hosts, hostname and resolv.conf: bind-mounted, never in the layer
             for f in ("hosts", "hostname", "resolv.conf"):
                 open(os.path.join(cdir, f), "a").close()
@@ -256,7 +260,8 @@ def _network_block(config):
     mac = "02:42:" + ":".join(cid[i:i + 2] for i in range(0, 8, 2))
     return "\n".join([
         "lxc.net.0.type = veth", "lxc.net.0.link = %s" % config["bridge"], "lxc.net.0.flags = up",
-        "lxc.net.0.name = eth0", "lxc.net.0.hwaddr = %s" % mac, "lxc.net.0.veth.pair = lxv%s" % cid[:12]])
+        "lxc.net.0.name = eth0", "lxc.net.0.hwaddr = %s" % mac, "lxc.net.0.veth.pair = lxv%s" % cid[:12]] +
+        (["lxc.net.0.mtu = %d" % config["mtu"]] if config.get("mtu") else []))
 
 
 def _mount_specs(volumes, mounts, tmpfs):

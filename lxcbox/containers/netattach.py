@@ -99,7 +99,8 @@ class Networking:
         host_side, tmp = "lxn%s%d" % (self.id[:8], len(extra) + 1), "lxt%s" % self.id[:10]
         pid = str(self.pid)
         try:
-            for argv in (["ip", "link", "add", host_side, "type", "veth", "peer", "name", tmp],
+            mtu = str(net.network_mtu(conf))
+            for argv in (["ip", "link", "add", host_side, "mtu", mtu, "type", "veth", "peer", "name", tmp, "mtu", mtu],
                          ["ip", "link", "set", host_side, "master", conf["bridge"], "up"],
                          ["ip", "link", "set", tmp, "netns", pid],
                          ["nsenter", "-t", pid, "-n", "ip", "link", "set", tmp, "name", ifname],

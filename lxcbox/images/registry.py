@@ -29,7 +29,6 @@ SCHEMA1_TYPES = ("application/vnd.docker.distribution.manifest.v1+json",
 ACCEPT = ", ".join((OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX, DOCKER_LIST))
 MAX_MANIFEST = 4 << 20  # as containerd: a manifest or an image config larger than this is refused
 
-DEFAULT_CONFIG_DIR = "/etc/lxcbox"
 
 
 class RegistryError(LxcboxError):
@@ -52,15 +51,7 @@ class DigestMismatch(RegistryError):
     pass
 
 
-def config_dir():
-    return os.environ.get("LXCBOX_CONFIG_DIR") or DEFAULT_CONFIG_DIR
-
-
-def _daemon_settings():
-    """`<config dir>/daemon.json`, as Docker's: {"insecure-registries": ["host:port", "CIDR"]}."""
-    from .. import fsutil
-
-    return fsutil.read_settings(os.path.join(config_dir(), "daemon.json"))
+from ..paths import config_dir, daemon_settings as _daemon_settings  # noqa: E402 -- settings live in core
 
 
 def _host_port(host):

@@ -132,7 +132,7 @@ class Networks:
             names.insert(0, DEFAULT_NETWORK)
         return [self.get(n) for n in names]
 
-    def create(self, name, subnet=None, bridge=None, default=False):
+    def create(self, name, subnet=None, bridge=None, default=False, mtu=None):
         if not default and (name in (DEFAULT_NETWORK, "none", "host") or not _valid_name(name)):
             raise InvalidArgument("invalid network name %r" % name)
         if not default:
@@ -165,7 +165,7 @@ class Networks:
                 raise Conflict("bridge %s is used by another network" % bridge)
             conf = {"subnet": "%s/%d" % (int_to_ip(net), prefix), "gateway": int_to_ip(net + 1), "bridge": bridge,
                     "created": fsutil.now(), "internal_table": "lxcbox_" + bridge.replace("-", "_"),
-                    "id": os.urandom(32).hex()}
+                    "id": os.urandom(32).hex(), "mtu": str(check_mtu(mtu) if mtu else default_mtu())}
             fsutil.atomic_write(self.conf_path(name), "".join("%s=%s\n" % kv for kv in conf.items()))
         conf["name"] = name
         return conf
@@ -268,7 +268,7 @@ def ensure_bridge(conf):
         if os.path.isdir("/sys/class/net/" + bridge):
             return
         prefix = conf["subnet"].split("/")[1]
-        _run(["ip", "link", "add", bridge, "type", "bridge"])
+        _run(["ip", "link", "add", bridge, "mtu", str(network_mtu(conf)), "type", "bridge"])
         _run(["ip", "addr", "add", "%s/%s" % (conf["gateway"], prefix), "dev", bridge])
         _run(["ip", "link", "set", bridge, "up"])
         # published ports must answer on 127.0.0.1: let the kernel route loopback into the bridge
@@ -432,3 +432,37 @@ def port_in_use(host_ip, port, proto):
         return True
     finally:
         s.close()
+
+
+def check_mtu(value):
+    try:
+        mtu = int(value)
+    except (TypeError, ValueError):
+        mtu = 0
+    if not 68 <= mtu <= 65535:
+        raise InvalidArgument("invalid MTU %r: a number from 68 to 65535" % (value,))
+    return mtu
+
+
+def default_mtu():
+    """As Docker: daemon.json's "mtu", else the MTU of the interface of the host's default route
+    (a bridge of 1500 on a 1400 uplink drops large packets), else 1500."""
+    from ..paths import daemon_settings
+
+    if daemon_settings().get("mtu"):
+        return check_mtu(daemon_settings()["mtu"])
+    try:
+        with open("/proc/net/route") as f:
+            for line in f.read().splitlines()[1:]:
+                fields = line.split()
+                if len(fields) > 7 and fields[1] == "00000000" and fields[7] == "00000000":
+                    with open("/sys/class/net/%s/mtu" % fields[0]) as m:
+                        return int(m.read())
+    except (OSError, ValueError):
+        pass
+    return 1500
+
+
+def network_mtu(conf):
+    """A network's MTU (networks made before lxcbox kept one get the default now)."""
+    return int(conf.get("mtu") or default_mtu())

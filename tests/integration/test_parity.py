@@ -303,3 +303,23 @@ def test_events_journal_and_live_follow(cli, base):
     finally:
         follower.kill()  # our own child, by its pid
         follower.wait(timeout=10)
+
+
+def test_mtu_follows_the_uplink_and_the_network_option(cli, base):
+    import sys
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    from lxcbox.network.networks import default_mtu
+
+    uplink = default_mtu()
+    out = cli.ok("run", "--rm", "base", "cat", "/sys/class/net/eth0/mtu").stdout
+    assert int(out) == uplink
+    cli.ok("network", "create", "-o", "com.docker.network.driver.mtu=1280", "smallmtu")
+    assert cli.ok("network", "inspect", "-f", '{{index .Options "com.docker.network.driver.mtu"}}',
+                  "smallmtu").stdout == "1280\n"
+    cli.ok("run", "-d", "--name", "small", "--network", "smallmtu", "base", "sleep", "30")
+    assert cli.ok("exec", "small", "cat", "/sys/class/net/eth0/mtu").stdout == "1280\n"
+    bridge = json.loads(cli.ok("network", "inspect", "smallmtu").stdout)[0]["Options"]["bridge"]
+    assert open("/sys/class/net/%s/mtu" % bridge).read().strip() == "1280"
+    r = cli("network", "create", "-o", "com.docker.network.driver.mtu=9", "tinymtu")
+    assert r.returncode == 1 and "invalid MTU" in r.stderr
