@@ -707,7 +707,12 @@ class ImageCollection:
         loaded = oci.load(self.client.graph, fileobj)
         for hexid, names in loaded:
             _image_event(self.client, "load", "sha256:" + hexid, name=",".join(names))
-        return [Image(self.client, hexid) for hexid, _ in loaded]
+        images = []
+        for hexid, names in loaded:
+            image = Image(self.client, hexid)
+            image.loaded_as = list(names)  # the names the archive gave it (none: saved by id)
+            images.append(image)
+        return images
 
     def import_image(self, fileobj, repository=None, changes=None, message=""):
         """A rootfs tarball (plain, gzip or xz) as a one-layer image: `lxcbox import`."""

@@ -370,3 +370,26 @@ def pid_start_time(pid):
 
 def pid_alive(pid, start_time):
     return bool(pid) and pid_start_time(pid) == start_time
+
+
+# openat2(2): resolution of a path by the kernel inside a directory taken as the root
+_SYS_OPENAT2 = 437
+_RESOLVE_NO_MAGICLINKS = 0x02
+_RESOLVE_IN_ROOT = 0x10
+
+
+def open_in_root(root_fd, path, flags):
+    """openat2 with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS: path resolves as if root_fd were /,
+    symlinks included (an absolute or `..` symlink stays inside)."""
+    import ctypes
+
+    class OpenHow(ctypes.Structure):
+        _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+    how = OpenHow(flags | os.O_CLOEXEC, 0, _RESOLVE_IN_ROOT | _RESOLVE_NO_MAGICLINKS)
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.syscall(_SYS_OPENAT2, root_fd, os.fsencode(path), ctypes.byref(how), ctypes.sizeof(how))
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), path)
+    return fd

@@ -53,7 +53,9 @@ def cmd_import(g, o, args):
 def cmd_save(g, o, args):
     client = _client(g)
     for ref in args:
-        client.images.get(ref)  # fail before writing anything
+        # fail before writing anything; a repository without a tag saves every tag of it
+        if not (":" not in ref.rsplit("/", 1)[-1] and client.images.list(name=ref)):
+            client.images.get(ref)
     return _write_output(o["output"], lambda f: client.images.save(args, f))
 
 
@@ -71,9 +73,9 @@ def cmd_load(g, o, args):
     with f:
         loaded = client.images.load(f)
     for image in loaded:
-        for n in image.tags:
+        for n in image.loaded_as:
             print("Loaded image: %s" % n)
-        if not image.tags:
+        if not image.loaded_as:
             print("Loaded image ID: %s" % image.id)
     return 0
 

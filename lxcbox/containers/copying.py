@@ -17,37 +17,15 @@ import os
 import stat
 
 from .. import fsutil
+from ..fsutil import open_in_root
 from ..errors import InvalidArgument, LxcboxError, NotFound, StateError
 
-SYS_OPENAT2 = 437
-RESOLVE_NO_MAGICLINKS = 0x02
-RESOLVE_IN_ROOT = 0x10
 CLONE_NEWNS = 0x00020000
 MS_REC, MS_PRIVATE = 0x4000, 0x40000
 
 
-class _OpenHow(ctypes.Structure):
-    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
-
-
-_libc = None
-
-
 def _c():
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-    return _libc
-
-
-def open_in_root(root_fd, path, flags):
-    """openat2 with RESOLVE_IN_ROOT: path resolves as if root_fd were /, symlinks included."""
-    how = _OpenHow(flags | os.O_CLOEXEC, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
-    fd = _c().syscall(SYS_OPENAT2, root_fd, os.fsencode(path), ctypes.byref(how), ctypes.sizeof(how))
-    if fd < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err), path)
-    return fd
+    return ctypes.CDLL(None, use_errno=True)
 
 
 def _mount_overlay(lowers, upper, work, target):

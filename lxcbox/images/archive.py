@@ -373,7 +373,8 @@ def _extract_member(tar, member, rel, dfd, base, root, whiteouts):
             remove_at(dfd, base)
             os.mknod(base, stat.S_IFCHR, os.makedev(0, 0), dir_fd=dfd)  # an overlay whiteout, as is
             return False
-        raise UnsafeArchive("tar member %s is a device node; only whiteouts are allowed" % rel)
+        raise UnsafeArchive("tar member %s is a device node: lxcbox refuses device nodes in images "
+                            "(containers get theirs from /dev; docs/SECURITY.md)" % rel)
     old = _lstat_at(dfd, base)
     if member.isdir():
         if old is not None and not stat.S_ISDIR(old.st_mode):
@@ -416,7 +417,9 @@ def _extract_member(tar, member, rel, dfd, base, root, whiteouts):
                 except FileNotFoundError:
                     pass
             st = _lstat_at(sfd, sbase) if sfd is not None else None
-            if st is None or not stat.S_ISREG(st.st_mode):
+            # a hardlink to a symlink links the symlink itself (linkat without AT_SYMLINK_FOLLOW), as
+            # Docker takes it; never to a directory or anything outside the layer
+            if st is None or not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
                 raise UnsafeArchive("tar member %s is a hardlink to %s, which is not a file in the layer"
                                     % (rel, member.linkname))
             os.link(sbase, base, src_dir_fd=sfd, dst_dir_fd=dfd, follow_symlinks=False)

@@ -53,22 +53,37 @@ def image_manifest(graph, hexid):
     return _canonical(manifest), layers
 
 
+def expand_refs(graph, refs):
+    """[(image hex id, [names to save it under])], as docker save reads its arguments: a tag is
+    that tag; a repository without a tag is every tag of it; an id is the image, untagged."""
+    from . import reference
+
+    out = []
+    tags = graph.tags()
+    for ref in refs:
+        last = ref.rsplit("/", 1)[-1]
+        if ":" not in last and "@" not in ref and not ref.startswith("sha256:") and not reference.is_hex(ref):
+            name = reference.parse_full(ref).name
+            every = sorted(k for k in tags if k.rsplit(":", 1)[0] == name)
+            if every:
+                for k in every:
+                    out.append((tags[k], [k]))
+                continue
+        hexid = graph.resolve(ref)
+        try:
+            key = reference.normalize(ref)
+        except InvalidArgument:
+            key = None
+        out.append((hexid, [key] if key in tags else []))
+    return out
+
+
 def save(graph, refs, fileobj):
-    """Write the images named by refs (tags or ids) as one OCI image layout tar."""
+    """Write the images named by refs (tags, repositories or ids) as one OCI image layout tar."""
     index, docker, written = [], [], set()
     with tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         _add_bytes(tar, "oci-layout", _canonical({"imageLayoutVersion": "1.0.0"}))
-        for ref in refs:
-            hexid = graph.resolve(ref)
-            tags = sorted(k for k, v in graph.tags().items() if v == hexid)
-            named = tags
-            try:
-                from .reference import normalize
-
-                if normalize(ref) in tags:
-                    named = [normalize(ref)]  # saved by tag: that tag only, as docker save
-            except InvalidArgument:
-                pass  # saved by id: all its tags
+        for hexid, named in expand_refs(graph, refs):
             manifest, layers = image_manifest(graph, hexid)
             mdigest = hashlib.sha256(manifest).hexdigest()
             for name, data in (("blobs/sha256/" + hexid, graph.config_blob(hexid)),
@@ -159,20 +174,30 @@ def _read_json(top, rel):
 
 
 def _inside(top, rel):
-    """A path named by the archive's own metadata, checked to lead to a file inside the unpacked
-    archive without passing through a symlink (a `blobs -> /etc` entry must not read the host)."""
-    from ..fsutil import UnsafePath, open_beneath
+    """A path named by the archive's own metadata, resolved by the kernel inside the unpacked
+    archive (openat2 RESOLVE_IN_ROOT): a symlink in it is followed only within it (docker save
+    writes a shared layer.tar as a link to ../<id>/layer.tar), so a `blobs -> /etc` entry reads
+    the archive's own /etc, which does not exist.  Returns the resolved path."""
+    from ..fsutil import open_in_root
 
-    path = os.path.normpath(os.path.join(top, rel))
-    if not path.startswith(top + "/"):
+    if os.path.isabs(rel) or ".." in rel.split("/"):
         raise archive.UnsafeArchive("archive path escapes the archive: %s" % rel)
+    root = os.open(top, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        os.close(open_beneath(top, os.path.relpath(path, top), os.O_PATH))
-    except UnsafePath:
-        raise archive.UnsafeArchive("archive path escapes the archive: %s" % rel) from None
+        fd = open_in_root(root, rel, os.O_PATH)
     except FileNotFoundError:
-        pass  # reported by whoever opens it
-    return path
+        return os.path.join(top, rel)  # reported by whoever opens it
+    except OSError as exc:
+        raise archive.UnsafeArchive("archive path %s cannot be used: %s" % (rel, exc.strerror)) from None
+    finally:
+        os.close(root)
+    try:
+        real = os.readlink("/proc/self/fd/%d" % fd)
+    finally:
+        os.close(fd)
+    if not real.startswith(top.rstrip("/") + "/"):
+        raise archive.UnsafeArchive("archive path escapes the archive: %s" % rel)
+    return real
 
 
 def _blob(top, digest):

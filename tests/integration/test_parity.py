@@ -323,3 +323,68 @@ def test_mtu_follows_the_uplink_and_the_network_option(cli, base):
     assert open("/sys/class/net/%s/mtu" % bridge).read().strip() == "1280"
     r = cli("network", "create", "-o", "com.docker.network.driver.mtu=9", "tinymtu")
     assert r.returncode == 1 and "invalid MTU" in r.stderr
+
+
+def test_save_load_as_docker(cli, base, tmp_path, root):
+    import io
+    import tarfile
+
+    cli.ok("tag", "base", "multi:one")
+    cli.ok("tag", "base", "multi:two")
+    cli.ok("save", "-o", str(tmp_path / "repo.tar"), "multi")  # every tag of the repository
+    with tarfile.open(tmp_path / "repo.tar") as t:
+        names = sorted(n for m in json.load(t.extractfile("manifest.json")) for n in m["RepoTags"])
+    assert names == ["multi:one", "multi:two"]
+    image_id = _inspect(cli, "base", "image")["Id"]
+    cli.ok("save", "-o", str(tmp_path / "byid.tar"), image_id[7:19])
+    cli.ok("rmi", "multi:one", "multi:two")
+    out = cli.ok("load", "-i", str(tmp_path / "byid.tar")).stdout
+    assert out == "Loaded image ID: %s\n" % image_id  # saved by id: loads untagged
+    # a docker save of two images sharing a layer: the second's layer.tar is a symlink to the first's
+    cli.ok("run", "--name", "sh1", "base", "sh", "-c", "echo a > /a")
+    cli.ok("commit", "sh1", "share:a")
+    layer = _inspect(cli, "share:a", "image")["RootFS"]["Layers"]
+    config = open(os.path.join(root, "images", _inspect(cli, "share:a", "image")["Id"][7:] + ".json"), "rb").read()
+    import gzip
+
+    blobs = []
+    for diff in layer:
+        with open(os.path.join(root, "layers", "sha256", diff[7:], "layer.tar.gz"), "rb") as f:
+            blobs.append(gzip.decompress(f.read()))
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        def add(name, data):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+        add("cfg.json", config)
+        add("l0/layer.tar", blobs[0])
+        add("l1/layer.tar", blobs[1])
+        link = tarfile.TarInfo("l2/layer.tar")
+        link.type, link.linkname = tarfile.SYMTYPE, "../l0/layer.tar"
+        t.addfile(link)
+        add("manifest.json", json.dumps([
+            {"Config": "cfg.json", "RepoTags": ["share:a"], "Layers": ["l0/layer.tar", "l1/layer.tar"]},
+            {"Config": "cfg.json", "RepoTags": ["share:b"], "Layers": ["l2/layer.tar", "l1/layer.tar"]}]).encode())
+    cli.ok("rmi", "-f", "share:a")
+    cli.ok("rm", "sh1")
+    out = cli.ok("load", input=None, env=None, *["-i", str(_write(tmp_path / "shared.tar", buf.getvalue()))]).stdout
+    assert "Loaded image: share:a" in out and "Loaded image: share:b" in out
+    assert cli.ok("run", "--rm", "share:b", "cat", "/a").stdout == "a\n"
+    # a symlink in the archive that points out of it reads nothing of the host
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        link = tarfile.TarInfo("evil")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        t.addfile(link)
+        data = json.dumps([{"Config": "evil", "RepoTags": ["evil:v1"], "Layers": []}]).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    r = cli("load", "-i", str(_write(tmp_path / "evil.tar", buf.getvalue())))
+    assert r.returncode == 1 and "evil:v1" not in cli.ok("images").stdout
+
+
+def _write(path, data):
+    path.write_bytes(data)
+    return path

@@ -98,3 +98,24 @@ def test_compressed_input(tmp_path):
         d.mkdir()
         archive.extract_layer(io.BytesIO(packed), str(d))
         assert (d / "hello").read_text() == "hi\n"
+
+
+def test_a_hardlink_to_a_symlink_links_the_symlink_itself(tmp_path):
+    """As Docker takes it: the link is to the symlink inode, never to what it points at."""
+    marker = tmp_path / "marker"
+    marker.mkdir()
+    (marker / "secret").write_text("host\n")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        link = tarfile.TarInfo("sym")
+        link.type, link.linkname = tarfile.SYMTYPE, str(marker / "secret")
+        t.addfile(link)
+        hard = tarfile.TarInfo("hard")
+        hard.type, hard.linkname = tarfile.LNKTYPE, "sym"
+        t.addfile(hard)
+    buf.seek(0)
+    target = tmp_path / "layer"
+    archive.extract_layer(buf, str(target))
+    st_sym, st_hard = os.lstat(target / "sym"), os.lstat(target / "hard")
+    assert stat.S_ISLNK(st_hard.st_mode) and st_hard.st_ino == st_sym.st_ino
+    assert os.stat(marker / "secret").st_nlink == 1 and (marker / "secret").read_text() == "host\n"
