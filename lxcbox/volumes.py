@@ -69,6 +69,55 @@ def parse_volume(spec):
             "nocopy": "nocopy" in opts}
 
 
+def parse_mount(spec):
+    """--mount type=bind|volume|tmpfs,source=...,target=...[,readonly][,volume-nocopy]
+    [,tmpfs-size=64m][,tmpfs-mode=1777] (Docker's CSV form).  Unlike -v, a bind source must exist."""
+    fields = {}
+    for item in spec.split(","):
+        key, sep, value = item.partition("=")
+        key = key.strip().lower()
+        if key in ("readonly", "ro", "volume-nocopy") and (not sep or value.lower() in ("true", "1")):
+            fields[key] = True
+            continue
+        if not sep:
+            raise InvalidArgument("invalid field '%s' must be a key=value pair" % item)
+        fields[key] = value
+    kind = fields.pop("type", "volume")
+    source = fields.pop("source", None) or fields.pop("src", None)
+    target = fields.pop("target", None) or fields.pop("destination", None) or fields.pop("dst", None)
+    if not target:
+        raise InvalidArgument("invalid argument \"%s\" for \"--mount\" flag: target is required" % spec)
+    ro = bool(fields.pop("readonly", False) or fields.pop("ro", False))
+    if kind == "bind":
+        if not source or not source.startswith("/"):
+            raise InvalidArgument("invalid mount config for type \"bind\": the source must be an absolute path")
+        if not os.path.exists(source):
+            raise InvalidArgument("invalid mount config for type \"bind\": bind source path does not exist: %s"
+                                  % source)
+        out = {"type": "bind", "source": os.path.realpath(source), "target": _check_target(target, spec), "ro": ro}
+    elif kind == "volume":
+        if source and not valid_name(source):
+            raise InvalidArgument("%r includes invalid characters for a local volume name" % source)
+        out = {"type": "volume", "source": source or None, "target": _check_target(target, spec), "ro": ro,
+               "nocopy": bool(fields.pop("volume-nocopy", False))}
+    elif kind == "tmpfs":
+        if source:
+            raise InvalidArgument("invalid mount config for type \"tmpfs\": source must not be given")
+        opts = []
+        if "tmpfs-size" in fields:
+            opts.append("size=" + fields.pop("tmpfs-size"))
+        if "tmpfs-mode" in fields:
+            opts.append("mode=" + fields.pop("tmpfs-mode"))
+        out = parse_tmpfs(target + (":" + ",".join(opts) if opts else ""))
+        if ro:
+            out["options"] = out["options"].replace("rw", "ro", 1)
+    else:
+        raise InvalidArgument("invalid mount type %r: bind, volume or tmpfs" % kind)
+    if fields:
+        raise InvalidArgument("unexpected key '%s' in '%s'" % (sorted(fields)[0], spec))
+    return out
+
+
 def parse_tmpfs(spec):
     """--tmpfs /path[:size=64m,mode=1777] -> {'type': 'tmpfs', 'target', 'options'}."""
     target, _, opts = spec.partition(":")

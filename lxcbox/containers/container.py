@@ -508,6 +508,8 @@ class Container(ContainerRecord):
         """(stream, bytes) pairs from the log; with follow, a generator that ends when the container stops."""
         from . import logs
 
+        if self.config.get("log_driver") == "none":
+            raise InvalidArgument('configured logging driver does not support reading')
         n = None if tail in (None, "all", -1) else int(tail)
         since = logs.parse_since(since) if isinstance(since, str) else since
         until = logs.parse_since(until) if isinstance(until, str) else until

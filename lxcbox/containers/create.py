@@ -59,6 +59,10 @@ def create_record(client, image, command=None, name=None, environment=None, work
         raise InvalidArgument("Conflicting options: --restart and --rm")
     from .logs import check_opts
 
+    log_driver = ((log_config or {}).get("Type") if isinstance(log_config, dict) else None) or "json-file"
+    if log_driver not in ("json-file", "local", "none"):
+        raise InvalidArgument("logging driver %r is not supported: json-file, local (kept as json-file) or "
+                              "none" % log_driver)
     log_opts = check_opts((log_config or {}).get("Config") if isinstance(log_config, dict) else None)
     limits, ulimit_map = {}, {}
     if any(v not in (None, "", 0) for v in (mem_limit, memswap_limit, mem_reservation, cpus, nano_cpus, cpu_shares,
@@ -157,6 +161,7 @@ def create_record(client, image, command=None, name=None, environment=None, work
             "hostname": hostname, "auto_remove": bool(auto_remove), "tty": bool(tty),
             "stdin_open": bool(stdin_open), "lowers": lowers, "network": network,
             "labels": dict(labels or {}), "restart_policy": restart_policy, "log_opts": log_opts,
+            "log_driver": log_driver,
             "user_env": env, "entrypoint": entry or None, "cmd_part": cmd_part or None, "driver": driver,
             "limits": limits, "ulimits": ulimit_map, "mounts": [], "read_only": bool(read_only),
             "ports": port_list, "ip": ip, "privileged": bool(privileged), "cap_add": list(cap_add or []),
@@ -274,7 +279,10 @@ def _mount_specs(volumes, mounts, tmpfs):
     for v in volumes or []:
         specs.append(vol.parse_volume(v))
     for m in mounts or []:
-        specs.append(vol.parse_volume(m) if isinstance(m, str) else m)
+        if isinstance(m, str):
+            specs.append(vol.parse_mount(m) if "=" in m else vol.parse_volume(m))
+        else:
+            specs.append(_docker_py_mount(m, vol))
     if isinstance(tmpfs, dict):
         tmpfs = ["%s:%s" % (k, v) if v else k for k, v in tmpfs.items()]
     for t in tmpfs or []:
@@ -284,6 +292,25 @@ def _mount_specs(volumes, mounts, tmpfs):
     if dup:
         raise InvalidArgument("duplicate mount point: %s" % sorted(dup)[0])
     return specs
+
+def _docker_py_mount(m, vol):
+    """docker-py's Mount dict (Target, Source, Type, ReadOnly, ...) -> a mount spec, checked."""
+    if "target" in m:  # already a spec (lxcbox's own shape)
+        return m
+    parts = ["type=%s" % m.get("Type", "volume"), "target=%s" % m.get("Target", "")]
+    if m.get("Source"):
+        parts.append("source=%s" % m["Source"])
+    if m.get("ReadOnly"):
+        parts.append("readonly")
+    if (m.get("VolumeOptions") or {}).get("NoCopy"):
+        parts.append("volume-nocopy")
+    tmpfs = m.get("TmpfsOptions") or {}
+    if tmpfs.get("SizeBytes"):
+        parts.append("tmpfs-size=%d" % tmpfs["SizeBytes"])
+    if tmpfs.get("Mode"):
+        parts.append("tmpfs-mode=%o" % tmpfs["Mode"])
+    return vol.parse_mount(",".join(parts))
+
 
 def _prepare_mounts(client, cid, specs, lowers, branch, driver="overlay"):
     """Create and seed volumes, pre-create mount points in the container's branch."""

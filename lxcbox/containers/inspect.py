@@ -34,7 +34,7 @@ class Inspect:
             "HostConfig": {**_host_limits(c), "ReadonlyRootfs": bool(c.get("read_only")),
                            "AutoRemove": bool(c.get("auto_remove")), "NetworkMode": c.get("network", "none"),
                            "RestartPolicy": c.get("restart_policy") or {"Name": "no", "MaximumRetryCount": 0},
-                           "LogConfig": {"Type": "json-file", "Config": c.get("log_opts") or {}},
+                           "LogConfig": {"Type": c.get("log_driver") or "json-file", "Config": c.get("log_opts") or {}},
                            "Privileged": bool(c.get("privileged")), "CapAdd": c.get("cap_add") or None,
                            "CapDrop": c.get("cap_drop") or None, "SecurityOpt": c.get("security_opt") or None},
             "Config": {

@@ -51,7 +51,9 @@ class LaunchSpec:
         return cls(cid=container.id, argv=container.lxc_argv(), tty=bool(c.get("tty")),
                    stdin_open=bool(c.get("stdin_open")), restart_policy=c.get("restart_policy") or {},
                    auto_remove=bool(c.get("auto_remove")), memory_limited="memory" in (c.get("limits") or {}),
-                   ports=bool(c.get("ports")), log_path=container.log_path, log_opts=c.get("log_opts") or {},
+                   ports=bool(c.get("ports")),
+                   log_path=None if c.get("log_driver") == "none" else container.log_path,
+                   log_opts=c.get("log_opts") or {},
                    state=dict(container.state), net_state=container._net_state)
 
 
@@ -469,6 +471,8 @@ class _LazyLog:
         self.writer = None
 
     def write(self, stream, data):
+        if self.path is None:
+            return  # --log-driver none
         if self.writer is None:
             from .logs import LogWriter, parse_size
 

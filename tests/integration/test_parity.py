@@ -388,3 +388,25 @@ def test_save_load_as_docker(cli, base, tmp_path, root):
 def _write(path, data):
     path.write_bytes(data)
     return path
+
+
+def test_mount_flag_and_log_driver(cli, base, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("bound\n")
+    out = cli.ok("run", "--rm", "--mount", "type=bind,source=%s,target=/b,readonly" % src,
+                 "--mount", "type=volume,source=mvol,target=/v", "--mount", "type=tmpfs,target=/t,tmpfs-size=1m",
+                 "base", "sh", "-c", "cat /b/f; touch /b/x 2>/dev/null || echo ro; echo v > /v/f; "
+                                     "grep ' /t ' /proc/mounts | grep -c size=1024k").stdout
+    assert out == "bound\nro\n1\n"
+    assert "mvol" in cli.ok("volume", "ls", "-q").stdout
+    r = cli("run", "--rm", "--mount", "type=bind,source=%s,target=/x" % (tmp_path / "missing"), "base", "true")
+    assert r.returncode == 125 and "bind source path does not exist" in r.stderr  # unlike -v
+    r = cli("run", "--rm", "--mount", "type=bind,source=/tmp,target=/x,bogus=1", "base", "true")
+    assert r.returncode == 125 and "unexpected key 'bogus'" in r.stderr
+    cli.ok("run", "--name", "nolog", "--log-driver", "none", "base", "echo", "hidden")
+    r = cli("logs", "nolog")
+    assert r.returncode == 1 and "does not support reading" in r.stderr
+    assert json.loads(cli.ok("inspect", "nolog").stdout)[0]["HostConfig"]["LogConfig"]["Type"] == "none"
+    r = cli("run", "--rm", "--log-driver", "syslog", "base", "true")
+    assert r.returncode == 125 and "not supported" in r.stderr
