@@ -101,7 +101,12 @@ def status_string(state, now=None):
     status = state["Status"]
     if status in ("running", "paused"):
         text = "Up " + human_duration(now - parse_time(state["StartedAt"]))
-        return text + " (Paused)" if status == "paused" else text
+        if status == "paused":
+            return text + " (Paused)"
+        health = (state.get("Health") or {}).get("Status")
+        if health:
+            text += " (health: starting)" if health == "starting" else " (%s)" % health
+        return text
     if status == "exited":
         text = "Exited (%d) %s ago" % (state["ExitCode"], human_duration(now - parse_time(state["FinishedAt"])))
         return text + " (OOMKilled)" if state.get("OOMKilled") else text

@@ -14,6 +14,16 @@ _CONTAINER_OPTS = [
     Opt("--name", "value", "Assign a name to the container", metavar="NAME"),
     Opt("--pull", "value", 'Pull image before running ("always", "missing", "never")', default="missing",
         metavar="POLICY"),
+    Opt("--health-cmd", "value", "Command to run to check health", metavar="CMD", dest="health_cmd"),
+    Opt("--health-interval", "value", "Time between running the check (ms|s|m|h)", metavar="D",
+        dest="health_interval"),
+    Opt("--health-timeout", "value", "Maximum time to allow one check to run (ms|s|m|h)", metavar="D",
+        dest="health_timeout"),
+    Opt("--health-retries", "value", "Consecutive failures needed to report unhealthy", metavar="N",
+        dest="health_retries"),
+    Opt("--health-start-period", "value", "Start period for the container to initialize (ms|s|m|h)",
+        metavar="D", dest="health_start_period"),
+    Opt("--no-healthcheck", "flag", "Disable any container-specified HEALTHCHECK", dest="no_healthcheck"),
     Opt("--log-driver", "value", "Logging driver for the container: json-file, local or none", metavar="DRIVER",
         dest="log_driver"),
     Opt("--mount", "list", "Attach a filesystem mount: type=bind|volume|tmpfs,source=,target=[,readonly]",
@@ -94,6 +104,17 @@ def _read_kv_file(path, flag):
     return out
 
 
+def _health_flags(o):
+    if o["no_healthcheck"]:
+        if o["health_cmd"]:
+            raise UsageError("--no-healthcheck conflicts with --health-* options")
+        return {"Test": ["NONE"]}
+    given = {"Test": o["health_cmd"], "Interval": o["health_interval"], "Timeout": o["health_timeout"],
+             "Retries": None if o["health_retries"] is None else _int(o["health_retries"], "--health-retries"),
+             "StartPeriod": o["health_start_period"]}
+    return {k: v for k, v in given.items() if v is not None} or None
+
+
 def _container_kwargs(o, image, cmd):
     env = [e for path in o["env_file"] for e in _read_kv_file(path, "--env-file")] + list(o["env"])
     labels = {}
@@ -122,6 +143,7 @@ def _container_kwargs(o, image, cmd):
                 cap_add=o["cap_add"], cap_drop=o["cap_drop"], privileged=o["privileged"],
                 security_opt=o["security_opt"], stop_signal=o["stop_signal"], expose=o["expose"],
                 extra_hosts=o["add_host"], dns=o["dns"], dns_search=o["dns_search"], dns_opt=o["dns_option"],
+                healthcheck=_health_flags(o),
                 stop_timeout=None if o["stop_timeout"] is None else _int(o["stop_timeout"], "--stop-timeout"))
 
 

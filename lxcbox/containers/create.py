@@ -24,7 +24,7 @@ def create_record(client, image, command=None, name=None, environment=None, work
            ulimits=None, mounts=None, volumes=None, tmpfs=None, read_only=False, network=None, ports=None,
            publish_all_ports=False, ip=None, cap_add=None, cap_drop=None, privileged=False, security_opt=None,
            stop_signal=None, stop_timeout=None, extra_hosts=None, dns=None, dns_search=None, dns_opt=None,
-           expose=None):
+           expose=None, healthcheck=None):
     """Lay out a new container's record (not started); returns (id, config, state).  The caller
     holds the store lock (containers.container.create)."""
     image_id, lowers, img = client.graph.runtime(image)
@@ -89,6 +89,7 @@ def create_record(client, image, command=None, name=None, environment=None, work
 
         _parse_signal(stop_signal)
     hosts = _extra_hosts(extra_hosts)
+    health = _healthcheck(img.get("healthcheck"), healthcheck)
     for server in dns or []:
         import ipaddress
 
@@ -169,6 +170,7 @@ def create_record(client, image, command=None, name=None, environment=None, work
             "stop_signal": stop_signal or img.get("stop_signal") or None, "stop_timeout": stop_timeout,
             "exposed_ports": sorted(exposed | {"%d/%s" % (p[2], p[3]) for p in port_list}),
             "extra_hosts": hosts, "dns": list(dns or []), "dns_search": list(dns_search or []),
+            "healthcheck": health,
             "dns_opt": list(dns_opt or []),
         }
         config["mounts"] = _prepare_mounts(client, cid, mount_specs, lowers, branch, driver)
@@ -346,6 +348,35 @@ def _prepare_mounts(client, cid, specs, lowers, branch, driver="overlay"):
             m["mount_at"] = at
         out.append(m)
     return out
+
+def _healthcheck(image_hc, given):
+    """The image's HEALTHCHECK with the caller's fields over it (docker-py's lowercase keys or
+    Docker's); durations in nanoseconds.  None when there is none; {"Test": ["NONE"]} disables."""
+    out = dict(image_hc or {})
+    for key, value in (given or {}).items():
+        name = {"test": "Test", "interval": "Interval", "timeout": "Timeout", "retries": "Retries",
+                "start_period": "StartPeriod", "startperiod": "StartPeriod"}.get(key.lower().replace("-", "_"))
+        if name is None:
+            raise InvalidArgument("unknown healthcheck field %r" % key)
+        if value in (None, ""):
+            continue
+        if name == "Test":
+            value = ["CMD-SHELL", value] if isinstance(value, str) else list(value)
+            if not value or value[0] not in ("CMD", "CMD-SHELL", "NONE"):
+                raise InvalidArgument("healthcheck test must start with CMD, CMD-SHELL or NONE: %r" % (value,))
+        elif name == "Retries":
+            value = int(value)
+        elif isinstance(value, str):
+            from ..images.instructions import parse_duration
+
+            value = parse_duration(value)
+        if name != "Test" and name != "Retries" and value and value < 10 ** 6:
+            raise InvalidArgument("%s in a healthcheck cannot be less than 1ms" % name.lower())
+        out[name] = value
+    if not out.get("Test"):
+        return None
+    return out
+
 
 def _extra_hosts(extra_hosts):
     """--add-host NAME:IP (docker-py: {name: ip} or ["name:ip"]) -> [(name, ip)], checked."""

@@ -20,6 +20,7 @@ class Inspect:
                 "Restarting": s["Restarting"], "OOMKilled": bool(s.get("OOMKilled")), "Dead": s["Dead"],
                 "Pid": self.pid if s["Running"] else 0, "ExitCode": s["ExitCode"], "Error": s["Error"],
                 "StartedAt": s["StartedAt"], "FinishedAt": s["FinishedAt"],
+                **({"Health": s["Health"]} if s.get("Health") else {}),
             },
             "Image": "sha256:" + c["image_id"],
             "Name": "/" + c["name"],
@@ -46,6 +47,7 @@ class Inspect:
                 "Volumes": {m["target"]: {} for m in c.get("mounts") or [] if m.get("type") == "volume"} or None,
                 **({"ExposedPorts": {p: {} for p in c["exposed_ports"]}} if c.get("exposed_ports") else {}),
                 **({"StopSignal": c["stop_signal"]} if c.get("stop_signal") else {}),
+                **({"Healthcheck": c["healthcheck"]} if c.get("healthcheck") else {}),
                 **({"StopTimeout": c["stop_timeout"]} if c.get("stop_timeout") is not None else {}),
             },
             "GraphDriver": {

@@ -39,7 +39,7 @@ class LaunchSpec:
     data, read once from the container's record.  A plain class: `dataclasses` costs an import
     on the run path."""
     __slots__ = ("cid", "argv", "tty", "stdin_open", "restart_policy", "auto_remove", "memory_limited",
-                 "ports", "log_path", "log_opts", "state", "net_state")
+                 "ports", "log_path", "log_opts", "state", "net_state", "health")
 
     def __init__(self, **fields):
         for name in self.__slots__:
@@ -54,7 +54,14 @@ class LaunchSpec:
                    ports=bool(c.get("ports")),
                    log_path=None if c.get("log_driver") == "none" else container.log_path,
                    log_opts=c.get("log_opts") or {},
-                   state=dict(container.state), net_state=container._net_state)
+                   state=dict(container.state), net_state=container._net_state,
+                   health=_health_spec(container) if c.get("healthcheck") else None)
+
+
+def _health_spec(container):
+    from .health import launch_spec
+
+    return launch_spec(container)
 
 
 def launch(container, stdin_fd=None, stdout_fd=None, stderr_fd=None, client_fd=None, winsize=None):
@@ -128,6 +135,7 @@ class Monitor:
         self.clients = {}  # attached clients by fd
         self.oom_fds = None  # (eventfd, watched fd) once the memory cgroup is watched
         self.oom_killed = False
+        self.health = None  # the health checker of the current life (containers/health.py)
 
     def _isolate(self):
         import _signal
@@ -226,6 +234,12 @@ class Monitor:
                          FinishedAt=st.ZERO_TIME, ExitCode=0, Error="", RestartCount=restarts)
             self._write_state(state)
             c.event("start")
+            self.health = None
+            if self.spec.health:
+                from .health import Checker
+
+                self.health = Checker(self.spec.health, lambda h: self._write_state(dict(self.state, Health=h)),
+                                      c.event)
             if not reported:
                 _report(self.status_fd, "S %d %s\n" % (pid, self.tty_path))
                 reported = True
@@ -422,9 +436,15 @@ class Monitor:
                 tries += 1
                 pending = [task for task in pending if not task()]
                 watching = not pending or tries > 200
-            for fd, _ in p.poll(None if watching else 10):
+            timeout = None if watching else 10
+            if self.health is not None:
+                timeout = self.health.timeout_ms(timeout)
+            for fd, _ in p.poll(timeout):
                 if fd == (self.oom_fds or (None,))[0]:
                     self._check_oom(p)
+                    continue
+                if self.health is not None and fd == self.health.fd():
+                    self.health.readable(p)
                     continue
                 stream = open_fds.get(fd)
                 if stream is None:
@@ -447,6 +467,10 @@ class Monitor:
                     except OSError:
                         # the attached client went away: keep logging, stop copying
                         self.targets[stream] = None
+            if self.health is not None:
+                self.health.tick(p)
+        if self.health is not None:
+            self.health.stop(p)
         if (self.oom_fds or (None,))[0] is not None:
             try:
                 self._check_oom(p)  # an event that came with the end of the output

@@ -65,15 +65,22 @@ def pump_tty(mon, master, log):
         p.unregister(fd)
         mon.clients.pop(fd).close()
 
+    health = mon.health
     while True:
-        for fd, _ in p.poll():
-            if fd == master:
+        if health is not None:
+            health.tick(p)
+        for fd, _ in p.poll(health.timeout_ms(None) if health is not None else None):
+            if health is not None and fd == health.fd():
+                health.readable(p)
+            elif fd == master:
                 try:
                     data = os.read(master, 65536)
                 except OSError:  # EIO: every process holding the pty is gone
                     data = b""
                 if not data:
                     os.close(master)
+                    if health is not None:
+                        health.stop(p)
                     return
                 log.write("stdout", data)
                 for cfd in list(mon.clients):

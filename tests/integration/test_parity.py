@@ -410,3 +410,33 @@ def test_mount_flag_and_log_driver(cli, base, tmp_path):
     assert json.loads(cli.ok("inspect", "nolog").stdout)[0]["HostConfig"]["LogConfig"]["Type"] == "none"
     r = cli("run", "--rm", "--log-driver", "syslog", "base", "true")
     assert r.returncode == 125 and "not supported" in r.stderr
+
+
+def test_health_checks(cli, base):
+    # the image's HEALTHCHECK is honoured; a probe that succeeds once the file exists
+    cli.ok("run", "--name", "hsrc", "base", "true")
+    cli.ok("commit", "-c", "HEALTHCHECK --interval=200ms --timeout=2s --retries=2 CMD test -e /tmp/ok",
+           "hsrc", "healthy:v1")
+    cli.ok("run", "-d", "--name", "hc", "healthy:v1", "sh", "-c", "sleep 0.5; touch /tmp/ok; sleep 60")
+
+    def health(name):
+        return (json.loads(cli.ok("inspect", name).stdout)[0]["State"].get("Health") or {}).get("Status")
+
+    wait_for(lambda: health("hc") == "healthy", timeout=20, what="healthy")
+    assert "(healthy)" in cli.ok("ps", "--filter", "name=hc").stdout
+    assert cli.ok("ps", "--filter", "health=healthy", "--format", "{{.Names}}").stdout == "hc\n"
+    cli.ok("exec", "hc", "rm", "/tmp/ok")
+    wait_for(lambda: health("hc") == "unhealthy", timeout=20, what="unhealthy")
+    log = json.loads(cli.ok("inspect", "hc").stdout)[0]["State"]["Health"]
+    assert log["FailingStreak"] >= 2 and log["Log"][-1]["ExitCode"] == 1
+    events = cli.ok("events", "--since", "0", "--until", "0s", "-f", "container=hc", "--format",
+                    "{{.Action}}").stdout.splitlines()
+    assert "health_status: healthy" in events and "health_status: unhealthy" in events
+    # flags override it; --no-healthcheck disables it; a probe past its timeout fails
+    cli.ok("run", "-d", "--name", "slow", "--health-cmd", "sleep 5", "--health-interval", "100ms",
+           "--health-timeout", "200ms", "--health-retries", "1", "healthy:v1", "sleep", "60")
+    wait_for(lambda: health("slow") == "unhealthy", timeout=20, what="the probe's timeout")
+    out = json.loads(cli.ok("inspect", "slow").stdout)[0]["State"]["Health"]["Log"][-1]["Output"]
+    assert "exceeded timeout" in out
+    cli.ok("run", "-d", "--name", "nohc", "--no-healthcheck", "healthy:v1", "sleep", "60")
+    assert health("nohc") is None
