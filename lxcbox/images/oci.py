@@ -186,7 +186,9 @@ def _inside(top, rel):
     try:
         fd = open_in_root(root, rel, os.O_PATH)
     except FileNotFoundError:
-        return os.path.join(top, rel)  # reported by whoever opens it
+        # never hand back the unresolved path: opened later, it would follow the archive's
+        # symlinks on the host
+        raise InvalidArgument("archive has no %s (or it leads out of the archive)" % rel) from None
     except OSError as exc:
         raise archive.UnsafeArchive("archive path %s cannot be used: %s" % (rel, exc.strerror)) from None
     finally:
