@@ -4,7 +4,7 @@ import os
 import sys
 
 from ..errors import LxcboxError
-from .parse import Opt, UsageError
+from .parse import ArityError, Opt, UsageError
 from .common import (
     _client, _each, _write_output, _int, human_duration, status_string, _table, format_items, _size,
     _human_bytes)
@@ -104,7 +104,20 @@ def _read_kv_file(path, flag):
     return out
 
 
+def _check_duration(text, flag):
+    """Go's duration syntax (the health flags), checked here so the error names the flag."""
+    import re
+
+    if text is not None and not re.fullmatch(r"(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+", text):
+        raise UsageError('invalid argument "%s" for "%s" flag: time: missing unit in duration "%s"'
+                         % (text, flag, text))
+    return text
+
+
 def _health_flags(o):
+    for dest, flag in (("health_interval", "--health-interval"), ("health_timeout", "--health-timeout"),
+                       ("health_start_period", "--health-start-period")):
+        _check_duration(o[dest], flag)
     if o["no_healthcheck"]:
         if o["health_cmd"]:
             raise UsageError("--no-healthcheck conflicts with --health-* options")
@@ -397,9 +410,9 @@ def cmd_cp(g, o, args):
 
     (src_c, src), (dst_c, dst) = split(args[0]), split(args[1])
     if src_c and dst_c:
-        raise UsageError("copying between containers is not supported")
+        raise ArityError("copying between containers is not supported")
     if not src_c and not dst_c:
-        raise UsageError("must specify at least one container source")
+        raise ArityError("must specify at least one container source")
     client = _client(g)
     if src_c:
         client.containers.get(src_c).copy_to_host(src, dst, follow_link=o["follow_link"], archive=o["archive"],

@@ -1,7 +1,7 @@
 """The system verbs: network, volume, system (df, prune, info), info, version, and container prune."""
 import sys
 
-from .parse import Opt, UsageError, parse
+from .parse import ArityError, Opt, UsageError, parse
 from .common import _client, _each, _table, _size
 
 
@@ -12,7 +12,7 @@ def cmd_network(g, o, args):
         no, names = parse(rest, [Opt("--subnet", "value", dest="subnet"), Opt("-d|--driver", "value", dest="driver"),
                                  Opt("-o|--opt", "list", dest="opt")])
         if len(names) != 1:
-            raise UsageError("network create needs exactly one name")
+            raise ArityError("\"lxcbox network create\" requires exactly 1 argument")
         options = dict(o.partition("=")[::2] for o in no["opt"])
         print(networks.create(names[0], driver=no["driver"], subnet=no["subnet"], options=options).attrs["Id"])
         return 0
@@ -68,6 +68,8 @@ def cmd_volume(g, o, args):
         return _inspect_each(rest, volumes.get)
     if sub == "rm":
         lo, names = parse(rest, [Opt("-f|--force", "flag", dest="force")])
+        if not names:
+            raise ArityError("\"lxcbox volume rm\" requires at least 1 argument")
         return _each(names, lambda n: (volumes.get(n).remove(force=lo["force"]), print(n)))
     if sub == "prune":
         lo, _ = parse(rest, [Opt("-a|--all", "flag", dest="all"), Opt("-f|--force", "flag", dest="force")])
