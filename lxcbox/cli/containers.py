@@ -24,6 +24,8 @@ _CONTAINER_OPTS = [
     Opt("--health-start-period", "value", "Start period for the container to initialize (ms|s|m|h)",
         metavar="D", dest="health_start_period"),
     Opt("--no-healthcheck", "flag", "Disable any container-specified HEALTHCHECK", dest="no_healthcheck"),
+    Opt("--init", "flag", "Run an init inside the container (lxcbox always does: LXC's init is PID 1)",
+        dest="init"),
     Opt("--log-driver", "value", "Logging driver for the container: json-file, local or none", metavar="DRIVER",
         dest="log_driver"),
     Opt("--mount", "list", "Attach a filesystem mount: type=bind|volume|tmpfs,source=,target=[,readonly]",

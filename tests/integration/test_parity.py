@@ -440,3 +440,22 @@ def test_health_checks(cli, base):
     assert "exceeded timeout" in out
     cli.ok("run", "-d", "--name", "nohc", "--no-healthcheck", "healthy:v1", "sleep", "60")
     assert health("nohc") is None
+
+
+def test_pid_1_is_an_init_as_docker_run_init(cli, base):
+    """lxcbox always runs as `docker run --init` (docs/ARCHITECTURE.md, "PID 1"): the command is PID 2."""
+    assert cli.ok("run", "--rm", "--init", "base", "sh", "-c", "echo $$").stdout == "2\n"
+    assert cli.ok("run", "--rm", "base", "sh", "-c", "echo $$").stdout == "2\n"
+    # a command that handles no signal: stop ends it with SIGTERM (143), not after the timeout (137)
+    cli.ok("run", "-d", "--name", "noh", "base", "sleep", "100")
+    cli.ok("stop", "-t", "30", "noh")
+    assert json.loads(cli.ok("inspect", "noh").stdout)[0]["State"]["ExitCode"] == 143
+    cli.ok("run", "-d", "--name", "noh2", "base", "sleep", "100")
+    cli.ok("kill", "-s", "USR1", "noh2")
+    wait_for(lambda: json.loads(cli.ok("inspect", "noh2").stdout)[0]["State"]["Status"] == "exited",
+             what="USR1 to end the command")
+    assert json.loads(cli.ok("inspect", "noh2").stdout)[0]["State"]["ExitCode"] == 138
+    # zombies are reaped: an orphan's exit leaves no <defunct> behind
+    cli.ok("run", "-d", "--name", "orph", "base", "sh", "-c", "(sleep 0.1 &) ; sleep 30")
+    wait_for(lambda: "sleep 0.1" not in cli.ok("top", "orph").stdout, what="the orphan to end")
+    assert "defunct" not in cli.ok("top", "orph").stdout and " Z " not in cli.ok("exec", "orph", "ps").stdout
