@@ -89,6 +89,11 @@ def root(prerequisites):
     ids = _all_ids(path)
     if ids:
         subprocess.run(LAUNCHER + ["--root", path, "rm", "-f"] + ids, capture_output=True, timeout=60)
+    # the user networks a test made: their bridges, nftables tables and DNS servers go with them
+    netdir = os.path.join(path, "networks")
+    for conf in sorted(os.listdir(netdir)) if os.path.isdir(netdir) else []:
+        if conf.endswith(".conf") and conf != "bridge.conf":
+            subprocess.run(LAUNCHER + ["--root", path, "network", "rm", conf[:-5]], capture_output=True, timeout=60)
     _kill_leftovers(path)
     shutil.rmtree(path, ignore_errors=True)
     shutil.rmtree("/run/lxc/lock" + path, ignore_errors=True)

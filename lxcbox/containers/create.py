@@ -24,7 +24,7 @@ def create_record(client, image, command=None, name=None, environment=None, work
            ulimits=None, mounts=None, volumes=None, tmpfs=None, read_only=False, network=None, ports=None,
            publish_all_ports=False, ip=None, cap_add=None, cap_drop=None, privileged=False, security_opt=None,
            stop_signal=None, stop_timeout=None, extra_hosts=None, dns=None, dns_search=None, dns_opt=None,
-           expose=None, healthcheck=None):
+           expose=None, healthcheck=None, network_aliases=None):
     """Lay out a new container's record (not started); returns (id, config, state).  The caller
     holds the store lock (containers.container.create)."""
     image_id, lowers, img = client.graph.runtime(image)
@@ -170,7 +170,7 @@ def create_record(client, image, command=None, name=None, environment=None, work
             "stop_signal": stop_signal or img.get("stop_signal") or None, "stop_timeout": stop_timeout,
             "exposed_ports": sorted(exposed | {"%d/%s" % (p[2], p[3]) for p in port_list}),
             "extra_hosts": hosts, "dns": list(dns or []), "dns_search": list(dns_search or []),
-            "healthcheck": health,
+            "healthcheck": health, "network_aliases": list(network_aliases or []),
             "dns_opt": list(dns_opt or []),
         }
         config["mounts"] = _prepare_mounts(client, cid, mount_specs, lowers, branch, driver)

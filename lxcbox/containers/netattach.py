@@ -63,8 +63,15 @@ class Networking:
         try:
             hosts = net.Networks.hosts_file([(ip, c["hostname"], c["name"])],
                                             [tuple(h) for h in c.get("extra_hosts") or []])
+            dns_servers = c.get("dns")
+            if name != net.DEFAULT_NETWORK and not dns_servers:
+                # a user network: its embedded DNS server, as Docker's 127.0.0.11
+                from ..network import dns
+
+                dns.ensure_running(self.client.root, name, conf["bridge"])
+                dns_servers = [conf["gateway"]]
             for path, text in (("hosts", hosts), ("hostname", c["hostname"] + "\n"),
-                               ("resolv.conf", _resolv_conf(c.get("dns"), c.get("dns_search"),
+                               ("resolv.conf", _resolv_conf(dns_servers, c.get("dns_search"),
                                                            c.get("dns_opt")))):
                 with open(os.path.join(self.dir, path), "w") as f:  # in place: they are bind-mounted
                     f.write(text)
@@ -176,7 +183,8 @@ def _members(client, nets, name):
         try:
             c = client.containers.get(cid)
             out.append((ip, c.config["hostname"], c.name, os.path.join(c.dir, "hosts"),
-                        [tuple(h) for h in c.config.get("extra_hosts") or []]))
+                        [tuple(h) for h in c.config.get("extra_hosts") or []],
+                        list(c.config.get("network_aliases") or [])))
         except NotFound:
             continue
     return out

@@ -78,6 +78,7 @@ class Networks:
         """root: lxcbox's state root.  What containers are on a network, the caller says: this
         store never looks containers up."""
         self.root = root
+        self.root = root
         self.dir = os.path.join(root, "networks")
         self.ipam_dir = os.path.join(root, "ipam")
 
@@ -112,11 +113,16 @@ class Networks:
     def refresh_hosts(self, name, members):
         """On a user network, every container's /etc/hosts names all the others (name resolution).
 
-        members: (ip, hostname, container name, hosts file path, extra hosts) of the containers on it."""
+        members: (ip, hostname, container name, hosts file path, extra hosts, aliases) of the containers on it."""
         if name == DEFAULT_NETWORK:
             return
-        entries = [(ip, host, cname) for ip, host, cname, _, _ in members]
-        for _, _, _, hosts_path, extra in members:
+        from . import dns
+
+        # the embedded DNS server answers the same names (and the aliases)
+        dns.write_names(self.root, name, [(ip, [cname, host] + list(aliases))
+                                          for ip, host, cname, _, _, aliases in members])
+        entries = [(ip, host, cname) for ip, host, cname, _, _, _ in members]
+        for _, _, _, hosts_path, extra, _ in members:
             try:
                 with open(hosts_path, "w") as f:  # in place: it is bind-mounted
                     f.write(self.hosts_file(entries, extra))
@@ -192,8 +198,15 @@ class Networks:
         used = list(used_by)
         if used:
             raise Conflict("error while removing network: network %s is used by container %s" % (name, used[0]))
+        from . import dns
+
+        dns.stop(conf["bridge"])
         teardown_bridge(conf)
         os.unlink(self.conf_path(name))
+        try:
+            os.unlink(dns.names_path(self.root, name))
+        except FileNotFoundError:
+            pass
 
     # -- IPAM --------------------------------------------------------------------------------
     def _ipam_path(self, name):

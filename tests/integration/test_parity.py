@@ -459,3 +459,59 @@ def test_pid_1_is_an_init_as_docker_run_init(cli, base):
     cli.ok("run", "-d", "--name", "orph", "base", "sh", "-c", "(sleep 0.1 &) ; sleep 30")
     wait_for(lambda: "sleep 0.1" not in cli.ok("top", "orph").stdout, what="the orphan to end")
     assert "defunct" not in cli.ok("top", "orph").stdout and " Z " not in cli.ok("exec", "orph", "ps").stdout
+
+
+def test_embedded_dns_on_user_networks(cli, base, tmp_path, monkeypatch):
+    """Names and aliases of containers started later resolve; other names go to the upstream
+    (a fake resolver this test runs on 127.0.0.77:53, named in daemon.json's "dns")."""
+    import socket
+    import threading
+
+    from dnslib import QTYPE, RR, A, DNSRecord
+
+    upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    upstream.bind(("127.0.0.77", 53))
+    upstream.settimeout(0.2)
+    done = threading.Event()
+    asked = []
+
+    def serve():
+        while not done.is_set():
+            try:
+                data, peer = upstream.recvfrom(4096)
+            except socket.timeout:
+                continue
+            q = DNSRecord.parse(data)
+            asked.append(str(q.q.qname))
+            reply = q.reply()
+            reply.add_answer(RR(q.q.qname, QTYPE.A, rdata=A("192.0.2.44"), ttl=60))
+            upstream.sendto(reply.pack(), peer)
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    conf = tmp_path / "etc-lxcbox"
+    conf.mkdir()
+    (conf / "daemon.json").write_text(json.dumps({"dns": ["127.0.0.77"]}))
+    monkeypatch.setenv("LXCBOX_CONFIG_DIR", str(conf))
+    try:
+        cli.ok("network", "create", "dnsnet")
+        cli.ok("run", "-d", "--name", "asker", "--network", "dnsnet", "base", "sleep", "60")
+        gateway = json.loads(cli.ok("network", "inspect", "dnsnet").stdout)[0]["IPAM"]["Config"][0]["Gateway"]
+        assert cli.ok("exec", "asker", "cat", "/etc/resolv.conf").stdout.count("nameserver %s" % gateway) == 1
+        # a container started after the asker, with an alias
+        cli.ok("run", "-d", "--name", "later", "--network", "dnsnet", "--network-alias", "db", "base", "sleep", "60")
+        later_ip = json.loads(cli.ok("inspect", "later").stdout)[0]["NetworkSettings"]["IPAddress"]
+        for name in ("later", "db"):
+            out = cli.ok("exec", "asker", "nslookup", name).stdout
+            assert later_ip in out, out
+        out = cli.ok("exec", "asker", "nslookup", "example.test").stdout
+        assert "192.0.2.44" in out and any(a.startswith("example.test") for a in asked)
+        cli.ok("rm", "-f", "later")
+        r = cli("exec", "asker", "nslookup", "later")
+        assert later_ip not in r.stdout
+    finally:
+        cli("rm", "-f", "asker")
+        cli("network", "rm", "dnsnet")
+        done.set()
+        t.join(timeout=5)
+        upstream.close()

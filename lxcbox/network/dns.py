@@ -1,0 +1,178 @@
+"""The embedded DNS server of a user network, as Docker's 127.0.0.11 (there is no daemon: one
+small server process per user network, started with its first container).
+
+It listens on the network's gateway address, port 53 (UDP), on the host side of the bridge, and
+containers on the network get it as their only nameserver.  It answers the names, hostnames
+and `--network-alias`es of the containers on the network (A records, TTL 600, read from the
+network's names file, which `refresh_hosts` rewrites when one joins or leaves), and forwards
+every other question to the upstream resolvers: daemon.json's "dns", else the host's
+/etc/resolv.conf.  dnslib reads and writes the wire format; it is imported here only.
+
+    python -m lxcbox.network.dns ROOT NETWORK     (the server; the CLI starts it, ensure_running)
+"""
+import os
+import socket
+import sys
+
+from .. import fsutil
+
+RUN_DIR = "/run/lxcbox/dns"
+TTL = 600
+
+
+def names_path(root, network):
+    return os.path.join(root, "networks", network + ".names")
+
+
+def write_names(root, network, members):
+    """members: (ip, [names]) -> the names file the server reads (atomically replaced)."""
+    lines = ["%s %s" % (ip, " ".join(n.lower() for n in names if n)) for ip, names in members]
+    fsutil.atomic_write(names_path(root, network), "\n".join(lines) + "\n")
+
+
+def _pidfile(bridge):
+    return os.path.join(RUN_DIR, bridge + ".pid")
+
+
+def running_pid(bridge):
+    try:
+        pid, start = (int(x) for x in fsutil.read_text(_pidfile(bridge)).split())
+    except (OSError, ValueError):
+        return None
+    return pid if fsutil.pid_alive(pid, start) else None
+
+
+def ensure_running(root, network, bridge):
+    """Start the network's DNS server unless it runs (one per bridge, by its pid file)."""
+    if running_pid(bridge):
+        return
+    os.makedirs(RUN_DIR, mode=0o700, exist_ok=True)
+    with fsutil.Lock(os.path.join(RUN_DIR, bridge + ".lock")):
+        if running_pid(bridge):
+            return
+        import subprocess
+
+        pkg_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env = dict(os.environ, PYTHONPATH=pkg_parent + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        r, w = os.pipe()
+        proc = subprocess.Popen([sys.executable, "-m", "lxcbox.network.dns", root, network, str(w)],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                pass_fds=(w,), start_new_session=True, env=env, cwd="/")
+        os.close(w)
+        with os.fdopen(r, "rb") as ready:
+            line = ready.read().decode().strip()  # "OK" once it listens, or why it could not
+        if line != "OK":
+            from ..errors import LxcboxError
+
+            proc.wait(timeout=5)
+            raise LxcboxError("the DNS server of network %s did not start: %s" % (network, line or "no reason"))
+        fsutil.atomic_write(_pidfile(bridge), "%d %d\n" % (proc.pid, fsutil.pid_start_time(proc.pid)))
+
+
+def stop(bridge):
+    pid = running_pid(bridge)
+    if pid:
+        import signal
+
+        os.kill(pid, signal.SIGTERM)  # the server we started, by its recorded pid and start time
+    try:
+        os.unlink(_pidfile(bridge))
+    except FileNotFoundError:
+        pass
+
+
+def upstreams():
+    from ..paths import daemon_settings
+
+    configured = daemon_settings().get("dns") or []
+    if configured:
+        return [str(s) for s in configured]
+    out = []
+    try:
+        with open("/etc/resolv.conf") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 2 and parts[0] == "nameserver":
+                    out.append(parts[1])
+    except OSError:
+        pass
+    return out
+
+
+class _Names:
+    def __init__(self, path):
+        self.path = path
+        self.stamp = None
+        self.table = {}
+
+    def lookup(self, name):
+        try:
+            st = os.stat(self.path)
+            stamp = (st.st_mtime_ns, st.st_ino)
+        except FileNotFoundError:
+            return None
+        if stamp != self.stamp:
+            table = {}
+            for line in fsutil.read_text(self.path).splitlines():
+                parts = line.split()
+                for n in parts[1:]:
+                    table.setdefault(n, []).append(parts[0])
+            self.table, self.stamp = table, stamp
+        return self.table.get(name.rstrip(".").lower())
+
+
+def _forward(data, servers):
+    for server in servers:
+        s = socket.socket(socket.AF_INET6 if ":" in server else socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.settimeout(2)
+            s.sendto(data, (server, 53))
+            reply, _ = s.recvfrom(65535)
+            return reply
+        except OSError:
+            continue
+        finally:
+            s.close()
+    return None
+
+
+def serve(root, network, ready_fd):
+    from dnslib import QTYPE, RCODE, A, DNSRecord, RR
+
+    from .networks import Networks
+
+    conf = Networks(root).get(network)
+    names = _Names(names_path(root, network))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.bind((conf["gateway"], 53))
+    except OSError as exc:
+        os.write(ready_fd, ("cannot listen on %s:53: %s" % (conf["gateway"], exc.strerror)).encode())
+        return 1
+    os.write(ready_fd, b"OK")
+    os.close(ready_fd)
+    while True:
+        data, peer = sock.recvfrom(65535)
+        try:
+            query = DNSRecord.parse(data)
+        except Exception:
+            continue  # not DNS: no answer
+        q = query.q
+        found = names.lookup(str(q.qname))
+        if found is not None:
+            reply = query.reply()
+            if q.qtype in (QTYPE.A, QTYPE.ANY):
+                for ip in found:
+                    reply.add_answer(RR(q.qname, QTYPE.A, rdata=A(ip), ttl=TTL))
+            sock.sendto(reply.pack(), peer)
+            continue
+        answer = _forward(data, upstreams())
+        if answer is None:
+            reply = query.reply()
+            reply.header.rcode = RCODE.SERVFAIL
+            answer = reply.pack()
+        sock.sendto(answer, peer)
+
+
+if __name__ == "__main__":
+    sys.exit(serve(sys.argv[1], sys.argv[2], int(sys.argv[3])))
