@@ -68,7 +68,7 @@ class Networking:
                 # a user network: its embedded DNS server, as Docker's 127.0.0.11
                 from ..network import dns
 
-                dns.ensure_running(self.client.root, name, conf["bridge"])
+                dns.ensure_running(self.client.root, name, conf["bridge"], conf["gateway"])
                 dns_servers = [conf["gateway"]]
             for path, text in (("hosts", hosts), ("hostname", c["hostname"] + "\n"),
                                ("resolv.conf", _resolv_conf(dns_servers, c.get("dns_search"),

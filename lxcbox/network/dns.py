@@ -8,7 +8,7 @@ network's names file, which `refresh_hosts` rewrites when one joins or leaves), 
 every other question to the upstream resolvers: daemon.json's "dns", else the host's
 /etc/resolv.conf.  dnslib reads and writes the wire format; it is imported here only.
 
-    python -m lxcbox.network.dns ROOT NETWORK     (the server; the CLI starts it, ensure_running)
+    python -m lxcbox.network.dns ROOT NETWORK GATEWAY FD   (the server; ensure_running starts it)
 """
 import os
 import socket
@@ -42,7 +42,7 @@ def running_pid(bridge):
     return pid if fsutil.pid_alive(pid, start) else None
 
 
-def ensure_running(root, network, bridge):
+def ensure_running(root, network, bridge, gateway):
     """Start the network's DNS server unless it runs (one per bridge, by its pid file)."""
     if running_pid(bridge):
         return
@@ -55,7 +55,7 @@ def ensure_running(root, network, bridge):
         pkg_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env = dict(os.environ, PYTHONPATH=pkg_parent + os.pathsep + os.environ.get("PYTHONPATH", ""))
         r, w = os.pipe()
-        proc = subprocess.Popen([sys.executable, "-m", "lxcbox.network.dns", root, network, str(w)],
+        proc = subprocess.Popen([sys.executable, "-m", "lxcbox.network.dns", root, network, gateway, str(w)],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 pass_fds=(w,), start_new_session=True, env=env, cwd="/")
         os.close(w)
@@ -136,18 +136,15 @@ def _forward(data, servers):
     return None
 
 
-def serve(root, network, ready_fd):
+def serve(root, network, gateway, ready_fd):
     from dnslib import QTYPE, RCODE, A, DNSRecord, RR
 
-    from .networks import Networks
-
-    conf = Networks(root).get(network)
     names = _Names(names_path(root, network))
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
-        sock.bind((conf["gateway"], 53))
+        sock.bind((gateway, 53))
     except OSError as exc:
-        os.write(ready_fd, ("cannot listen on %s:53: %s" % (conf["gateway"], exc.strerror)).encode())
+        os.write(ready_fd, ("cannot listen on %s:53: %s" % (gateway, exc.strerror)).encode())
         return 1
     os.write(ready_fd, b"OK")
     os.close(ready_fd)
@@ -175,4 +172,4 @@ def serve(root, network, ready_fd):
 
 
 if __name__ == "__main__":
-    sys.exit(serve(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+    sys.exit(serve(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])))
