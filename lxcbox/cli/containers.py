@@ -35,6 +35,7 @@ _CONTAINER_OPTS = [
     Opt("--expose", "list", "Expose a port or a range of ports", metavar="PORT", dest="expose"),
     Opt("--add-host", "list", "Add a custom host-to-IP mapping (host:ip)", metavar="HOST:IP", dest="add_host"),
     Opt("--dns", "list", "Set custom DNS servers", metavar="IP", dest="dns"),
+    Opt("--group-add", "list", "Add additional groups to join", metavar="GROUP", dest="group_add"),
     Opt("--network-alias", "list", "Add network-scoped alias for the container", metavar="ALIAS",
         dest="network_alias"),
     Opt("--dns-search", "list", "Set custom DNS search domains", metavar="DOMAIN", dest="dns_search"),
@@ -160,7 +161,7 @@ def _container_kwargs(o, image, cmd):
                 cap_add=o["cap_add"], cap_drop=o["cap_drop"], privileged=o["privileged"],
                 security_opt=o["security_opt"], stop_signal=o["stop_signal"], expose=o["expose"],
                 extra_hosts=o["add_host"], dns=o["dns"], dns_search=o["dns_search"], dns_opt=o["dns_option"],
-                healthcheck=_health_flags(o), network_aliases=o["network_alias"],
+                healthcheck=_health_flags(o), network_aliases=o["network_alias"], group_add=o["group_add"],
                 stop_timeout=None if o["stop_timeout"] is None else _int(o["stop_timeout"], "--stop-timeout"))
 
 

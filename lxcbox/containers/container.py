@@ -92,7 +92,9 @@ class Container(ContainerRecord):
 
         c = self.config
         groups = ",".join(str(g) for g in c.get("groups") or []) or "-"
-        prefix = [lxcconf.SETUSER_PATH, str(c["uid"]), str(c["gid"]), groups] if (c["uid"] or c["gid"]) else []
+        # the helper switches user and groups (also for root with --group-add)
+        prefix = [lxcconf.SETUSER_PATH, str(c["uid"]), str(c["gid"]), groups] \
+            if (c["uid"] or c["gid"] or c.get("group_add")) else []
         defines = []
         for key, value in self._net_defines:
             defines += ["-s", "%s=%s" % (key, value)]

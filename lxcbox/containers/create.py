@@ -24,7 +24,7 @@ def create_record(client, image, command=None, name=None, environment=None, work
            ulimits=None, mounts=None, volumes=None, tmpfs=None, read_only=False, network=None, ports=None,
            publish_all_ports=False, ip=None, cap_add=None, cap_drop=None, privileged=False, security_opt=None,
            stop_signal=None, stop_timeout=None, extra_hosts=None, dns=None, dns_search=None, dns_opt=None,
-           expose=None, healthcheck=None, network_aliases=None):
+           expose=None, healthcheck=None, network_aliases=None, group_add=None):
     """Lay out a new container's record (not started); returns (id, config, state).  The caller
     holds the store lock (containers.container.create)."""
     image_id, lowers, img = client.graph.runtime(image)
@@ -53,7 +53,9 @@ def create_record(client, image, command=None, name=None, environment=None, work
                               "255 per component")
     user = user if user is not None else (img.get("user") or "")
     uid, gid, home = rootfs.resolve_user(lowers, user)
-    groups = rootfs.supplementary_groups(lowers, user, uid, gid) if (uid or gid) else []
+    extra_groups = rootfs.resolve_groups(lowers, group_add)
+    groups = rootfs.supplementary_groups(lowers, user, uid, gid) if (uid or gid or extra_groups) else []
+    groups += [g for g in extra_groups if g not in groups]
     restart_policy = _restart_policy(restart_policy)
     if restart_policy["Name"] != "no" and auto_remove:
         raise InvalidArgument("Conflicting options: --restart and --rm")
@@ -171,6 +173,7 @@ def create_record(client, image, command=None, name=None, environment=None, work
             "exposed_ports": sorted(exposed | {"%d/%s" % (p[2], p[3]) for p in port_list}),
             "extra_hosts": hosts, "dns": list(dns or []), "dns_search": list(dns_search or []),
             "healthcheck": health, "network_aliases": list(network_aliases or []),
+            "group_add": extra_groups,
             "dns_opt": list(dns_opt or []),
         }
         config["mounts"] = _prepare_mounts(client, cid, mount_specs, lowers, branch, driver)
@@ -254,7 +257,8 @@ def render_lxc_config(cdir, config, layout=None):
         spec = rootfs.rootfs_spec(config["lowers"], os.path.join(cdir, "upper"))
     return lxcconf.render(cid, config["hostname"], spec, config["env"], config["uid"], config["gid"],
                           config.get("workdir") or "/", limits=limits, mounts=mounts,
-                          network=_network_block(config), confinement=confinement)
+                          network=_network_block(config), confinement=confinement,
+                          switch_user=bool(config["uid"] or config["gid"] or config.get("group_add")))
 
 
 def _network_block(config):

@@ -112,10 +112,11 @@ def _build_helper(src, out):
 
 
 def render(cid, hostname, rootfs, env, uid=0, gid=0, workdir="/", network="lxc.net.0.type = empty",
-           limits="", mounts="", confinement=""):
+           limits="", mounts="", confinement="", switch_user=None):
+    """switch_user: the setuser helper is mounted (default: when uid or gid is not root's)."""
     environment = "\n".join("lxc.environment = " + _value(e, "environment variable") for e in env)
     setuser = ""
-    if uid or gid:
+    if switch_user if switch_user is not None else (uid or gid):
         helper = setuser_helper()
         setuser = "lxc.mount.entry = %s %s none bind,ro,create=file 0 0" % (helper, SETUSER_PATH[1:])
     return _template("container.conf").format(

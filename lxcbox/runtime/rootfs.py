@@ -362,6 +362,22 @@ def supplementary_groups(layers, user, uid, gid):
     return out[:256]
 
 
+def resolve_groups(layers, groups):
+    """--group-add: gids or group names of the image's /etc/group, as gids."""
+    table = {ent[0]: int(ent[2]) for ent in (l.split(":") for l in _read(layers, "/etc/group").splitlines()
+                                             if l.count(":") >= 3) if ent[2].isdigit()}
+    out = []
+    for g in groups or []:
+        g = str(g)
+        if g.isdigit():
+            out.append(int(g))
+        elif g in table:
+            out.append(table[g])
+        else:
+            raise InvalidArgument("Unable to find group %s: no matching entries in group file" % g)
+    return out
+
+
 def resolve_user(layers, user):
     """USER, UID, USER:GROUP or UID:GID to (uid, gid, home), from the image's passwd and group."""
     if not user:

@@ -515,3 +515,10 @@ def test_embedded_dns_on_user_networks(cli, base, tmp_path, monkeypatch):
         done.set()
         t.join(timeout=5)
         upstream.close()
+
+
+def test_group_add(cli, base):
+    out = cli.ok("run", "--rm", "--group-add", "123", "--group-add", "daemon", "base", "id", "-G").stdout.split()
+    assert "123" in out and "0" in out
+    r = cli("run", "--rm", "--group-add", "nosuchgroup", "base", "true")
+    assert r.returncode == 125 and "Unable to find group nosuchgroup" in r.stderr
