@@ -24,8 +24,10 @@ from .record import ContainerRecord
 _CONCEPTS = {
     "inspect": ("Inspect", (), ("attrs",)),
     "processes": ("Processes", ("kill", "_main_pid", "_kill_all", "stop", "_stop", "restart", "_wait_in_cgroup",
-                                "_cgroup_dir", "_freeze_file", "_freeze", "pause", "unpause", "top"), ()),
+                                "_cgroup_dir", "_freeze_file", "_freeze", "pause", "unpause", "top",
+                                "_namespace_pid"), ()),
     "netattach": ("Networking", ("_connect", "_connect_locked", "connect_network", "disconnect_network",
+                                 "reattach_networks",
                                  "_refresh_hosts", "disconnect"), ()),
     "execs": ("Execs", ("exec_run", "_exec_prepare", "exec_tty_argv", "exec_fds", "exec_detached"), ()),
     "snapshots": ("Snapshots", ("diff", "commit", "export", "_frozen"), ()),
@@ -166,6 +168,8 @@ class Container(ContainerRecord):
         first = monitor.read_started(fd)
         if sig_proxy and first.startswith("S "):
             _proxy_signals(int(first.split()[1]))
+        if first.startswith("S ") and self.config.get("reconnect"):
+            self.reattach_networks()
         if first.startswith("S ") and self.config.get("limits"):
             self._verify_limits()
         return _exit_code([first] + monitor.wait_status(fd), self)
@@ -187,6 +191,8 @@ class Container(ContainerRecord):
         if not first.startswith("S "):
             mine.close()
             return _exit_code([first] + monitor.wait_status(fd), self)
+        if self.config.get("reconnect"):
+            self.reattach_networks()
         pty_path = first.split()[2]
         outcome = term.relay(mine, pty_path, send_input=bool(self.config.get("stdin_open")))
         mine.close()
@@ -235,14 +241,18 @@ class Container(ContainerRecord):
         container is left as it is (as Docker: the API's 304, `start` exits 0)."""
         from . import monitor
 
-        if self._state is None and self.read_state()["Status"] in (st.RUNNING, st.PAUSED, st.RESTARTING):
-            return
+        if self._state is None:
+            if self.read_state()["Status"] in (st.RUNNING, st.PAUSED, st.RESTARTING):
+                return
+            self._config = None  # read afresh: the monitor of the last life rewrote it at its end
         self._prepare_start()
         fd = monitor.launch(self)
         first = monitor.read_started(fd)
         os.close(fd)
         if not first.startswith("S "):
             _exit_code([first], self)
+        if self.config.get("reconnect"):
+            self.reattach_networks()
         if self.config.get("limits"):
             self._verify_limits()
 

@@ -286,11 +286,13 @@ class Monitor:
 
             remove_attach_socket(self.spec.cid)
         log.close()
-        self._finish_state(code)
         try:
-            c.disconnect()  # published ports and the address go when the container stops
+            # published ports, the addresses and the connected networks go (the record keeps
+            # those to reconnect) before the state says exited: a waiter sees it all done
+            c.disconnect()
         except Exception:
             pass
+        self._finish_state(code)
         for fd in self.targets.values():
             if fd is not None:
                 os.close(fd)

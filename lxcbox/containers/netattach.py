@@ -104,7 +104,8 @@ class Networking:
         ip, conf = nets.allocate(name, self.id, ip)
         ifname = "eth%d" % (len(extra) + 1)
         host_side, tmp = "lxn%s%d" % (self.id[:8], len(extra) + 1), "lxt%s" % self.id[:10]
-        pid = str(self.pid)
+        # never self.pid: right after a start it may still be lxc-execute's, in the host's namespace
+        pid = str(self._namespace_pid("net"))
         try:
             mtu = str(net.network_mtu(conf))
             for argv in (["ip", "link", "add", host_side, "mtu", mtu, "type", "veth", "peer", "name", tmp, "mtu", mtu],
@@ -121,12 +122,26 @@ class Networking:
             subprocess.run(["ip", "link", "del", host_side], capture_output=True)
             nets.release(name, self.id)
             raise
-        extra.append({"name": name, "ifname": ifname, "ip": ip})
+        extra.append({"name": name, "ifname": ifname, "ip": ip, "host_side": host_side})
         config = dict(self.config, extra_networks=extra)
         fsutil.write_json(self.config_path, config)
         self._config = config
         self._refresh_hosts(nets, name)
         return ip
+
+    def reattach_networks(self):
+        """After a start: the networks `network connect` gave the container before it stopped."""
+        names = list(self.config.get("reconnect") or [])
+        if not names:
+            return
+        config = dict(self.config, reconnect=[])
+        fsutil.write_json(self.config_path, config)
+        self._config = config
+        for name in names:
+            try:
+                self.connect_network(name)
+            except NotFound:
+                continue  # the network was removed meanwhile
 
     def disconnect_network(self, name):
         from ..network import networks as net
@@ -136,7 +151,8 @@ class Networking:
         if not mine:
             raise NotFound("container %s is not connected to network %s" % (self.short_id, name))
         if self.read_state()["Status"] == st.RUNNING:
-            net._run(["nsenter", "-t", str(self.pid), "-n", "ip", "link", "del", mine[0]["ifname"]])
+            net._run(["nsenter", "-t", str(self._namespace_pid("net")), "-n", "ip", "link", "del",
+                      mine[0]["ifname"]])
         nets = net.Networks(self.client.root)
         nets.release(name, self.id)
         config = dict(self.config, extra_networks=[e for e in extra if e["name"] != name])
@@ -151,12 +167,21 @@ class Networking:
         """After the container stopped: its published ports and its addresses go."""
         from ..network import networks as net
 
+        self._config = None  # the record as it is now: `network connect` may have changed it since the start
         if self.config.get("extra_networks"):
             nets = net.Networks(self.client.root)
+            import subprocess
+
             for e in self.config["extra_networks"]:
-                nets.release(e["name"], self.id)  # the interfaces went with the namespace
+                nets.release(e["name"], self.id)
+                # the pair outlives the container's namespace (its end comes back to the host):
+                # deleting the host's side deletes both
+                subprocess.run(["ip", "link", "del", e.get("host_side") or "lxn%s%s" % (self.id[:8], e["ifname"][3:])],
+                               capture_output=True)
                 self._refresh_hosts(nets, e["name"])
-            config = dict(self.config, extra_networks=[])
+            # as Docker: connected networks come back when the container starts again
+            config = dict(self.config, extra_networks=[],
+                          reconnect=[e["name"] for e in self.config["extra_networks"]])
             try:
                 fsutil.write_json(self.config_path, config)
                 self._config = config

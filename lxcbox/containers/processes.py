@@ -128,6 +128,7 @@ class Processes:
             open(self.restart_marker, "w").close()  # its monitor must not remove it on this stop
         self.stop(timeout)
         self._state = None
+        self._config = None  # the monitor rewrote the record when the container stopped
         self.start()
         self.event("restart")
 
@@ -199,6 +200,28 @@ class Processes:
         state.update(Status=st.RUNNING, Paused=False)
         self.write_state(state)
         self.event("unpause")
+
+    def _namespace_pid(self, ns="net", timeout=5):
+        """A pid of the container's own cgroup that is in its own `ns` namespace (not the host's):
+        what nsenter and /proc/<pid>/... may safely target.  Right after a start, lxc-execute and
+        an init LXC has not finished setting up are still in the host's namespaces: wait for a
+        process that is not (a bounded wait), else StateError."""
+        import time
+
+        self._wait_in_cgroup(timeout)
+        ctrl = "pids" if lxcconf.cgroup_layout() == "v1" else ""
+        ours = os.stat("/proc/self/ns/%s" % ns).st_ino
+        deadline = time.monotonic() + timeout
+        while True:
+            for pid in sorted(_subtree_pids(self._cgroup_dir(ctrl))):
+                try:
+                    if os.stat("/proc/%d/ns/%s" % (pid, ns)).st_ino != ours:
+                        return pid
+                except OSError:
+                    continue
+            if time.monotonic() > deadline:
+                raise StateError("container %s is not running yet: try again" % self.short_id)
+            time.sleep(0.01)  # a bounded wait for LXC to finish the start
 
     def top(self, ps_args=None):
         """The container's processes: {'Titles': [...], 'Processes': [[...], ...]}, as docker-py.

@@ -205,7 +205,13 @@ def test_connect_and_disconnect(cli, base):
     cli.ok("network", "connect", "side", "client")
     assert "eth1" in cli.ok("exec", "client", "cat", "/proc/net/dev").stdout
     assert cli.ok("exec", "client", "sh", "-c", "nc -w 3 svc 8080 </dev/null").stdout.startswith("hello-")
+    # as Docker: a connected network comes back after a restart
+    cli.ok("restart", "-t", "1", "client")
+    assert "eth1" in cli.ok("exec", "client", "cat", "/proc/net/dev").stdout
+    assert cli.ok("exec", "client", "sh", "-c", "nc -w 3 svc 8080 </dev/null").stdout.startswith("hello-")
     cli.ok("network", "disconnect", "side", "client")
+    assert "eth1" not in cli.ok("exec", "client", "cat", "/proc/net/dev").stdout
+    cli.ok("restart", "-t", "1", "client")
     assert "eth1" not in cli.ok("exec", "client", "cat", "/proc/net/dev").stdout
     cli.ok("rm", "-f", "svc", "client")
     cli.ok("network", "rm", "side")
@@ -258,3 +264,17 @@ def test_container_reaches_its_own_published_port(cli, base):
     r = cli.ok("exec", "self", "sh", "-c", "nc -w 3 %s %d </dev/null" % (gateway, port))
     assert r.stdout == "hello-self\n"
     cli.ok("rm", "-f", "self")
+
+
+def test_connect_right_after_start_never_configures_the_host(cli, base):
+    """network connect needs the container's namespace: right after run -d, lxc-execute (the
+    recorded pid) is still in the host's; the interface must land in the container every time."""
+    cli.ok("network", "create", "--subnet", _free_subnet(), "quick")
+    for i in range(5):
+        cli.ok("run", "-d", "--name", "q%d" % i, "base", "sleep", "30")
+        cli.ok("network", "connect", "quick", "q%d" % i)
+        assert "eth1" in cli.ok("exec", "q%d" % i, "cat", "/proc/net/dev").stdout
+        host = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout
+        assert not any(l.split("@")[0] in ("eth1",) or l.startswith("lxt") for l in host.splitlines()), host
+        cli.ok("rm", "-f", "q%d" % i)
+    cli.ok("network", "rm", "quick")
