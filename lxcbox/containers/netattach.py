@@ -167,7 +167,11 @@ class Networking:
         """After the container stopped: its published ports and its addresses go."""
         from ..network import networks as net
 
-        self._config = None  # the record as it is now: `network connect` may have changed it since the start
+        cached, self._config = self._config, None
+        try:
+            self.config  # the record as it is now: `network connect` may have changed it since the start
+        except NotFound:
+            self._config = cached  # already removed (an --rm container's monitor): what we knew
         if self.config.get("extra_networks"):
             nets = net.Networks(self.client.root)
             import subprocess
