@@ -111,9 +111,11 @@ def _read_kv_file(path, flag):
 
 def _check_duration(text, flag):
     """Go's duration syntax (the health flags), checked here so the error names the flag."""
-    import re
+    if text is None:
+        return text
+    import re  # only when the flag is given: `re` costs the run path ~9 ms
 
-    if text is not None and not re.fullmatch(r"(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+", text):
+    if not re.fullmatch(r"(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+", text):
         raise UsageError('invalid argument "%s" for "%s" flag: time: missing unit in duration "%s"'
                          % (text, flag, text))
     return text

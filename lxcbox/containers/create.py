@@ -202,9 +202,11 @@ def create_record(client, image, command=None, name=None, environment=None, work
 
 def _port_specs(network, ports, publish_all, img):
     """-p specs (or docker-py's {'80/tcp': 8080} dict) and -P, parsed."""
+    out = []
+    if not ports and not publish_all:
+        return out  # the run path: no networks module to import
     from ..network import networks as net
 
-    out = []
     if isinstance(ports, dict):
         ports = ["%s:%s" % ((v if not isinstance(v, tuple) else "%s:%s" % v), k) for k, v in ports.items()]
     for p in ports or []:
@@ -384,6 +386,8 @@ def _healthcheck(image_hc, given):
 
 def _extra_hosts(extra_hosts):
     """--add-host NAME:IP (docker-py: {name: ip} or ["name:ip"]) -> [(name, ip)], checked."""
+    if not extra_hosts:
+        return []
     import ipaddress
 
     items = extra_hosts.items() if isinstance(extra_hosts, dict) else \

@@ -136,6 +136,8 @@ class Monitor:
         self.oom_fds = None  # (eventfd, watched fd) once the memory cgroup is watched
         self.oom_killed = False
         self.health = None  # the health checker of the current life (containers/health.py)
+        self.config_stamp = record.config_stamp()  # config.json as the launch read it
+        record.config_stamp_at_launch = self.config_stamp
 
     def _isolate(self):
         import _signal
@@ -233,7 +235,6 @@ class Monitor:
                          MonitorStart=fsutil.pid_start_time(os.getpid()), StartedAt=fsutil.now(),
                          FinishedAt=st.ZERO_TIME, ExitCode=0, Error="", RestartCount=restarts)
             self._write_state(state)
-            c.event("start")
             self.health = None
             if self.spec.health:
                 from .health import Checker
@@ -243,6 +244,7 @@ class Monitor:
             if not reported:
                 _report(self.status_fd, "S %d %s\n" % (pid, self.tty_path))
                 reported = True
+            c.event("start")  # after the report: the journal never delays the caller
             if fds is None:
                 self._pump_tty(master, log)
             else:
@@ -261,9 +263,9 @@ class Monitor:
                 self.oom_killed = True
             if self.oom_killed:
                 c.event("oom")
-            c.event("die", exitCode=code)
             if not self._should_restart(code, restarts):
-                break
+                break  # its die event goes to the journal after the caller has the exit code
+            c.event("die", exitCode=code)
             # Docker's back-off: 100 ms, doubling
             restarts += 1
             state = dict(self.state)
@@ -299,15 +301,21 @@ class Monitor:
         if self.spec.auto_remove and not c.restart_requested():
             c.record_exit(code)  # for `wait`, which may find the container gone
             c.remove_files()
-            c.event("destroy")
         _report(self.status_fd, "X %d\n" % code)
+        # the journal after the caller has its exit code: events never delay `run`
+        c.event("die", exitCode=code)
+        if self.spec.auto_remove and not c.restart_requested():
+            c.event("destroy")
 
     def _should_restart(self, code, restarts):
-        # the record's policy, read at the end of a life: `update --restart` takes effect at once
-        try:
-            policy = fsutil.read_json(self.container.config_path).get("restart_policy") or {}
-        except (OSError, ValueError):
-            policy = self.spec.restart_policy
+        # the record's policy, read at the end of a life if the record changed since the launch:
+        # `update --restart` takes effect at once
+        policy = self.spec.restart_policy
+        if self.container.config_changed_since(self.config_stamp):
+            try:
+                policy = fsutil.read_json(self.container.config_path).get("restart_policy") or {}
+            except (OSError, ValueError):
+                pass
         name = policy.get("Name") or "no"
         if name == "no" or self.container.stop_requested():
             return False

@@ -167,11 +167,13 @@ class Networking:
         """After the container stopped: its published ports and its addresses go."""
         from ..network import networks as net
 
-        cached, self._config = self._config, None
-        try:
-            self.config  # the record as it is now: `network connect` may have changed it since the start
-        except NotFound:
-            self._config = cached  # already removed (an --rm container's monitor): what we knew
+        stamp = getattr(self, "config_stamp_at_launch", None)
+        if stamp is None or self.config_changed_since(stamp):
+            cached, self._config = self._config, None
+            try:
+                self.config  # the record as it is now: `network connect` may have changed it since the start
+            except NotFound:
+                self._config = cached  # already removed (an --rm container's monitor): what we knew
         if self.config.get("extra_networks"):
             nets = net.Networks(self.client.root)
             import subprocess

@@ -86,6 +86,22 @@ class ContainerRecord:
                 raise NotFound("No such container: %s" % self.id) from None
         return self._config
 
+    def config_changed_since(self, stamp):
+        """Whether config.json was rewritten since stamp (its (mtime, inode) then): a stat, where a
+        re-read costs the json import on the monitor's exit path."""
+        try:
+            st = os.stat(self.config_path)
+        except FileNotFoundError:
+            return False
+        return (st.st_mtime_ns, st.st_ino) != stamp
+
+    def config_stamp(self):
+        try:
+            st = os.stat(self.config_path)
+        except FileNotFoundError:
+            return None
+        return (st.st_mtime_ns, st.st_ino)
+
     @property
     def name(self):
         return self.config["name"]

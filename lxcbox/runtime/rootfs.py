@@ -364,6 +364,8 @@ def supplementary_groups(layers, user, uid, gid):
 
 def resolve_groups(layers, groups):
     """--group-add: gids or group names of the image's /etc/group, as gids."""
+    if not groups:
+        return []
     table = {ent[0]: int(ent[2]) for ent in (l.split(":") for l in _read(layers, "/etc/group").splitlines()
                                              if l.count(":") >= 3) if ent[2].isdigit()}
     out = []
