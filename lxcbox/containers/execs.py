@@ -95,6 +95,8 @@ class Execs:
         from . import stdio
 
         cmd, env, workdir, uid, gid = self._exec_prepare(cmd, environment, workdir, user)
+        self.event("exec_create: " + " ".join(cmd))
+        self.event("exec_start: " + " ".join(cmd))
         lx = lxc.Container(self.id, config_path=self.client.containers_dir)
         # the command gets pipes of lxcbox's own, never the caller's fds (a host tty, say)
         relay = stdio.Relay(stdin_fd, stdout_fd, stderr_fd)
@@ -116,7 +118,9 @@ class Execs:
         if status < 0:
             raise LxcboxError("cannot attach to container %s" % self.short_id)
         code = os.waitstatus_to_exitcode(status)
-        return 128 - code if code < 0 else code
+        code = 128 - code if code < 0 else code
+        self.event("exec_die", exitCode=code)
+        return code
 
 
 class ExecResult(tuple):

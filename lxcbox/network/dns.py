@@ -1,7 +1,7 @@
 """The embedded DNS server of a user network, as Docker's 127.0.0.11 (there is no daemon: one
 small server process per user network, started with its first container).
 
-It listens on the network's gateway address, port 53 (UDP), on the host side of the bridge, and
+It listens on the network's gateway address, port 53 (UDP and TCP), on the host side of the bridge, and
 containers on the network get it as their only nameserver.  It answers the names, hostnames
 and `--network-alias`es of the containers on the network (A records, TTL 600, read from the
 network's names file, which `refresh_hosts` rewrites when one joins or leaves), and forwards
@@ -136,39 +136,72 @@ def _forward(data, servers):
     return None
 
 
-def serve(root, network, gateway, ready_fd):
+def _answer(data, names):
+    """The reply to one DNS message (None for what is not DNS)."""
     from dnslib import QTYPE, RCODE, A, DNSRecord, RR
+
+    try:
+        query = DNSRecord.parse(data)
+    except Exception:
+        return None  # not DNS: no answer
+    q = query.q
+    found = names.lookup(str(q.qname))
+    if found is not None:
+        reply = query.reply()
+        if q.qtype in (QTYPE.A, QTYPE.ANY):
+            for ip in found:
+                reply.add_answer(RR(q.qname, QTYPE.A, rdata=A(ip), ttl=TTL))
+        return reply.pack()
+    answer = _forward(data, upstreams())
+    if answer is None:
+        reply = query.reply()
+        reply.header.rcode = RCODE.SERVFAIL
+        answer = reply.pack()
+    return answer
+
+
+def _serve_tcp(listener, names):
+    """DNS over TCP (a 2-byte length before each message), one connection at a time, bounded."""
+    import struct
+
+    while True:
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(5)
+            try:
+                head = conn.recv(2, socket.MSG_WAITALL)
+                if len(head) != 2:
+                    continue
+                data = conn.recv(struct.unpack("!H", head)[0], socket.MSG_WAITALL)
+                answer = _answer(data, names)
+                if answer is not None:
+                    conn.sendall(struct.pack("!H", len(answer)) + answer)
+            except OSError:
+                continue
+
+
+def serve(root, network, gateway, ready_fd):
+    import threading
 
     names = _Names(names_path(root, network))
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((gateway, 53))
+        listener.bind((gateway, 53))
+        listener.listen(16)
     except OSError as exc:
         os.write(ready_fd, ("cannot listen on %s:53: %s" % (gateway, exc.strerror)).encode())
         return 1
     os.write(ready_fd, b"OK")
     os.close(ready_fd)
+    threading.Thread(target=_serve_tcp, args=(listener, _Names(names.path)), daemon=True).start()
     while True:
         data, peer = sock.recvfrom(65535)
-        try:
-            query = DNSRecord.parse(data)
-        except Exception:
-            continue  # not DNS: no answer
-        q = query.q
-        found = names.lookup(str(q.qname))
-        if found is not None:
-            reply = query.reply()
-            if q.qtype in (QTYPE.A, QTYPE.ANY):
-                for ip in found:
-                    reply.add_answer(RR(q.qname, QTYPE.A, rdata=A(ip), ttl=TTL))
-            sock.sendto(reply.pack(), peer)
-            continue
-        answer = _forward(data, upstreams())
-        if answer is None:
-            reply = query.reply()
-            reply.header.rcode = RCODE.SERVFAIL
-            answer = reply.pack()
-        sock.sendto(answer, peer)
+        answer = _answer(data, names)
+        if answer is not None:
+            sock.sendto(answer, peer)
 
 
 if __name__ == "__main__":

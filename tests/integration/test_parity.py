@@ -504,6 +504,13 @@ def test_embedded_dns_on_user_networks(cli, base, tmp_path, monkeypatch):
         for name in ("later", "db"):
             out = cli.ok("exec", "asker", "nslookup", name).stdout
             assert later_ip in out, out
+        # over TCP too (asked from the host side of the network's bridge)
+        reply = DNSRecord.parse(DNSRecord.question("later").send(gateway, 53, tcp=True, timeout=5))
+        assert [str(rr.rdata) for rr in reply.rr] == [later_ip]
+        # exec shows in the journal
+        events = cli.ok("events", "--since", "0", "--until", "0s", "-f", "container=asker", "--format",
+                        "{{.Action}}").stdout.splitlines()
+        assert "exec_start: nslookup later" in events and "exec_die" in events
         out = cli.ok("exec", "asker", "nslookup", "example.test").stdout
         assert "192.0.2.44" in out and any(a.startswith("example.test") for a in asked)
         cli.ok("rm", "-f", "later")
