@@ -18,7 +18,7 @@ import stat
 
 from .. import fsutil
 from ..fsutil import open_in_root
-from ..errors import InvalidArgument, LxcboxError, NotFound, StateError
+from ..errors import InvalidArgument, LxcboxError, NotFound
 
 CLONE_NEWNS = 0x00020000
 MS_REC, MS_PRIVATE = 0x4000, 0x40000
@@ -52,35 +52,30 @@ def _root_fd(container, scratch):
 
 
 def _running_root(container):
-    """/proc/<pid>/root of a process of the container's own cgroup, checked after the open to be
-    in another mount namespace than ours, still in that cgroup, and in its own root: never
-    lxc-execute's (which is the host's), a recycled pid's, or one LXC has not pivoted yet."""
-    from ..runtime import lxcconf
-    from . import processes
-
-    container._wait_in_cgroup()
-    ctrl = "pids" if lxcconf.cgroup_layout() == "v1" else ""
-    ours = os.stat("/proc/self/ns/mnt").st_ino
+    """/proc/<pid>/root of a process of the container's own cgroup and mount namespace, checked
+    after the open to be still in that cgroup and in its own root: never lxc-execute's (which is
+    the host's), a recycled pid's, or one LXC has not pivoted yet."""
     host_root = os.stat("/")
     marker = "lxc.payload." + container.id
-    for pid in sorted(processes._subtree_pids(container._cgroup_dir(ctrl))):
+
+    def open_root(pid):
         try:
             fd = os.open("/proc/%d/root" % pid, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError:
-            continue
+            return None
         try:
             with open("/proc/%d/cgroup" % pid) as f:
                 in_cgroup = marker in f.read()
-            other_ns = os.stat("/proc/%d/ns/mnt" % pid).st_ino != ours
         except OSError:
-            in_cgroup = other_ns = False
+            in_cgroup = False
         # a process LXC has not pivoted into the container's root yet still sees the host's /
         st = os.fstat(fd)
-        pivoted = (st.st_dev, st.st_ino) != (host_root.st_dev, host_root.st_ino)
-        if in_cgroup and other_ns and pivoted:
+        if in_cgroup and (st.st_dev, st.st_ino) != (host_root.st_dev, host_root.st_ino):
             return fd
         os.close(fd)
-    raise StateError("container %s is not running yet: try again" % container.name)
+        return None
+
+    return container._namespace_pid("mnt", accept=open_root)
 
 
 def _go_mode(st):

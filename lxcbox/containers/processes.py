@@ -201,11 +201,12 @@ class Processes:
         self.write_state(state)
         self.event("unpause")
 
-    def _namespace_pid(self, ns="net", timeout=5):
+    def _namespace_pid(self, ns="net", timeout=5, accept=None):
         """A pid of the container's own cgroup that is in its own `ns` namespace (not the host's):
         what nsenter and /proc/<pid>/... may safely target.  Right after a start, lxc-execute and
         an init LXC has not finished setting up are still in the host's namespaces: wait for a
-        process that is not (a bounded wait), else StateError."""
+        process that is not (a bounded wait), else StateError.  accept(pid): a further check,
+        returning what to return for that pid (None: try another)."""
         import time
 
         self._wait_in_cgroup(timeout)
@@ -215,10 +216,13 @@ class Processes:
         while True:
             for pid in sorted(_subtree_pids(self._cgroup_dir(ctrl))):
                 try:
-                    if os.stat("/proc/%d/ns/%s" % (pid, ns)).st_ino != ours:
-                        return pid
+                    if os.stat("/proc/%d/ns/%s" % (pid, ns)).st_ino == ours:
+                        continue
                 except OSError:
                     continue
+                found = pid if accept is None else accept(pid)
+                if found is not None:
+                    return found
             if time.monotonic() > deadline:
                 raise StateError("container %s is not running yet: try again" % self.short_id)
             time.sleep(0.01)  # a bounded wait for LXC to finish the start
