@@ -10,7 +10,7 @@ import os
 from .containers import container as _container
 from . import paths
 from .containers.stdio import capture
-from .errors import ContainerError, ImageNotFound, InvalidArgument, NotFound
+from .errors import BuildError, ContainerError, ImageNotFound, InvalidArgument, NotFound
 from .images.store import Graph
 from .containers.names import Registry
 
@@ -689,6 +689,38 @@ class ImageCollection:
             graph.commit_cache()
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
+    def prune_builds(self, filters=None, keep_storage=None, all=False):
+        """`builder prune` (docker-py's shape): forget the build cache (its index and the
+        `RUN --mount=type=cache` directories) and delete the cached step images that nothing
+        needs any more: untagged, unused by containers, and no parent of a kept image."""
+        from .build.cache import BuildCache
+
+        if filters or keep_storage:
+            raise InvalidArgument("prune_builds: filters and keep_storage are not supported by lxcbox")
+        del all  # every cached step is unused once the index is gone
+        graph = self.client.graph
+        cache = BuildCache(graph.root)
+        deleted, reclaimed = [], 0
+        with graph.lock():
+            cached = cache.image_ids()
+            reclaimed += cache.clear()
+            while True:
+                users = self._users()
+                children = self._children()
+                tagged = set(graph.tags().values())
+                doomed = [h for h in graph.image_ids() if h in cached and h not in users and h not in children
+                          and h not in tagged]
+                if not doomed:
+                    break
+                for hexid in doomed:
+                    before = _layer_sizes(graph)
+                    graph.delete_image(hexid)
+                    reclaimed += sum(size for d, size in before.items() if d not in _layer_sizes(graph))
+                    deleted.append("sha256:" + hexid)
+                    cached.discard(hexid)
+            graph.commit_cache()
+        return {"CachesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
     def save(self, refs, fileobj):
         from .images import oci
 
@@ -713,6 +745,50 @@ class ImageCollection:
             image.loaded_as = list(names)  # the names the archive gave it (none: saved by id)
             images.append(image)
         return images
+
+    def build(self, path=None, fileobj=None, tag=None, dockerfile=None, buildargs=None, target=None, nocache=False,
+              pull=False, labels=None, network_mode=None, rm=True, forcerm=False, quiet=False, custom_context=False,
+              encoding=None, stream=False, platform=None, dockerfile_text=None, **kwargs):
+        """Build an image from a Dockerfile (docker-py's shape): returns (Image, log generator).
+
+        path: the context directory; fileobj: a Dockerfile (custom_context=False) or a context tar
+        (custom_context=True; encoding "gzip" or None, any compression is detected).
+        dockerfile: its path in the context (default Dockerfile), or a Dockerfile's text when no
+        context has it; dockerfile_text: the Dockerfile itself (the CLI's `-f FILE` and `-f -`).
+        tag: a name or a list.  stream=True: the log generator only, consumed
+        as the build goes (the Engine API's and the CLI's form).  A failure raises BuildError
+        with the log so far.
+        """
+        unknown = set(kwargs) - {"timeout", "container_limits", "shmsize", "cache_from", "squash",
+                                 "extra_hosts", "isolation", "use_config_proxy"}
+        if unknown:
+            raise InvalidArgument("build() got an unexpected keyword argument %r" % sorted(unknown)[0])
+        for name in ("squash", "cache_from", "container_limits", "extra_hosts", "isolation"):
+            if kwargs.get(name):
+                raise InvalidArgument("build(%s=...) is not supported by lxcbox" % name)
+        if platform and platform not in ("linux/amd64", "linux/x86_64", "amd64"):
+            raise InvalidArgument("build for platform %s: lxcbox builds linux/amd64 only" % platform)
+        del encoding, forcerm  # a context's compression is detected; failed steps' containers are always removed
+        from .build import build_messages
+
+        gen = build_messages(self.client, path=path, fileobj=fileobj, custom_context=custom_context,
+                             dockerfile=dockerfile, dockerfile_text=dockerfile_text, tags=[tag] if isinstance(tag, str) else list(tag or []),
+                             buildargs=buildargs, target=target, nocache=nocache, pull=pull, labels=labels,
+                             network=network_mode, remove=rm)
+        if stream:
+            return gen
+        log, image_id = [], None
+        try:
+            for msg in gen:
+                log.append(msg)
+                if "aux" in msg:
+                    image_id = msg["aux"]["ID"]
+        except BuildError as exc:
+            exc.build_log = log + [{"error": exc.msg, "errorDetail": {"message": exc.msg}}]
+            raise
+        if quiet:
+            log = [{"stream": image_id + "\n"}]
+        return self.get(image_id), iter(log)
 
     def import_image(self, fileobj, repository=None, changes=None, message=""):
         """A rootfs tarball (plain, gzip or xz) as a one-layer image: `lxcbox import`."""

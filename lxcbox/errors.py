@@ -62,3 +62,15 @@ class ContainerError(LxcboxError):
             % (" ".join(command or []), image, exit_status, err)
         )
         self.exit_code = exit_status
+
+
+class BuildError(LxcboxError):
+    """A build failed: a step's command, a missing source, a bad instruction (docker-py's
+    BuildError).  build_log: the messages the build gave before it failed."""
+
+    exit_code = 1
+
+    def __init__(self, message, build_log=None):
+        super().__init__(message)
+        self.msg = message
+        self.build_log = build_log or []

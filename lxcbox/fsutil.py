@@ -393,3 +393,31 @@ def open_in_root(root_fd, path, flags):
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err), path)
     return fd
+
+
+def makedirs_in_root(root_fd, path, mode=0o755):
+    """mkdir -p of path resolved inside root_fd (RESOLVE_IN_ROOT: a symlink on the way stays in
+    the root).  Returns (an O_PATH fd of the directory, whether anything was created)."""
+    parts = [p for p in path.split("/") if p and p != "."]
+    created = False
+    fd = open_in_root(root_fd, ".", os.O_PATH | os.O_DIRECTORY)
+    for i, part in enumerate(parts):
+        try:
+            nfd = open_in_root(root_fd, "/".join(parts[:i + 1]), os.O_PATH | os.O_DIRECTORY)
+        except FileNotFoundError:
+            try:
+                os.mkdir(part, mode, dir_fd=fd)
+                created = True
+            except FileExistsError:
+                pass
+            try:
+                nfd = open_in_root(root_fd, "/".join(parts[:i + 1]), os.O_PATH | os.O_DIRECTORY)
+            except BaseException:
+                os.close(fd)
+                raise
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+        fd = nfd
+    return fd, created

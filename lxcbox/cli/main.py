@@ -41,6 +41,8 @@ cmd_version = _verb("system", "cmd_version")
 cmd_system = _verb("system", "cmd_system")
 cmd_events = _verb("system", "cmd_events")
 cmd_container_prune = _verb("system", "cmd_container_prune")
+cmd_build = _verb("build", "cmd_build")
+cmd_builder = _verb("build", "cmd_builder")
 
 
 # `docker container ...`: the object group's subcommands are the verbs themselves
@@ -239,6 +241,25 @@ VERBS = {
                     "volume=", dest="filter", metavar="FILTER"),
                 Opt("--format", "value", "Format output using a Go template or json", metavar="FORMAT")],
                0, 0, True),
+    "build": (cmd_build, "[OPTIONS] PATH|-", "Build an image from a Dockerfile",
+              [Opt("-t|--tag", "list", "Name and optionally a tag in the 'name:tag' format", dest="tag",
+                   metavar="NAME"),
+               Opt("-f|--file", "value", "Name of the Dockerfile (default: 'PATH/Dockerfile'; - for stdin)",
+                   dest="file", metavar="FILE"),
+               Opt("--build-arg", "list", "Set build-time variables", dest="build_arg", metavar="K=V"),
+               Opt("--target", "value", "Set the target build stage to build", metavar="STAGE"),
+               Opt("--no-cache", "flag", "Do not use cache when building the image", dest="no_cache"),
+               Opt("--pull", "flag", "Always attempt to pull a newer version of the image"),
+               Opt("--label", "list", "Set metadata for an image", metavar="K=V"),
+               Opt("--network", "value", "Networking mode for the RUN instructions during build (default bridge)",
+                   metavar="MODE"),
+               Opt("-q|--quiet", "flag", "Suppress the build output and print image ID on success", dest="quiet"),
+               Opt("--iidfile", "value", "Write the image ID to the file", metavar="FILE"),
+               Opt("--progress", "value", "Type of progress output (auto, plain, quiet)", metavar="TYPE"),
+               Opt("--rm", "flag", "Remove intermediate containers after a successful build (always)", default=True),
+               Opt("--force-rm", "flag", "Always remove intermediate containers (always)", dest="force_rm")],
+              1, 1, True),
+    "builder": (cmd_builder, "COMMAND", "Manage builds: prune [-a] [-f]", [], 1, None, False),
     "system": (cmd_system, "COMMAND", "Manage lxcbox: df [-v], prune [-a] [--volumes] [-f], info", [], 1, None,
                False),
 }

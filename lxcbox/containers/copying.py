@@ -90,6 +90,53 @@ def _go_mode(st):
 def _run_in_child(container, work, data_fd_in_child):
     """Fork a child that finds the container's root and calls work(root_fd, data_fd); returns
     (pid, status read end).  data_fd_in_child is the pipe end the child uses (closed here)."""
+    return _fork_worker(container.client.root, lambda scratch: _root_fd(container, scratch), work,
+                        data_fd_in_child)
+
+
+def in_layers(tmp_root, lowers, upper, work_dir, work):
+    """Run work(root_fd) in a child whose root is lowers (top first; none for an empty image)
+    under upper, mounted as overlay in the child's private mount namespace: what work writes
+    lands in upper (the builder's COPY, ADD and WORKDIR).  Returns work's dict."""
+    os.makedirs(upper, exist_ok=True)
+    os.makedirs(work_dir, exist_ok=True)
+    empty = None
+    if not lowers:
+        # overlay needs a lower layer: an empty one stands for `FROM scratch`
+        empty = os.path.join(os.path.dirname(work_dir), "empty-lower")
+        os.makedirs(empty, exist_ok=True)
+        lowers = [empty]
+
+    def open_root(scratch):
+        _mount_overlay(lowers, upper, work_dir, scratch)
+        return os.open(scratch, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    r, w = os.pipe()
+    os.close(r)
+    pid, status_r, scratch = _fork_worker(tmp_root, open_root, lambda root_fd, _: work(root_fd), w)
+    with os.fdopen(status_r, "rb") as f:
+        line = f.read()
+    os.waitpid(pid, 0)
+    for path in (scratch, empty):
+        if path:
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
+    import json
+
+    try:
+        status = json.loads(line.decode() or "{}")
+    except ValueError:
+        status = {}
+    if not status.pop("ok", False):
+        if status.get("kind") == "notfound":
+            raise NotFound(status.get("error") or "not found")
+        raise LxcboxError(status.get("error") or "writing into the image's layers failed")
+    return status
+
+
+def _fork_worker(tmp_root, open_root, work, data_fd_in_child):
     # what the child imports is imported here first: a module lock that another thread of this
     # process held at the fork would never be released in the child
     import importlib
@@ -98,7 +145,7 @@ def _run_in_child(container, work, data_fd_in_child):
         importlib.import_module(name)
 
     status_r, status_w = os.pipe()
-    scratch = os.path.join(container.client.root, "tmp", "cp-%d-%s" % (os.getpid(), os.urandom(4).hex()))
+    scratch = os.path.join(tmp_root, "tmp", "cp-%d-%s" % (os.getpid(), os.urandom(4).hex()))
     os.makedirs(scratch)
     pid = os.fork()
     if pid == 0:
@@ -112,7 +159,7 @@ def _run_in_child(container, work, data_fd_in_child):
                         os.close(fd)
                     except OSError:
                         pass
-            root_fd = _root_fd(container, scratch)
+            root_fd = open_root(scratch)
             extra = work(root_fd, data_fd_in_child) or {}
             fsutil.write_all(status_w, (fsutil.encode_json(dict(extra, ok=True)) + "\n").encode())
             code = 0

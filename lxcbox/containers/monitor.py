@@ -295,7 +295,7 @@ class Monitor:
         except Exception:
             pass
         self._finish_state(code)
-        for fd in self.targets.values():
+        for fd in set(self.targets.values()):  # stdout and stderr may be one fd (a build's step)
             if fd is not None:
                 os.close(fd)
         if self.spec.auto_remove and not c.restart_requested():

@@ -281,12 +281,13 @@ def _lstat_at(dfd, name):
         return None
 
 
-def extract_layer(fileobj, target, whiteouts="overlay", owner=None):
+def extract_layer(fileobj, target, whiteouts="overlay", owner=None, rename=None):
     """Unpack an OCI layer tar stream into target (an empty directory), safely.
 
     whiteouts: "overlay" turns `.wh.` entries into overlay's whiteouts (for a stored layer);
     "apply" deletes the named paths (for flattening layers into one tree); "none" takes them as
-    plain names (cp).  owner: (uid, gid) for every entry instead of the archive's.
+    plain names (cp).  owner: (uid, gid) for every entry instead of the archive's.  rename:
+    {member name: the name to unpack it as}.
     Returns the number of members.
     """
     import tarfile
@@ -295,10 +296,10 @@ def extract_layer(fileobj, target, whiteouts="overlay", owner=None):
         tar = open_tar(fileobj)
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise InvalidArgument("not a valid tar archive: %s" % exc) from None
-    return extract_layer_from(tar, target, whiteouts, owner)
+    return extract_layer_from(tar, target, whiteouts, owner, rename)
 
 
-def extract_layer_from(tar, target, whiteouts="overlay", owner=None):
+def extract_layer_from(tar, target, whiteouts="overlay", owner=None, rename=None):
     """extract_layer over an open tarfile stream.
 
     Every call is relative to a directory fd and never follows a symlink (O_NOFOLLOW, *at calls
@@ -314,6 +315,8 @@ def extract_layer_from(tar, target, whiteouts="overlay", owner=None):
     try:
         for member in tar:
             count += 1
+            if rename and member.name in rename:
+                member.name = rename[member.name]  # the builder's `COPY file /path/newname`
             rel = _clean_name(member.name)
             if not rel:
                 continue

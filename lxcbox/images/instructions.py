@@ -32,6 +32,34 @@ def split_instruction(line):
     return word.upper(), rest.strip()
 
 
+def _expand_at(text, i, env):
+    """The expansion of the `$...` at text[i]: (its value, the index after it)."""
+    n = len(text)
+    if i + 1 < n and text[i + 1] == "{":
+        end = text.find("}", i + 2)
+        if end < 0:
+            raise InvalidArgument("missing '}' in %r" % text)
+        body = text[i + 2:end]
+        name, op, word = body, "", ""
+        for candidate in (":-", ":+"):
+            if candidate in body:
+                name, _, word = body.partition(candidate)
+                op = candidate
+                break
+        value = env.get(name)
+        if op == ":-":
+            return (value if value else expand(word, env)), end + 1
+        if op == ":+":
+            return (expand(word, env) if value else ""), end + 1
+        return (value or ""), end + 1
+    j = i + 1
+    while j < n and (text[j].isalnum() or text[j] == "_"):
+        j += 1
+    if j == i + 1:
+        return "$", i + 1
+    return env.get(text[i + 1:j], ""), j
+
+
 def expand(text, env):
     """Docker's variable substitution: $VAR, ${VAR}, ${VAR:-word}, ${VAR:+word}; `\\$` is literal."""
     out, i, n = [], 0, len(text)
@@ -40,65 +68,48 @@ def expand(text, env):
         if ch == "\\" and i + 1 < n and text[i + 1] == "$":
             out.append("$")
             i += 2
-            continue
-        if ch != "$" or i + 1 >= n:
+        elif ch != "$" or i + 1 >= n:
             out.append(ch)
             i += 1
-            continue
-        if text[i + 1] == "{":
-            end = text.find("}", i + 2)
-            if end < 0:
-                raise InvalidArgument("missing '}' in %r" % text)
-            body = text[i + 2:end]
-            name, op, word = body, "", ""
-            for candidate in (":-", ":+"):
-                if candidate in body:
-                    name, _, word = body.partition(candidate)
-                    op = candidate
-                    break
-            value = env.get(name)
-            if op == ":-":
-                out.append(value if value else expand(word, env))
-            elif op == ":+":
-                out.append(expand(word, env) if value else "")
-            else:
-                out.append(value or "")
-            i = end + 1
-            continue
-        j = i + 1
-        while j < n and (text[j].isalnum() or text[j] == "_"):
-            j += 1
-        if j == i + 1:
-            out.append("$")
-            i += 1
-            continue
-        out.append(env.get(text[i + 1:j], ""))
-        i = j
+        else:
+            value, i = _expand_at(text, i, env)
+            out.append(value)
     return "".join(out)
 
 
-def _words(text):
-    """Shell-like words: quotes group and are removed, backslash escapes (as Docker's key=value parser)."""
-    words, cur, quote, i, started = [], [], None, 0, False
+def words(text, env=None, escape="\\"):
+    """Shell-like words, as Docker's word processor: quotes group and are removed, the escape
+    character escapes; with env, `$VAR` expands outside single quotes."""
+    out, cur, quote, i, started = [], [], None, 0, False
     while i < len(text):
         ch = text[i]
-        if quote:
+        if quote == "'":
             if ch == quote:
                 quote = None
-            elif ch == "\\" and quote == '"' and i + 1 < len(text) and text[i + 1] in '"\\$':
+            else:
+                cur.append(ch)
+        elif ch == "$" and env is not None and i + 1 < len(text):
+            value, i = _expand_at(text, i, env)
+            cur.append(value)
+            started = True
+            continue
+        elif quote:
+            if ch == quote:
+                quote = None
+            elif ch == escape and i + 1 < len(text) and text[i + 1] in '"$' + escape:
                 i += 1
                 cur.append(text[i])
             else:
                 cur.append(ch)
         elif ch in "\"'":
             quote, started = ch, True
-        elif ch == "\\" and i + 1 < len(text):
+        elif ch == escape and i + 1 < len(text):
             i += 1
             cur.append(text[i])
             started = True
         elif ch.isspace():
             if cur or started:
-                words.append("".join(cur))
+                out.append("".join(cur))
                 cur, started = [], False
         else:
             cur.append(ch)
@@ -107,19 +118,21 @@ def _words(text):
     if quote:
         raise InvalidArgument("unterminated quote in %r" % text)
     if cur or started:
-        words.append("".join(cur))
-    return words
+        out.append("".join(cur))
+    return out
 
 
-def pairs(keyword, text):
-    """`k=v k2="v 2"` -> [(k, v), ...]; ENV's legacy `K the rest` form -> [(K, "the rest")]."""
+def pairs(keyword, text, env=None):
+    """`k=v k2="v 2"` -> [(k, v), ...]; ENV's legacy `K the rest` form -> [(K, "the rest")].
+    With env, values (and keys) are expanded as Docker's builder does, quotes respected."""
     first = text.split(None, 1)
     if keyword == "ENV" and first and "=" not in first[0]:
         if len(first) < 2:
             raise InvalidArgument("ENV must have two arguments")
-        return [(first[0], first[1].strip())]
+        rest = first[1].strip()
+        return [(first[0], expand(rest, env) if env is not None else rest)]
     out = []
-    for word in _words(text):
+    for word in words(text, env):
         key, sep, value = word.partition("=")
         if not sep or not key:
             raise InvalidArgument("%s names must be followed by '=value': %r" % (keyword, word))
@@ -129,8 +142,8 @@ def pairs(keyword, text):
     return out
 
 
-def exec_or_shell(text):
-    """A JSON array (exec form) as is; anything else runs through /bin/sh -c."""
+def exec_or_shell(text, shell=None):
+    """A JSON array (exec form) as is; anything else runs through the shell (/bin/sh -c)."""
     text = text.strip()
     if text.startswith("["):
         try:
@@ -139,7 +152,7 @@ def exec_or_shell(text):
             value = None
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return value
-    return ["/bin/sh", "-c", text]
+    return list(shell or ["/bin/sh", "-c"]) + [text]
 
 
 def _list_or_words(text):
@@ -220,13 +233,17 @@ def expose_ports(text):
 class Changes:
     """Dockerfile instructions applied, in order, to one image config (lxcbox's keys)."""
 
-    def __init__(self, config, allowed=COMMIT_INSTRUCTIONS):
+    def __init__(self, config, allowed=COMMIT_INSTRUCTIONS, args=None):
         self.config = config
         self.allowed = allowed
         self.cmd_set = False
+        self.args = args or {}  # a build's ARGs in scope: they expand too, under the ENV of the same name
 
     def env(self):
         return dict(e.partition("=")[::2] for e in self.config.get("env") or [])
+
+    def expansion_env(self):
+        return dict(self.args, **self.env())
 
     def apply(self, line):
         keyword, args = split_instruction(line)
@@ -235,15 +252,15 @@ class Changes:
         if not args:
             raise InvalidArgument("%s requires at least one argument" % keyword)
         if keyword in _EXPANDS and keyword not in ("ENV", "LABEL"):
-            args = expand(args, self.env())
+            args = expand(args, self.expansion_env())
         getattr(self, "_" + keyword.lower())(args)
 
     def _cmd(self, args):
-        self.config["cmd"] = exec_or_shell(args)
+        self.config["cmd"] = exec_or_shell(args, self.config.get("shell"))
         self.cmd_set = True
 
     def _entrypoint(self, args):
-        self.config["entrypoint"] = exec_or_shell(args)
+        self.config["entrypoint"] = exec_or_shell(args, self.config.get("shell"))
         if not self.cmd_set:
             self.config["cmd"] = None  # as Docker: a new entrypoint does not keep the old command
 
@@ -256,8 +273,8 @@ class Changes:
     def _env(self, args):
         env = self.env()
         order = [e.partition("=")[0] for e in self.config.get("env") or []]
-        for key, value in pairs("ENV", args):
-            value = expand(value, env)
+        # as Docker: every value expands from the environment before this instruction
+        for key, value in pairs("ENV", args, self.expansion_env()):
             if key not in env:
                 order.append(key)
             env[key] = value
@@ -265,9 +282,8 @@ class Changes:
 
     def _label(self, args):
         labels = dict(self.config.get("labels") or {})
-        env = self.env()
-        for key, value in pairs("LABEL", args):
-            labels[expand(key, env)] = expand(value, env)
+        for key, value in pairs("LABEL", args, self.expansion_env()):
+            labels[key] = value
         self.config["labels"] = labels
 
     def _workdir(self, args):

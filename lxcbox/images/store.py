@@ -227,6 +227,23 @@ class Graph:
             self._ensure_link(diff_id)
         return diff_id
 
+    def add_layer_from_tree(self, tree):
+        """A layer made of a directory in overlay format (a container's upper dir, walked through
+        fds): written as its blob, unpacked from that blob into the store (the one path every
+        layer takes in).  Returns the diff_id hex."""
+        from . import archive
+
+        staging = self.new_staging("layer")
+        try:
+            blob = os.path.join(staging, "layer.tar.gz")
+            diff_id, blob_digest, blob_size = archive.write_blob(tree, blob)
+            with open(blob, "rb") as f:
+                archive.extract_layer(f, os.path.join(staging, "diff"))
+            return self.add_layer(staging, diff_id, (blob_digest, blob_size))
+        finally:
+            if os.path.isdir(staging):
+                fsutil.rmtree(staging)
+
     def _ensure_link(self, diff_id):
         # short names for lowerdirs (as podman's l/ links): many layers stay under the
         # page-size limit of overlay's mount options
@@ -245,11 +262,13 @@ class Graph:
         return os.path.join(self.layer_dir(diff_id), "layer.tar.gz")
 
     def add_image(self, layers, config, parent=None, comment="", created_by="", author="", created=None,
-                  config_blob=None):
+                  config_blob=None, history_entry=None):
         """Write an image over stored layers (diff ids, bottom first).  Caller holds the lock.
 
         The image id is the sha256 of its OCI image config (as Docker's): config_blob, the
-        exact bytes of a loaded image's config, keeps a loaded image's id.
+        exact bytes of a loaded image's config, keeps a loaded image's id.  history_entry: the
+        history entry this image adds (a build's: `created_by`, `empty_layer`), instead of one
+        made of created_by and comment.
         """
         import hashlib
         import json
@@ -265,7 +284,8 @@ class Graph:
             history = []
             if parent:
                 history = list(self.manifest(parent).get("history") or [])
-            history.append({"created": created, "created_by": created_by, "comment": comment,
+            history.append(dict(history_entry, created=created) if history_entry is not None else
+                           {"created": created, "created_by": created_by, "comment": comment,
                             **({"author": author} if author else {})})
             oci = oci_config(config, ["sha256:" + _hex(l) for l in layers], created, author, history)
             config_blob = json.dumps(oci, sort_keys=True, separators=(",", ":")).encode()

@@ -19,6 +19,7 @@ LAYERS = [
     ("runtime", {"runtime", "images.changes"}),
     ("stores", {"images", "network", "volumes"}),
     ("containers", {"containers"}),
+    ("build", {"build"}),
     ("api", {"client", "models", "api"}),
     ("cli", {"cli", "__main__"}),
     ("tools", {"tools"}),

@@ -17,7 +17,10 @@ def test_env_takes_many_pairs_and_removes_quotes():
     assert changed("ENV LEGACY the rest of the line")["env"] == ["LEGACY=the rest of the line"]
     assert changed("ENV X=2", config={"env": ["X=1", "P=/bin"]})["env"] == ["X=2", "P=/bin"]
     assert changed("ENV B=$A/b", config={"env": ["A=/a"]})["env"] == ["A=/a", "B=/a/b"]
-    assert changed("ENV A=1 B=$A")["env"] == ["A=1", "B=1"]  # as Docker: earlier pairs of the same line count
+    # Docker's reference: "ENV abc=bye def=$abc" gives def the value abc had before the instruction
+    assert changed("ENV A=1 B=$A")["env"] == ["A=1", "B="]
+    assert changed("ENV A=bye D=$A", config={"env": ["A=hello"]})["env"] == ["A=bye", "D=hello"]
+    assert changed("ENV S='$A' D=\"$A\"", config={"env": ["A=x"]})["env"] == ["A=x", "S=$A", "D=x"]
 
 
 def test_label_pairs_and_quotes():
