@@ -395,9 +395,10 @@ def open_in_root(root_fd, path, flags):
     return fd
 
 
-def makedirs_in_root(root_fd, path, mode=0o755):
+def makedirs_in_root(root_fd, path, mode=0o755, owner=None):
     """mkdir -p of path resolved inside root_fd (RESOLVE_IN_ROOT: a symlink on the way stays in
-    the root).  Returns (an O_PATH fd of the directory, whether anything was created)."""
+    the root); owner: (uid, gid) of the directories it makes.  Returns (an O_PATH fd of the
+    directory, whether anything was created)."""
     parts = [p for p in path.split("/") if p and p != "."]
     created = False
     fd = open_in_root(root_fd, ".", os.O_PATH | os.O_DIRECTORY)
@@ -408,6 +409,8 @@ def makedirs_in_root(root_fd, path, mode=0o755):
             try:
                 os.mkdir(part, mode, dir_fd=fd)
                 created = True
+                if owner is not None:
+                    os.chown(part, owner[0], owner[1], dir_fd=fd, follow_symlinks=False)
             except FileExistsError:
                 pass
             try:

@@ -15,3 +15,46 @@ def wait_for(condition, timeout=10.0, interval=0.01, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
         time.sleep(interval)
+
+
+def image_tree(tar_path):
+    """(files, config) of an image saved as a tar with Docker's manifest.json (lxcbox save,
+    podman save --format docker-archive): files is {path: (type, mode, uid, gid, link target or
+    content sha256)} after applying every layer and its whiteouts; mtimes are left out."""
+    import hashlib
+    import json
+    import posixpath
+    import tarfile
+
+    files = {}
+    with tarfile.open(tar_path) as outer:
+        manifest = json.load(outer.extractfile("manifest.json"))[0]
+        config = json.load(outer.extractfile(manifest["Config"]))
+        for layer in manifest["Layers"]:
+            with tarfile.open(fileobj=outer.extractfile(layer), mode="r|*") as t:
+                for m in t:
+                    name = posixpath.normpath("/" + m.name).lstrip("/")
+                    if not name:
+                        continue
+                    parent, base = posixpath.split(name)
+                    if base == ".wh..wh..opq":
+                        for k in [k for k in files if k.startswith(parent + "/")]:
+                            del files[k]
+                        continue
+                    if base.startswith(".wh."):
+                        gone = posixpath.join(parent, base[4:])
+                        for k in [k for k in files if k == gone or k.startswith(gone + "/")]:
+                            del files[k]
+                        continue
+                    if m.islnk():
+                        target = posixpath.normpath("/" + m.linkname).lstrip("/")
+                        files[name] = ("file",) + files[target][1:]
+                        continue
+                    kind = "dir" if m.isdir() else "link" if m.issym() else "file" if m.isfile() else "other"
+                    extra = m.linkname if m.issym() else ""
+                    if m.isfile():
+                        extra = hashlib.sha256(t.extractfile(m).read()).hexdigest()
+                    if kind == "dir" and name in files and files[name][0] == "dir":
+                        pass  # a directory met again: its last metadata wins
+                    files[name] = (kind, m.mode & 0o7777, m.uid, m.gid, extra)
+    return files, config

@@ -34,6 +34,9 @@ PREDEFINED_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FT
                    "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
 
 
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
 def _short(hexid):
     return hexid[:12]
 
@@ -185,7 +188,8 @@ class Builder:
             prev = self.done[found.index]
             st.image_id, st.layers, st.config = prev.image_id, list(prev.layers), dict(prev.config)
         elif base.lower() == "scratch":
-            st.image_id, st.layers, st.config = None, [], {}
+            # as BuildKit and buildah: an image from scratch gets the default PATH
+            st.image_id, st.layers, st.config = None, [], {"env": [DEFAULT_PATH]}
         else:
             st.image_id = self._base_image(base, stage.platform)
             m = self.graph.manifest(st.image_id)
@@ -263,6 +267,10 @@ class Builder:
         # as Docker: the ARG's name is the step (its value is in the key of the RUNs that see it)
         yield from self._metadata_image(st, dict(st.config), "ARG " + ins.args)
 
+    def _parent_key(self, st):
+        # a step's parent in its cache key: the image so far, or for `scratch` its config
+        return st.image_id or cache_key("scratch", st.config)
+
     def _cached(self, st, key):
         if self.nocache:
             return None
@@ -283,7 +291,7 @@ class Builder:
         return [{"stream": " ---> Using cache\n"}, {"stream": " ---> %s\n" % _short(hexid)}]
 
     def _metadata_image(self, st, config, shown, quiet=False, author=None):
-        key = cache_key(st.image_id or "scratch", "nop", shown, config)
+        key = cache_key(self._parent_key(st), "nop", shown, config)
         hexid = self._cached(st, key)
         if hexid:
             msgs = self._use_cached(st, hexid)
@@ -312,16 +320,15 @@ class Builder:
     def _run(self, st, ins):
         text = ins.args
         shell = list(st.config.get("shell") or ["/bin/sh", "-c"])
-        stdin_data = None
-        if ins.heredocs:
-            doc = ins.heredocs[0]
-            if text.strip() == "<<" + ("-" if False else "") + doc.name or _only_heredoc(text, doc.name):
-                argv = shell + [doc.content]
-                shown_cmd = text + "\n" + doc.content + doc.name
-            else:
-                argv = shell + [text]
-                stdin_data = doc.content.encode()
-                shown_cmd = text
+        if ins.heredocs and _only_heredoc(text, ins.heredocs[0].name) and len(ins.heredocs) == 1:
+            # `RUN <<EOF`: the heredoc is the script (BuildKit's rule)
+            argv = shell + [ins.heredocs[0].content]
+            shown_cmd = " ".join(shell + [text])
+        elif ins.heredocs:
+            # a command that reads heredocs: the shell gets them with it, as written
+            script = text + "\n" + "".join(d.content + d.name + "\n" for d in ins.heredocs)
+            argv = shell + [script]
+            shown_cmd = " ".join(shell + [text])
         else:
             argv = instructions.exec_or_shell(text, shell) if text.startswith("[") else shell + [text]
             shown_cmd = " ".join(argv)
@@ -334,7 +341,7 @@ class Builder:
             network = None
         created_by = ("|%d %s " % (len(arg_env), " ".join("%s=%s" % kv for kv in arg_env)) if arg_env else "") + \
             shown_cmd
-        key = cache_key(st.image_id or "scratch", "RUN", text, [d.content for d in ins.heredocs], arg_env,
+        key = cache_key(self._parent_key(st), "RUN", text, [d.content for d in ins.heredocs], arg_env,
                         mounts, self._mount_sources(mounts), network or self.network)
         hexid = self._cached(st, key)
         if hexid:
@@ -342,7 +349,7 @@ class Builder:
             return
         if st.image_id is None:
             yield from self._metadata_image(st, dict(st.config), "FROM scratch", quiet=True)
-        yield from self._run_container(st, argv, arg_env, mounts, network, stdin_data, created_by, key)
+        yield from self._run_container(st, argv, arg_env, mounts, network, created_by, key)
 
     def _mount_sources(self, mounts):
         """What a bind mount from a stage or an image shows: that image's id (for the cache key)."""
@@ -352,7 +359,7 @@ class Builder:
                 out.append(self._source_image(m["from"], None)[0])
         return out
 
-    def _run_container(self, st, argv, arg_env, mounts, network, stdin_data, created_by, key):
+    def _run_container(self, st, argv, arg_env, mounts, network, created_by, key):
         import threading
 
         specs, cleanup = self._mount_specs(st, mounts)
@@ -365,21 +372,15 @@ class Builder:
                 network=network or self.network or None, mounts=specs, labels={"lxcbox.build": "1"})
             yield {"stream": " ---> Running in %s\n" % c.short_id}
             r, w = os.pipe2(os.O_CLOEXEC)
-            stdin_r = None
-            if stdin_data is not None:
-                stdin_r, stdin_w = os.pipe2(os.O_CLOEXEC)
-                threading.Thread(target=_feed, args=(stdin_w, stdin_data), daemon=True).start()
             box = {}
 
             def runner():
                 try:
-                    box["code"] = c.start_attached(stdin_r, w, w)
+                    box["code"] = c.start_attached(None, w, w)
                 except BaseException as exc:
                     box["error"] = exc
                 finally:
                     os.close(w)
-                    if stdin_r is not None:
-                        os.close(stdin_r)
 
             t = threading.Thread(target=runner, daemon=True)
             t.start()
@@ -478,7 +479,7 @@ class Builder:
         st.changes.args = self._arg_values(st)
         st.changes.apply("WORKDIR " + ins.args)
         path = config["workdir"]
-        key = cache_key(st.image_id or "scratch", "WORKDIR", path)
+        key = cache_key(self._parent_key(st), "WORKDIR", path)
         hexid = self._cached(st, key)
         if hexid:
             yield from self._use_cached(st, hexid)
@@ -538,7 +539,7 @@ class Builder:
         if source_from and kw == "ADD":
             raise BuildError("dockerfile parse error line %d: unknown flag: from" % ins.line)
         tar_path = os.path.join(self.tmp, "copy-%d.tar" % self.step)
-        heredocs = {"<<" + h.name: h for h in ins.heredocs}
+        heredocs = {h.name: h for h in ins.heredocs}
         plan = []
         try:
             if source_from:
@@ -548,14 +549,14 @@ class Builder:
             else:
                 with open(tar_path, "w+b") as f:
                     digest, members = self._tar_from_context(kw, srcs, f, owner, chmod, heredocs, env)
-            key = cache_key(st.image_id or "scratch", kw, dest, srcs, digest, owner, chmod, dest_is_dir)
+            key = cache_key(self._parent_key(st), kw, dest, srcs, digest, owner, chmod, dest_is_dir)
             hexid = self._cached(st, key)
             if hexid:
                 yield from self._use_cached(st, hexid)
                 return
             plan = members
             dest_is_file = not dest_is_dir and len(plan) == 1 and plan[0]["kind"] == "file"
-            layer = self._write_layer(st, tar_path, plan, dest, dest_is_file, kw)
+            layer = self._write_layer(st, tar_path, plan, dest, dest_is_file, kw, owner)
         finally:
             if os.path.exists(tar_path):
                 os.unlink(tar_path)
@@ -591,10 +592,10 @@ class Builder:
         tar = SourceTar(f, owner=owner, chmod=chmod)
         plan = []
         for src in srcs:
-            if src in heredocs:
-                doc = heredocs[src]
+            doc = heredocs.get(_heredoc_name(src))
+            if doc is not None:
                 content = instructions.expand(doc.content, env) if doc.expand else doc.content
-                name = src[2:]
+                name = doc.name
                 tar.add_bytes(name, content.encode(), mode=0o644)
                 plan.append({"kind": "file", "name": name})
                 continue
@@ -610,7 +611,7 @@ class Builder:
                         plan.append({"kind": "archive", "path": self._stash(fd, tar)})
                         continue
                     name = "" if is_dir else posixpath.basename(rel)
-                    tar.add_path("/proc/self/fd/%d" % fd, name)
+                    tar.add_path("/proc/self/fd/%d" % fd, name, self.context.excluder(rel))
                     plan.append({"kind": "dir" if is_dir else "file", "name": name})
                 finally:
                     os.close(fd)
@@ -690,7 +691,7 @@ class Builder:
             fsutil.rmtree(upper + ".work")
         return result["plan"]
 
-    def _write_layer(self, st, tar_path, plan, dest, dest_is_file, kw):
+    def _write_layer(self, st, tar_path, plan, dest, dest_is_file, kw, owner):
         """Unpack the step's tar (and ADD's archives) at the destination, in a child that sees the
         image's root only; the upper directory it wrote becomes the layer."""
         from ..containers import copying
@@ -708,7 +709,8 @@ class Builder:
                 except OSError:
                     target = posixpath.dirname(dest)
                     rename = {plan[0]["name"]: posixpath.basename(dest)}
-            fd, _ = fsutil.makedirs_in_root(root_fd, target)
+            # as Docker: the directories the copy makes belong to --chown's owner
+            fd, _ = fsutil.makedirs_in_root(root_fd, target, owner=owner)
             try:
                 with open(tar_path, "rb") as f:
                     archive.extract_layer(f, "/proc/self/fd/%d" % fd, whiteouts="none", owner=None, rename=rename)
@@ -736,19 +738,18 @@ def members_dirs(plan):
     return any(p["kind"] == "dir" for p in plan)
 
 
+def _heredoc_name(word):
+    """`<<EOF` or `<<-EOF` (quotes already removed) -> EOF; None for anything else."""
+    import re
+
+    m = re.fullmatch(r"<<-?([A-Za-z_][A-Za-z0-9_]*)", word)
+    return m.group(1) if m else None
+
+
 def _only_heredoc(text, name):
     import re
 
     return re.fullmatch(r"\s*<<-?(['\"]?)%s\1\s*" % re.escape(name), text) is not None
-
-
-def _feed(fd, data):
-    try:
-        fsutil.write_all(fd, data)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _env(config):

@@ -143,6 +143,13 @@ class Context:
             self._entries = [(rel, st) for rel, _, _, st in fsutil.walk_beneath("/proc/self/fd/%d" % self.fd)]
         return self._entries
 
+    def excluder(self, top):
+        """excluded(rel, lstat) for the paths below the context path top, or None with no
+        .dockerignore."""
+        if not self.ignore:
+            return None
+        return lambda rel, st: not self._kept(posixpath.join(top, rel) if top else rel, st)
+
     def _kept(self, rel, st):
         if not self.ignore.excluded(rel):
             return True
@@ -210,12 +217,15 @@ class SourceTar:
         self._note(info, data)
         self.tar.addfile(info, io.BytesIO(data))
 
-    def add_path(self, ctx_fd_path, arcname):
+    def add_path(self, ctx_fd_path, arcname, excluded=None):
         """One source: a file (as arcname) or a directory's contents (under arcname, "" for the
-        top).  ctx_fd_path: /proc/self/fd/N of an O_PATH fd of the source."""
+        top).  ctx_fd_path: /proc/self/fd/N of an O_PATH fd of the source.  excluded(rel, lstat):
+        whether a path below a directory source is left out (.dockerignore)."""
         st = os.stat(ctx_fd_path)
         if stat.S_ISDIR(st.st_mode):
             for rel, dfd, name, est in fsutil.walk_beneath(ctx_fd_path):
+                if excluded is not None and excluded(rel, est):
+                    continue
                 self._add_entry(dfd, name, est, posixpath.join(arcname, rel) if arcname else rel)
         elif stat.S_ISREG(st.st_mode):
             rfd = os.open(ctx_fd_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)

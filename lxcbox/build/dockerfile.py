@@ -75,7 +75,7 @@ def _heredocs(keyword, text, lines, i):
 def _flags(keyword, args, line):
     """Leading `--name=value` words -> ({name: [values]}, the rest)."""
     flags = {}
-    while args.startswith("--"):
+    while keyword in FLAGS and args.startswith("--"):
         word, _, rest = args.partition(" ")
         name, sep, value = word[2:].partition("=")
         if name not in FLAGS.get(keyword, ()):
