@@ -396,31 +396,45 @@ def open_in_root(root_fd, path, flags):
 
 
 def makedirs_in_root(root_fd, path, mode=0o755, owner=None):
-    """mkdir -p of path resolved inside root_fd (RESOLVE_IN_ROOT: a symlink on the way stays in
-    the root); owner: (uid, gid) of the directories it makes.  Returns (an O_PATH fd of the
-    directory, whether anything was created)."""
-    parts = [p for p in path.split("/") if p and p != "."]
-    created = False
-    fd = open_in_root(root_fd, ".", os.O_PATH | os.O_DIRECTORY)
-    for i, part in enumerate(parts):
+    """mkdir -p of path inside root_fd, symlinks resolved as if root_fd were / (a dangling one
+    is followed and its target made, as Docker's copy does; `..` stops at the root); owner:
+    (uid, gid) of the directories it makes.  Returns (an O_PATH fd of the directory, whether
+    anything was created)."""
+    import errno
+    import stat as _stat
+
+    todo = [p for p in path.split("/") if p and p != "."]
+    done = []  # a path of real directories (no symlink) inside the root
+    created, hops = False, 0
+    while todo:
+        part = todo.pop(0)
+        if part == "..":
+            if done:
+                done.pop()
+            continue
+        parent = open_in_root(root_fd, "/".join(done) or ".", os.O_PATH | os.O_DIRECTORY)
         try:
-            nfd = open_in_root(root_fd, "/".join(parts[:i + 1]), os.O_PATH | os.O_DIRECTORY)
-        except FileNotFoundError:
             try:
-                os.mkdir(part, mode, dir_fd=fd)
-                created = True
+                st = os.stat(part, dir_fd=parent, follow_symlinks=False)
+            except FileNotFoundError:
+                os.mkdir(part, mode, dir_fd=parent)
                 if owner is not None:
-                    os.chown(part, owner[0], owner[1], dir_fd=fd, follow_symlinks=False)
-            except FileExistsError:
-                pass
-            try:
-                nfd = open_in_root(root_fd, "/".join(parts[:i + 1]), os.O_PATH | os.O_DIRECTORY)
-            except BaseException:
-                os.close(fd)
-                raise
-        except BaseException:
-            os.close(fd)
-            raise
-        os.close(fd)
-        fd = nfd
-    return fd, created
+                    os.chown(part, owner[0], owner[1], dir_fd=parent, follow_symlinks=False)
+                created = True
+                done.append(part)
+                continue
+            if _stat.S_ISLNK(st.st_mode):
+                hops += 1
+                if hops > 40:
+                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+                target = os.readlink(part, dir_fd=parent)
+                if target.startswith("/"):
+                    done = []
+                todo = [p for p in target.split("/") if p and p != "."] + todo
+                continue
+            if not _stat.S_ISDIR(st.st_mode):
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), "/" + "/".join(done + [part]))
+            done.append(part)
+        finally:
+            os.close(parent)
+    return open_in_root(root_fd, "/".join(done) or ".", os.O_PATH | os.O_DIRECTORY), created

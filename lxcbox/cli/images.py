@@ -14,6 +14,17 @@ def cmd_history(g, o, args):
         print(image.hexid[:12])
         return 0
     now, rows = time.time(), []
+    if o["format"]:
+        from ..fsutil import format_time
+        from .common import format_items
+
+        items = [{"ID": e["Id"] if o["no_trunc"] or not e["Id"].startswith("sha256:") else e["Id"][7:19],
+                  "CreatedSince": human_duration(now - e["Created"]) + " ago",
+                  "CreatedAt": format_time(e["Created"] * 10 ** 9), "CreatedBy": e["CreatedBy"],
+                  "Size": _size(e["Size"]), "Comment": e["Comment"]} for e in image.history()]
+        format_items(o["format"], items, {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
+                                          "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT"})
+        return 0
     for entry in image.history():
         created_by = entry["CreatedBy"]
         if not o["no_trunc"] and len(created_by) > 45:

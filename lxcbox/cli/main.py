@@ -142,6 +142,7 @@ VERBS = {
              [], 1, 1, True),
     "history": (cmd_history, "[OPTIONS] IMAGE", "Show the history of an image",
                 [Opt("--no-trunc", "flag", "Don't truncate output"),
+                 Opt("--format", "value", "Format output using a Go template, table or json", metavar="FORMAT"),
                  Opt("-q|--quiet", "flag", "Only show image IDs", dest="quiet")], 1, 1, True),
     "tag": (cmd_tag, "SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]", "Create a tag that refers to an image", [], 2, 2, True),
     "export": (cmd_export, "[OPTIONS] CONTAINER", "Export a container's filesystem as a tar archive",

@@ -209,6 +209,7 @@ def _system_prune(g, po):
         what.append("all anonymous volumes not used by at least one container")
     what.append("all images without at least one container associated to them" if po["all"] else
                 "all dangling images")
+    what.append("all build cache")
     if not po["force"] and not _confirm("WARNING! This will remove:\n" + "\n".join("  - " + w for w in what) + "\n"):
         return 0
     client = _client(g)
@@ -229,6 +230,10 @@ def _system_prune(g, po):
     total += images["SpaceReclaimed"]
     if images["ImagesDeleted"]:
         print("Deleted Images:\n" + "\n".join("deleted: " + i["Deleted"] for i in images["ImagesDeleted"]) + "\n")
+    builds = client.images.prune_builds()
+    total += builds["SpaceReclaimed"]
+    if builds["CachesDeleted"]:
+        print("Deleted build cache objects:\n" + "\n".join(builds["CachesDeleted"]) + "\n")
     print("Total reclaimed space: %s" % _size(total))
     return 0
 
