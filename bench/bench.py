@@ -14,6 +14,9 @@ Scenarios:
   network  `run --rm base true` on lxcbox's bridge against --network none and podman's default network.
   commit   commit of a one-file change on a 200 MB image: time and disk growth, lxcbox and podman.
   create   create of 50 containers from that image: time and disk each, lxcbox and podman.
+  build    a 7-step Dockerfile on base (3 RUNs, 2 COPYs, ENV, CMD): cold (--no-cache), a rebuild
+           with no change, a rebuild after editing one copied file; lxcbox build and podman build
+           in turn; and one RUN step's cost against `lxcbox run --rm` of the same command.
   registry a 5-layer 200 MB image through a real registry (docker-registry on loopback): pull into
            an empty store (lxcbox, podman pull, skopeo copy to containers-storage), push to an
            empty registry (lxcbox, podman push), a re-pull with every layer present, and the bytes
@@ -307,6 +310,57 @@ def bench_registry(bench, rounds=3):
             "bytes_moved_after_change": changed_bytes}
 
 
+BUILD_DOCKERFILE = """ARG BASE
+FROM ${BASE}
+ENV APP=/app
+COPY a.txt /app/a.txt
+RUN echo one > /one
+COPY b.txt /app/b.txt
+RUN echo two > /two
+RUN echo three > /three
+CMD ["cat", "/app/a.txt"]
+"""
+
+
+def bench_build(bench, rounds=5):
+    """lxcbox build and podman build, in turn, on the same context."""
+    ctx = os.path.join(bench.work, "build-context")
+    os.makedirs(ctx)
+    with open(os.path.join(ctx, "Dockerfile"), "w") as f:
+        f.write(BUILD_DOCKERFILE)
+    for name in ("a.txt", "b.txt"):
+        with open(os.path.join(ctx, name), "w") as f:
+            f.write(name + "\n")
+    lx = LXCBOX + ["--root", bench.root, "build", "-q", "--build-arg", "BASE=base", "-t", "bench-built"]
+    engines = {"lxcbox": (lx, None)}
+    if bench.podman:
+        engines["podman"] = (bench.podman + ["build", "-q", "--build-arg", "BASE=lxcbox-bench-busybox", "-t",
+                                             "bench-built"], bench.podman_env)
+    out = {}
+    for r in range(rounds + 1):
+        for name, (argv, env) in engines.items():
+            cold = timed(argv + ["--no-cache", ctx], env=env)
+            same = timed(argv + [ctx], env=env)
+            with open(os.path.join(ctx, "b.txt"), "w") as f:
+                f.write("b, edited in round %d by %s\n" % (r, name))
+            edited = timed(argv + [ctx], env=env)
+            if r:  # the first round warms up
+                for k, v in (("cold", cold), ("no change", same), ("one file edited", edited)):
+                    out.setdefault(name, {}).setdefault(k, []).append(v)
+    # one RUN step against `run --rm` of the same command (both on the bridge)
+    one = os.path.join(bench.work, "one-run")
+    os.makedirs(one)
+    with open(os.path.join(one, "Dockerfile"), "w") as f:
+        f.write("FROM base\nRUN true\n")
+    step, run = [], []
+    for i in range(rounds + 10):
+        step.append(timed(LXCBOX + ["--root", bench.root, "build", "-q", "--no-cache", one]))
+        run.append(timed(LXCBOX + ["--root", bench.root, "run", "--rm", "base", "true"]))
+    medians = {name: {k: statistics.median(v) for k, v in d.items()} for name, d in out.items()}
+    return {"medians_ms": medians, "samples_ms": out, "one_run_step_build_ms": statistics.median(step),
+            "run_rm_ms": statistics.median(run)}
+
+
 def alternate(contenders, runs, warmup=3):
     times = {name: [] for name, _ in contenders}
     for i in range(warmup + runs):
@@ -345,6 +399,7 @@ def main():
         imports = import_cost()
         images = bench_commit_create(bench)
         moved = bench_registry(bench)
+        built = bench_build(bench)
     finally:
         bench.close()
         subprocess.run(["rm", "-rf", work, "/run/lxc/lock" + work])
@@ -403,13 +458,30 @@ def main():
                     % (rm["lxcbox re-pull"], "OK" if rm["lxcbox re-pull"] <= 100 else "OVER"))
     verdicts.append("pull after a one-layer change moved %d bytes; that layer's blob is %d bytes (+ the config)"
                     % (moved["bytes_moved_after_change"], moved["changed_layer_blob_bytes"]))
+    lines.append("")
+    lines.append("build, a 7-step Dockerfile on base (3 RUNs, 2 COPYs, ENV, CMD), median of 5:")
+    bm = built["medians_ms"]
+    for name, d in bm.items():
+        lines.append("  %-8s " % name + ", ".join("%s %.0f ms" % kv for kv in d.items()))
+    lines.append("  a build of one RUN step (FROM base, RUN true, --no-cache): %.0f ms; run --rm base true: %.0f ms"
+                 % (built["one_run_step_build_ms"], built["run_rm_ms"]))
+    verdicts.append("no-change rebuild %.0f ms (goal: <= 150 ms)  %s"
+                    % (bm["lxcbox"]["no change"], "OK" if bm["lxcbox"]["no change"] <= 150 else "OVER"))
+    if "podman" in bm:
+        for k in ("cold", "one file edited"):
+            ratio = bm["podman"][k] / bm["lxcbox"][k]
+            verdicts.append("build %s: podman / lxcbox = %.2f (goal: >= 3)  %s" % (k, ratio,
+                                                                                 "OK" if ratio >= 3 else "UNDER"))
+    verdicts.append("one RUN step costs %+.0f ms over run --rm of the same command"
+                    % (built["one_run_step_build_ms"] - built["run_rm_ms"]))
     text = "\n".join(lines + [""] + verdicts)
     print(text)
     os.makedirs(os.path.join(REPO, "bench", "results"), exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     with open(os.path.join(REPO, "bench", "results", "run-%s.json" % stamp), "w") as f:
         json.dump({"medians_ms": medians, "samples_ms": samples, "runs": opts.runs,
-                   "log_mb_per_s": throughput, "monitor_pss_kib": pss, "images": images, "registry": moved},
+                   "log_mb_per_s": throughput, "monitor_pss_kib": pss, "images": images, "registry": moved,
+                   "build": built},
                   f, indent=1)
     with open(os.path.join(REPO, "bench", "results", "latest.txt"), "w") as f:
         f.write(time.strftime("%Y-%m-%d %H:%M:%S\n") + text + "\n")

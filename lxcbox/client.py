@@ -586,8 +586,7 @@ class ImageCollection:
 
     def _children(self):
         children = {}
-        for hexid in self.client.graph.image_ids():
-            parent = (self.client.graph.manifest(hexid).get("parent") or "")[7:]
+        for hexid, parent in self.client.graph.parents().items():
             if parent:
                 children.setdefault(parent, []).append(hexid)
         return children

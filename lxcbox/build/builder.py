@@ -28,6 +28,9 @@ from .running import RunSteps
 
 _METADATA = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "HEALTHCHECK", "LABEL", "ONBUILD", "STOPSIGNAL", "USER",
              "VOLUME", "SHELL", "WORKDIR")
+# BuildKit flags lxcbox refuses rather than ignore (--link is accepted: it changes how BuildKit
+# reuses a layer, not what the image holds)
+_UNSUPPORTED_FLAGS = ("parents", "exclude", "checksum", "keep-git-dir", "security")
 # Docker's predefined build args: usable without an ARG line, never kept in the image
 PREDEFINED_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
                    "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
@@ -191,9 +194,7 @@ class Builder(RunSteps, CopySteps):
             st.image_id, st.layers, st.config = None, [], {"env": [DEFAULT_PATH]}
         else:
             st.image_id = self._base_image(base, stage.platform)
-            m = self.graph.manifest(st.image_id)
-            st.layers = [l[7:] for l in m.get("layers") or []]
-            st.config = dict(m.get("config") or {})
+            st.layers, st.config = self.graph.cached_image(st.image_id)
         if st.image_id:
             yield {"stream": " ---> %s\n" % _short(st.image_id)}
         st.changes = instructions.Changes(st.config, allowed=_METADATA)
@@ -225,6 +226,10 @@ class Builder(RunSteps, CopySteps):
     # -- steps ------------------------------------------------------------------------------
     def _dispatch(self, st, ins):
         kw = ins.keyword
+        for flag in ins.flags:
+            if flag in _UNSUPPORTED_FLAGS:
+                raise BuildError("dockerfile parse error line %d: %s --%s is not supported by lxcbox"
+                                 % (ins.line, kw, flag))
         if kw == "ARG":
             yield from self._arg(st, ins)
         elif kw == "RUN":
@@ -276,17 +281,11 @@ class Builder(RunSteps, CopySteps):
         return self.cache.lookup(key, self._image_exists)
 
     def _image_exists(self, hexid):
-        try:
-            self.graph.manifest(hexid)
-            return True
-        except (NotFound, OSError, LxcboxError):
-            return False
+        return self.graph.cached_image(hexid) is not None
 
     def _use_cached(self, st, hexid):
-        m = self.graph.manifest(hexid)
         st.image_id = hexid
-        st.layers = [l[7:] for l in m.get("layers") or []]
-        st.config = dict(m.get("config") or {})
+        st.layers, st.config = self.graph.cached_image(hexid)
         return [{"stream": " ---> Using cache\n"}, {"stream": " ---> %s\n" % _short(hexid)}]
 
     def _metadata_image(self, st, config, shown, quiet=False, author=None):
@@ -308,7 +307,8 @@ class Builder(RunSteps, CopySteps):
                                          author=author or "")
             self.graph.commit_cache()
         self.cache.store(key, hexid)
-        st.image_id, st.layers, st.config = hexid, layers, dict(self.graph.manifest(hexid).get("config") or {})
+        st.image_id = hexid
+        st.layers, st.config = self.graph.cached_image(hexid)
         if not quiet:
             yield {"stream": " ---> %s\n" % _short(hexid)}
 

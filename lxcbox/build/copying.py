@@ -28,7 +28,7 @@ class CopySteps:
             prev = self.done[found.index]
             return prev.image_id or "scratch", prev.layers
         hexid = self._base_image(ref, platform)
-        return hexid, [l[7:] for l in self.graph.manifest(hexid).get("layers") or []]
+        return hexid, self.graph.cached_image(hexid)[0]
 
     def _copy(self, st, ins):
         kw = ins.keyword

@@ -160,13 +160,13 @@ def _stages(directives, instructions, escape):
 
 def arg_pairs(ins):
     """ARG NAME[=default] ... -> [(name, default or None)]."""
+    from ..images.instructions import words
+
     out = []
-    for word in ins.args.split():
+    for word in words(ins.args):
         name, sep, value = word.partition("=")
         if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
             raise parse_error(ins.line, "invalid ARG name: %r" % name)
-        if sep and len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
         out.append((name, value if sep else None))
     return out
 

@@ -39,6 +39,9 @@ class RunSteps:
         arg_env = sorted((k, v) for k, v in args.items() if k not in env_names)
         mounts = [df.mount_spec(m, ins.line) for m in ins.flags.get("mount") or []]
         network = (ins.flags.get("network") or [None])[0]
+        if network not in (None, "default", "none", "host"):
+            raise BuildError("dockerfile parse error line %d: RUN --network=%s: default, none or host"
+                             % (ins.line, network))
         if network == "default":
             network = None
         created_by = ("|%d %s " % (len(arg_env), " ".join("%s=%s" % kv for kv in arg_env)) if arg_env else "") + \

@@ -232,14 +232,22 @@ _SLICE_FIELDS = {"Cmd", "Entrypoint", "Env", "CapAdd", "CapDrop", "SecurityOpt",
 _MAP_FIELDS = {"Labels", "Volumes", "ExposedPorts", "PortBindings", "Ports", "Networks", "Options", "Sysctls"}
 
 
+class _Nil(list):
+    """A nil slice: prints as [] (Go's fmt), encodes as null (Go's json)."""
+
+
+class _NilMap(dict):
+    """A nil map: prints as map[], encodes as null."""
+
+
 def _field(value, name, where):
     if isinstance(value, dict):
         if name in value:
             v = value[name]
             if v is None and name in _SLICE_FIELDS:
-                return []
+                return _Nil()
             if v is None and name in _MAP_FIELDS:
-                return {}
+                return _NilMap()
             return v
         if _struct_like(value) and name[:1].isupper():
             raise TemplateError('template: %s: executing "" at <.%s>: can\'t evaluate field %s' % (where, name, name))
@@ -255,7 +263,9 @@ def _field(value, name, where):
 
 # -- functions ----------------------------------------------------------------------------------
 def _json(v):
-    return json.dumps(None if v is MISSING else v, separators=(",", ":"), ensure_ascii=False)
+    if v is MISSING or isinstance(v, (_Nil, _NilMap)):
+        v = None
+    return json.dumps(v, separators=(",", ":"), ensure_ascii=False)
 
 
 def _printf(fmt, *args):

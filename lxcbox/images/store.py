@@ -19,7 +19,7 @@ import os
 from .. import fsutil
 from ..errors import Conflict, ImageNotFound, InvalidArgument
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 class Graph:
@@ -74,24 +74,49 @@ class Graph:
             imgs = 0
         return (CACHE_VERSION, repo, imgs)
 
-    def _cache(self):
+    def _read_cache(self):
         try:
             with open(self.cache_path, "rb") as f:
-                cache = marshal.load(f)
-            if cache.get("stamp") == self._stamp():
-                return cache
+                return marshal.load(f)
         except (OSError, EOFError, ValueError, TypeError, AttributeError):
-            pass
+            return None
+
+    def _cache(self):
+        cache = self._read_cache()
+        if cache is not None and cache.get("stamp") == self._stamp():
+            return cache
         with self.lock():
             return self._write_cache()
 
     def _write_cache(self):
-        """Rebuild the runtime cache from the YAML truth.  Caller holds the lock."""
+        """Rebuild the runtime cache from the YAML truth.  Caller holds the lock.
+
+        An image's manifest never changes once written (its id is the digest of its config), so
+        the entries of the previous cache are kept for the manifests still there, and only new
+        ones are read: a build that adds an image per step reads one manifest per step, not all."""
         stamp = self._stamp()
+        old = self._read_cache()
+        known = old["images"] if old and isinstance(old.get("stamp"), tuple) and \
+            old["stamp"][:1] == (CACHE_VERSION,) else {}
         images = {}
-        for hexid, manifest in self._load_manifests().items():
+        try:
+            names = os.listdir(self.images_dir)
+        except FileNotFoundError:
+            names = []
+        for name in names:
+            if not name.endswith(".yaml") or ".tmp-" in name:
+                continue
+            hexid = name[:-5]
+            if hexid in known:
+                images[hexid] = known[hexid]
+                continue
+            try:
+                manifest = self.manifest(hexid)
+            except ImageNotFound:
+                continue  # deleted meanwhile
             images[hexid] = {"layers": [_hex(l) for l in manifest.get("layers") or []],
-                             "config": manifest.get("config") or {}}
+                             "config": manifest.get("config") or {},
+                             "parent": _hex(manifest.get("parent") or ""), "created": manifest.get("created") or ""}
         refs = self._load_tags()
         cache = {"stamp": stamp, "tags": {k: v for k, v in refs.items() if "@" not in k},
                  "digests": {k: v for k, v in refs.items() if "@" in k}, "images": images}
@@ -141,32 +166,17 @@ class Graph:
 
     # -- reading the truth -----------------------------------------------------------------
     def _load_tags(self):
-        import yaml
-
         try:
             with open(self.repositories_path) as f:
-                data = yaml.safe_load(f) or {}
+                data = _yaml_load(f) or {}
         except FileNotFoundError:
             return {}
         return {str(k): _hex(v) for k, v in data.items()}
 
-    def _load_manifests(self):
-        out = {}
-        try:
-            names = os.listdir(self.images_dir)
-        except FileNotFoundError:
-            return out
-        for name in names:
-            if name.endswith(".yaml") and ".tmp-" not in name:
-                out[name[:-5]] = self.manifest(name[:-5])
-        return out
-
     def manifest(self, image_id):
-        import yaml
-
         try:
             with open(self.manifest_path(image_id)) as f:
-                return yaml.safe_load(f)
+                return _yaml_load(f)
         except FileNotFoundError:
             raise ImageNotFound("No such image: %s" % image_id) from None
 
@@ -344,8 +354,8 @@ class Graph:
     def delete_image(self, image_id):
         """Remove an image and its tags, and the layers no other image uses.  Caller holds the lock."""
         hexid = _hex(image_id)
-        manifests = self._load_manifests()
-        children = [h for h, m in manifests.items() if _hex(m.get("parent") or "") == hexid]
+        manifests = dict(self._write_cache()["images"])
+        children = [h for h, m in manifests.items() if m.get("parent") == hexid]
         if children:
             raise Conflict("unable to remove image %s: image has dependent child images" % hexid[:12])
         mine = manifests.pop(hexid, None)
@@ -384,7 +394,7 @@ class Graph:
         """Remove the layers no image uses whose writer is gone (a killed pull's verified layers,
         a crashed commit's), and the partial downloads and uploads no transfer holds.  Returns
         the bytes freed.  Caller holds the lock."""
-        used = {_hex(l) for m in self._load_manifests().values() for l in m.get("layers") or []}
+        used = self._used_layers()
         freed = 0
         for hexd in os.listdir(self.layers_dir) if os.path.isdir(self.layers_dir) else []:
             if hexd in used:
@@ -416,15 +426,34 @@ class Graph:
         if not diff_ids:
             return
         with self.lock():
-            used = {_hex(l) for m in self._load_manifests().values() for l in m.get("layers") or []}
+            used = self._used_layers()
             for diff_id in diff_ids:
                 if _hex(diff_id) not in used:
                     self._remove_layer(diff_id)
             self._write_cache()
 
+    def _used_layers(self):
+        return {l for m in self._write_cache()["images"].values() for l in m["layers"]}
+
+    def parents(self):
+        """{image hex id: its parent's hex id, or ""}, from the runtime cache."""
+        return {h: m.get("parent", "") for h, m in self._cache()["images"].items()}
+
+    def cached_image(self, image_id):
+        """(layers bottom first, config) of a stored image, from the runtime cache; None if absent."""
+        m = self._cache()["images"].get(_hex(image_id))
+        return (list(m["layers"]), dict(m["config"])) if m else None
+
     def commit_cache(self):
         """Refresh the runtime cache after writes.  Caller holds the lock."""
         self._write_cache()
+
+
+def _yaml_load(f):
+    import yaml
+
+    # libyaml's loader where PyYAML has it: ten times the pure-Python one
+    return yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def _hex(image_id):

@@ -164,6 +164,30 @@ def test_classic_output_and_history(cli, base, tmp_path):
     assert cli.ok("image", "inspect", "-f", "{{.Config.Labels.which}}", "other").stdout == "other\n"
 
 
+def test_onbuild_labels_and_step_networks(cli, base, tmp_path):
+    parent = tmp_path / "parent"
+    parent.mkdir()
+    (parent / "Dockerfile").write_text("FROM base\nONBUILD RUN echo triggered > /trigger\n")
+    cli.ok("build", "-q", "-t", "parent-img", str(parent))
+    child = tmp_path / "child"
+    child.mkdir()
+    (child / "Dockerfile").write_text("FROM parent-img\nRUN --network=none ls /sys/class/net > /nets\n"
+                                      "COPY --link Dockerfile /df\n")
+    out = cli.ok("build", "-t", "child-img", "--label", "team=core", "--label", "tier=1", str(child)).stdout
+    assert "# Executing 1 build trigger" in out
+    assert cli.ok("run", "--rm", "child-img", "cat", "/trigger", "/nets").stdout == "triggered\nlo\n"
+    labels = cli.ok("image", "inspect", "-f", "{{json .Config.Labels}}", "child-img").stdout
+    assert labels.strip() == '{"team":"core","tier":"1"}'
+    # the triggers ran in the child; its own image carries none on
+    assert cli.ok("image", "inspect", "-f", "{{json .Config.OnBuild}}", "child-img").stdout.strip() == "null"
+    for line, message in (("RUN --network=bogus true", "RUN --network=bogus: default, none or host"),
+                          ("COPY --parents a /b", "COPY --parents is not supported by lxcbox"),
+                          ("RUN --security=insecure true", "RUN --security is not supported by lxcbox")):
+        (child / "Dockerfile").write_text("FROM base\n%s\n" % line)
+        r = cli("build", str(child))
+        assert r.returncode == 1 and message in r.stderr, r.stderr
+
+
 def _steps(output):
     """For each step of a classic build's output: True if it came from the cache."""
     out = []

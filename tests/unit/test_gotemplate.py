@@ -79,3 +79,10 @@ def test_methods_and_numbers():
     row = {"Label": lambda k: {"role": "db"}.get(k, ""), "N": 3, "F": 0.5, "Nil": None}
     assert render('{{.Label "role"}}|{{.Label "x"}}|', row) == "db||"
     assert render("{{.N}} {{.F}} {{.Nil}}", row) == "3 0.5 <nil>"
+
+
+def test_nil_slices_print_empty_and_encode_null():
+    # Go: a nil slice prints as [] and json-encodes as null; a nil map as map[] and null
+    cfg = {"Config": {"OnBuild": None, "Labels": None, "Env": ["A=1"]}}
+    assert render("{{.Config.OnBuild}}|{{json .Config.OnBuild}}|{{json .Config.Labels}}|{{json .Config.Env}}",
+                  cfg) == '[]|null|null|["A=1"]'
