@@ -7,7 +7,7 @@ BIN ?= /usr/local/bin
 # what lxcbox needs to run; the peers it is tested and measured against come with `make test` and `make bench`
 APT_PACKAGES := lxc lxc-dev pkg-config busybox-static nftables iproute2 python3-venv python3-dev gcc libc6-dev \
                 xz-utils mmdebstrap
-TEST_PACKAGES := podman runc skopeo umoci docker-registry apache2-utils openssl
+TEST_PACKAGES := podman runc skopeo umoci docker-registry apache2-utils openssl docker.io docker-compose
 BENCH_PACKAGES := hyperfine podman runc skopeo docker-registry
 
 .PHONY: install deps test-deps venv launcher test unit integration demo bench clean

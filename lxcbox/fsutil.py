@@ -438,3 +438,51 @@ def makedirs_in_root(root_fd, path, mode=0o755, owner=None):
         finally:
             os.close(parent)
     return open_in_root(root_fd, "/".join(done) or ".", os.O_PATH | os.O_DIRECTORY), created
+
+
+def human_duration(seconds):
+    """Docker's units.HumanDuration."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return "%d seconds" % s
+    m = s // 60
+    if m == 1:
+        return "About a minute"
+    if m < 60:
+        return "%d minutes" % m
+    h = round(s / 3600)
+    if h == 1:
+        return "About an hour"
+    if h < 48:
+        return "%d hours" % h
+    if h < 24 * 7 * 2:
+        return "%d days" % (h // 24)
+    if h < 24 * 30 * 2:
+        return "%d weeks" % (h // 24 // 7)
+    if h < 24 * 365 * 2:
+        return "%d months" % (h // 24 // 30)
+    return "%d years" % (h // 24 // 365)
+
+
+def status_string(state, now=None):
+    """A container's state as Docker's `ps` says it: `Up 5 minutes`, `Exited (0) 3 seconds ago`."""
+    import time
+
+    now = now or time.time()
+    status = state["Status"]
+    if status in ("running", "paused"):
+        text = "Up " + human_duration(now - parse_time(state["StartedAt"]))
+        if status == "paused":
+            return text + " (Paused)"
+        health = (state.get("Health") or {}).get("Status")
+        if health:
+            text += " (health: starting)" if health == "starting" else " (%s)" % health
+        return text
+    if status == "exited":
+        text = "Exited (%d) %s ago" % (state["ExitCode"], human_duration(now - parse_time(state["FinishedAt"])))
+        return text + " (OOMKilled)" if state.get("OOMKilled") else text
+    return status.capitalize()

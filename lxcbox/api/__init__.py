@@ -1,1 +1,7 @@
-"""The Docker Engine API server will land here, as a front end over the Client API."""
+"""The Docker Engine API server (`lxcbox system service`): server.py (sockets, TLS, routing,
+errors), http.py (what the endpoints share: threads, streams, hijacked connections), and one
+module per object: system, containers, execs, images, objects (networks, volumes); translate.py
+maps Docker's JSON shapes to the Client's calls.
+
+May import: the Client's layer and below.  The CLI imports only server.serve.
+"""

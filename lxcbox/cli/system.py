@@ -156,7 +156,32 @@ def cmd_system(g, o, args):
         return _system_prune(g, po)
     if sub == "info":
         return cmd_info(g, {"format": None}, rest)
+    if sub == "service":
+        return _system_service(g, rest)
     raise UsageError("unknown system command: %s" % sub)
+
+
+def _system_service(g, rest):
+    """`system service`: Docker's Engine API on a socket (podman's shape), until SIGTERM."""
+    from ..api import server
+    from ..errors import LxcboxError
+
+    po, args = parse(rest, [Opt("-H|--host", "list", dest="host"), Opt("--tlsverify", "flag", dest="tlsverify"),
+                            Opt("--tlscacert", "value", dest="tlscacert"), Opt("--tlscert", "value", dest="tlscert"),
+                            Opt("--tlskey", "value", dest="tlskey"),
+                            Opt("--insecure-loopback", "flag", dest="insecure_loopback")])
+    hosts = po["host"] + args or ["unix://" + server.DEFAULT_SOCKET]
+    tls = None
+    if po["tlsverify"] or po["tlscert"]:
+        if not (po["tlscacert"] and po["tlscert"] and po["tlskey"]):
+            raise UsageError("--tlsverify needs --tlscacert, --tlscert and --tlskey")
+        tls = (po["tlscacert"], po["tlscert"], po["tlskey"])
+    try:
+        server.serve(_client(g), hosts, tls=tls, insecure_loopback=po["insecure_loopback"],
+                     ready=lambda: print("API listening on %s" % ", ".join(hosts), file=sys.stderr, flush=True))
+    except ValueError as exc:
+        raise LxcboxError(str(exc)) from None
+    return 0
 
 
 def _pct(part, whole):

@@ -236,17 +236,21 @@ class Container(ContainerRecord):
                 os.write(out, line)
         return self.wait()["StatusCode"]
 
-    def start(self):
+    def start(self, stdin_fd=None, stdout_fd=None, stderr_fd=None, client_fd=None, winsize=None):
         """Start in the background (detached); returns once the container runs.  A running
-        container is left as it is (as Docker: the API's 304, `start` exits 0)."""
+        container is left as it is (as Docker: the API's 304, `start` exits 0); returns False then.
+
+        The Engine API's attach before start: stdout_fd/stderr_fd get the output and stdin_fd
+        is the container's stdin (pipes the caller owns), or for a tty container client_fd is
+        the first client of its pty (winsize: its rows and columns)."""
         from . import monitor
 
         if self._state is None:
             if self.read_state()["Status"] in (st.RUNNING, st.PAUSED, st.RESTARTING):
-                return
+                return False
             self._config = None  # read afresh: the monitor of the last life rewrote it at its end
         self._prepare_start()
-        fd = monitor.launch(self)
+        fd = monitor.launch(self, stdin_fd, stdout_fd, stderr_fd, client_fd=client_fd, winsize=winsize)
         first = monitor.read_started(fd)
         os.close(fd)
         if not first.startswith("S "):
@@ -255,6 +259,30 @@ class Container(ContainerRecord):
             self.reattach_networks()
         if self.config.get("limits"):
             self._verify_limits()
+        return True
+
+    def tty_socket(self):
+        """A connected socket to a running tty container's pty (its monitor's attach socket)."""
+        import socket
+
+        from .ttyrelay import attach_address
+
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            sock.connect(attach_address(self.id))
+        except OSError as exc:
+            sock.close()
+            raise StateError("cannot attach to %s: its monitor is gone (%s)" % (self.short_id, exc)) from None
+        return sock
+
+    def resize(self, height, width):
+        """The size of a tty container's pty (docker's resize)."""
+        from . import term
+
+        state = self.read_state()
+        if not self.config.get("tty") or state["Status"] not in (st.RUNNING, st.PAUSED):
+            raise Conflict("cannot resize container %s: it has no running tty" % self.short_id)
+        term.set_winsize(_pty_of(state["Pid"]), (int(height), int(width)))
 
     def _verify_limits(self):
         """Read the limits back from the running container's cgroup; if the host did not apply

@@ -1,0 +1,228 @@
+"""/containers/{id}/exec and /exec/{id}/...: exec instances, kept by the service (as dockerd
+keeps them: in memory), each run through the container's Execs (LXC's attach)."""
+import asyncio
+import os
+
+from ..errors import InvalidArgument, NotFound
+from .containers import MULTIPLEXED, RAW_STREAM, _feed, _read_fd, _relay_socket, _write_all
+from .http import body_json, empty, frame, hijack, json_response, qint
+
+
+class ExecInstance:
+    def __init__(self, container, body):
+        self.id = os.urandom(32).hex()
+        self.container = container
+        cmd = body.get("Cmd")
+        if not cmd:
+            raise InvalidArgument("No exec command specified")
+        if body.get("Privileged"):
+            raise InvalidArgument("privileged exec is not supported by lxcbox")
+        self.cmd = list(cmd)
+        self.tty = bool(body.get("Tty"))
+        self.stdin = bool(body.get("AttachStdin"))
+        self.stdout = bool(body.get("AttachStdout", True))
+        self.stderr = bool(body.get("AttachStderr", True))
+        self.env = body.get("Env") or None
+        self.workdir = body.get("WorkingDir") or None
+        self.user = body.get("User") or ""
+        self.running = False
+        self.exit_code = None
+        self.pid = 0
+        self.master = None  # a tty exec's pty, for resize
+
+    def attrs(self):
+        return {"ID": self.id, "Running": self.running, "ExitCode": self.exit_code,
+                "ProcessConfig": {"tty": self.tty, "entrypoint": self.cmd[0], "arguments": self.cmd[1:],
+                                  "privileged": False, "user": self.user},
+                "OpenStdin": self.stdin, "OpenStderr": self.stderr, "OpenStdout": self.stdout,
+                "CanRemove": False, "ContainerID": self.container.id, "DetachKeys": "", "Pid": self.pid}
+
+
+def _exec(api, request):
+    inst = api.execs.get(request.match_info["id"])
+    if inst is None:
+        raise NotFound("No such exec instance: %s" % request.match_info["id"])
+    return inst
+
+
+async def create(api, request):
+    body = await body_json(request)
+
+    def work():
+        c = api.client.containers.get(request.match_info["id"])
+        c._exec_prepare(body.get("Cmd") or [], body.get("Env"), body.get("WorkingDir"), body.get("User") or "")
+        return c
+
+    c = await api.run(work)
+    inst = ExecInstance(c, body)
+    api.execs[inst.id] = inst
+    return json_response({"Id": inst.id}, status=201)
+
+
+async def inspect(api, request):
+    return json_response(_exec(api, request).attrs())
+
+
+async def resize(api, request):
+    inst = _exec(api, request)
+    h, w = qint(request, "h", 0), qint(request, "w", 0)
+    if inst.master is not None and h and w:
+        import fcntl
+        import struct
+        import termios
+
+        fcntl.ioctl(inst.master, termios.TIOCSWINSZ, struct.pack("HHHH", h, w, 0, 0))
+    return empty(201)
+
+
+async def start(api, request):
+    from aiohttp import web
+
+    inst = _exec(api, request)
+    body = await body_json(request)
+    if inst.running or inst.exit_code is not None:
+        raise InvalidArgument("exec %s has already run" % inst.id[:12])
+    tty = bool(body.get("Tty", inst.tty))
+    if body.get("Detach"):
+        inst.running = True
+        await api.run(inst.container.exec_detached, inst.cmd, inst.env, inst.workdir, inst.user)
+        return empty(200)
+    session = hijack(request, RAW_STREAM if tty else MULTIPLEXED)
+    inst.running = True
+    try:
+        if tty:
+            await _run_tty(api, session, inst)
+        else:
+            await _run_pipes(api, session, inst)
+    except (ConnectionResetError, BrokenPipeError):
+        pass
+    finally:
+        inst.running = False
+        session.close()
+        request.protocol.force_close()
+    return web.Response()
+
+
+async def _run_pipes(api, session, inst):
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    err_r, err_w = os.pipe2(os.O_CLOEXEC)
+    in_r, in_w = os.pipe2(os.O_CLOEXEC) if inst.stdin else (None, None)
+
+    def run():
+        try:
+            return inst.container.exec_fds(inst.cmd, in_r, out_w, err_w, inst.env, inst.workdir, inst.user)
+        finally:
+            for fd in (out_w, err_w, in_r):
+                if fd is not None:
+                    os.close(fd)
+
+    task = asyncio.ensure_future(api.run(run))
+
+    class Pending:  # the shape _feed writes stdin through
+        tty = False
+
+    pending = Pending()
+    pending.in_w = in_w
+    for fd in (out_r, err_r):
+        os.set_blocking(fd, False)
+    outs = {asyncio.ensure_future(_read_fd(out_r)): (out_r, 1), asyncio.ensure_future(_read_fd(err_r)): (err_r, 2)}
+    reader = asyncio.ensure_future(session.read()) if inst.stdin else None
+    try:
+        while outs:
+            done, _ = await asyncio.wait(list(outs) + ([reader] if reader else []),
+                                         return_when=asyncio.FIRST_COMPLETED)
+            for t in done:
+                if t is reader:
+                    data = t.result()
+                    if data is None:
+                        reader = None
+                        if pending.in_w is not None:
+                            os.close(pending.in_w)
+                            pending.in_w = None
+                        continue
+                    await _feed(pending, data)
+                    reader = asyncio.ensure_future(session.read()) if data else None
+                    continue
+                fd, stream = outs.pop(t)
+                data = t.result()
+                if data:
+                    wanted = inst.stdout if stream == 1 else inst.stderr
+                    if wanted:
+                        await session.write(frame(stream, data))
+                    outs[asyncio.ensure_future(_read_fd(fd))] = (fd, stream)
+        inst.exit_code = await task
+    finally:
+        for t in list(outs) + ([reader] if reader else []):
+            t.cancel()
+        for fd in (out_r, err_r, pending.in_w):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        if not task.done():
+            inst.exit_code = await task
+
+
+async def _run_tty(api, session, inst):
+    """lxc-attach on a pty of the service's, relayed raw to the client."""
+    import socket
+    import subprocess
+
+    argv = await api.run(inst.container.exec_tty_argv, inst.cmd, inst.env, inst.workdir, inst.user)
+    master, slave = os.openpty()
+    os.set_inheritable(master, False)
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, start_new_session=True, close_fds=True)
+    os.close(slave)
+    inst.master, inst.pid = master, proc.pid
+    # the relay speaks to a socket: a socketpair whose other end copies to and from the pty
+    mine, theirs = socket.socketpair()
+    loop = asyncio.get_running_loop()
+
+    def pty_to_sock():
+        try:
+            while True:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:
+                    break
+                if not data:
+                    break
+                theirs.sendall(data)
+        finally:
+            try:
+                theirs.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    def sock_to_pty():
+        while True:
+            try:
+                data = theirs.recv(65536)
+            except OSError:
+                break
+            if not data:
+                break
+            _write_all(master, data)
+
+    readers = [loop.run_in_executor(None, pty_to_sock), loop.run_in_executor(None, sock_to_pty)]
+    try:
+        await _relay_socket(session, mine, asyncio.ensure_future(session.read()) if inst.stdin else None)
+    finally:
+        inst.exit_code = await api.run(proc.wait)
+        theirs.close()
+        try:
+            os.close(master)
+        except OSError:
+            pass
+        inst.master = None
+        for r in readers:
+            r.cancel()
+
+
+ROUTES = [
+    ("POST", "/containers/{id}/exec", create),
+    ("POST", "/exec/{id}/start", start),
+    ("POST", "/exec/{id}/resize", resize),
+    ("GET", "/exec/{id}/json", inspect),
+]

@@ -1,0 +1,206 @@
+"""Docker's JSON shapes <-> the Client's calls: a container create body to keyword arguments,
+a container to a /containers/json entry.  What lxcbox cannot honour is refused (400), never
+dropped: a field is refused only when it asks for something (a zero value asks for nothing)."""
+from ..errors import InvalidArgument
+
+# Config fields that need nothing of lxcbox (the CLI sends them all, zero or not)
+_CONFIG_IGNORED = {"Image", "AttachStdin", "AttachStdout", "AttachStderr", "StdinOnce", "ArgsEscaped", "Volumes",
+                   "OnBuild", "Shell", "NetworkDisabled", "HostConfig", "NetworkingConfig", "Domainname"}
+# HostConfig fields lxcbox has no use for when they hold what Docker defaults to
+_HOST_DEFAULTS = {"ContainerIDFile": "", "VolumeDriver": "", "CgroupnsMode": ("", "private", "host"),
+                  "IpcMode": ("", "private", "shareable"), "PidMode": "", "UTSMode": "", "UsernsMode": "",
+                  "Cgroup": "", "CgroupParent": "", "Isolation": ("", "default"), "OomScoreAdj": 0,
+                  "ShmSize": None, "BlkioWeight": 0, "Init": None, "Runtime": ("", "runc"),
+                  "KernelMemory": 0, "KernelMemoryTCP": 0, "MemorySwappiness": (-1,), "OomKillDisable": None,
+                  "CpuPeriod": 0, "CpuQuota": 0, "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpusetMems": "",
+                  "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
+                  "BlkioWeightDevice": None, "BlkioDeviceReadBps": None, "BlkioDeviceWriteBps": None,
+                  "BlkioDeviceReadIOps": None, "BlkioDeviceWriteIOps": None, "DeviceCgroupRules": None,
+                  "DeviceRequests": None, "Devices": None, "Links": None, "VolumesFrom": None, "Sysctls": None,
+                  "MaskedPaths": None, "ReadonlyPaths": None, "Annotations": None, "StorageOpt": None}
+
+
+def _zero(value):
+    return value in (None, "", 0, False, [], {})
+
+
+def create_kwargs(body):
+    """A POST /containers/create body -> client.containers.create keyword arguments."""
+    if not isinstance(body, dict) or not body.get("Image"):
+        raise InvalidArgument("config has no Image" if isinstance(body, dict) else "the body must be an object")
+    kw = {}
+    for key, value in body.items():
+        if key in _CONFIG_IGNORED or _zero(value) and key not in ("Entrypoint",):
+            continue
+        if key == "Cmd":
+            kw["command"] = value
+        elif key == "Entrypoint":
+            if value is not None:
+                kw["entrypoint"] = "" if value in ([], [""], "") else value
+        elif key == "Env":
+            kw["environment"] = value
+        elif key == "WorkingDir":
+            kw["working_dir"] = value
+        elif key == "User":
+            kw["user"] = value
+        elif key == "Hostname":
+            kw["hostname"] = value
+        elif key == "Tty":
+            kw["tty"] = True
+        elif key == "OpenStdin":
+            kw["stdin_open"] = True
+        elif key == "Labels":
+            kw["labels"] = value
+        elif key == "ExposedPorts":
+            kw["expose"] = list(value)
+        elif key == "StopSignal":
+            kw["stop_signal"] = value
+        elif key == "StopTimeout":
+            kw["stop_timeout"] = value
+        elif key == "Healthcheck":
+            kw["healthcheck"] = value
+        elif key == "MacAddress":
+            raise InvalidArgument("MacAddress is not supported by lxcbox")
+        else:
+            raise InvalidArgument("unknown container config field %s" % key)
+    _host_config(body.get("HostConfig") or {}, kw)
+    _networking(body.get("NetworkingConfig") or {}, kw)
+    return kw
+
+
+def _host_config(hc, kw):
+    for key, value in hc.items():
+        if key == "ConsoleSize":
+            continue  # the client resizes the pty once the container runs
+        if key in _HOST_DEFAULTS:
+            default = _HOST_DEFAULTS[key]
+            if _zero(value) or value == default or (isinstance(default, tuple) and value in default):
+                continue
+            raise InvalidArgument("HostConfig.%s is not supported by lxcbox" % key)
+        if _zero(value):
+            continue
+        if key == "Binds":
+            kw["volumes"] = list(value)
+        elif key == "Mounts":
+            kw["mounts"] = list(value)
+        elif key == "Tmpfs":
+            kw["tmpfs"] = dict(value)
+        elif key == "NetworkMode":
+            if value != "default":
+                kw["network"] = value
+        elif key == "PortBindings":
+            kw["ports"] = _ports(value)
+        elif key == "PublishAllPorts":
+            kw["publish_all_ports"] = True
+        elif key == "RestartPolicy":
+            if value.get("Name") not in (None, "", "no"):
+                kw["restart_policy"] = value
+        elif key == "AutoRemove":
+            kw["auto_remove"] = True
+        elif key in ("CapAdd", "CapDrop", "SecurityOpt", "Dns", "DnsSearch", "GroupAdd"):
+            kw[{"CapAdd": "cap_add", "CapDrop": "cap_drop", "SecurityOpt": "security_opt", "Dns": "dns",
+                "DnsSearch": "dns_search", "GroupAdd": "group_add"}[key]] = list(value)
+        elif key == "DnsOptions":
+            kw["dns_opt"] = list(value)
+        elif key == "ExtraHosts":
+            kw["extra_hosts"] = list(value)
+        elif key == "Privileged":
+            kw["privileged"] = True
+        elif key == "ReadonlyRootfs":
+            kw["read_only"] = True
+        elif key == "Memory":
+            kw["mem_limit"] = value
+        elif key == "MemorySwap":
+            kw["memswap_limit"] = value
+        elif key == "MemoryReservation":
+            kw["mem_reservation"] = value
+        elif key == "NanoCpus":
+            kw["nano_cpus"] = value
+        elif key == "CpuShares":
+            kw["cpu_shares"] = value
+        elif key == "CpusetCpus":
+            kw["cpuset_cpus"] = value
+        elif key == "PidsLimit":
+            if value > 0:
+                kw["pids_limit"] = value
+        elif key == "Ulimits":
+            kw["ulimits"] = list(value)
+        elif key == "LogConfig":
+            if value.get("Type") or value.get("Config"):
+                kw["log_config"] = {"Type": value.get("Type") or "json-file", "Config": value.get("Config") or {}}
+        else:
+            raise InvalidArgument("HostConfig.%s is not supported by lxcbox" % key)
+
+
+def _ports(bindings):
+    """{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]} -> lxcbox's -p strings."""
+    out = []
+    for key, binds in bindings.items():
+        for b in binds or [{}]:
+            ip, port = (b or {}).get("HostIp") or "", (b or {}).get("HostPort") or ""
+            if ip:
+                out.append("%s:%s:%s" % (ip, port, key))
+            elif port:
+                out.append("%s:%s" % (port, key))
+            else:
+                out.append(key)
+    return out
+
+
+def _networking(nc, kw):
+    endpoints = nc.get("EndpointsConfig") or {}
+    if len(endpoints) > 1:
+        raise InvalidArgument("a container is created on one network; connect it to more afterwards")
+    for name, ep in endpoints.items():
+        ep = ep or {}
+        if kw.get("network", name) != name and kw.get("network") not in (None, "default"):
+            raise InvalidArgument("NetworkingConfig names %s but NetworkMode is %s" % (name, kw["network"]))
+        if name != "default":
+            kw["network"] = name
+        ip = (ep.get("IPAMConfig") or {}).get("IPv4Address")
+        if ip:
+            kw["ip"] = ip
+        if ep.get("Aliases"):
+            kw["network_aliases"] = list(ep["Aliases"])
+
+
+def list_entry(c, size=False):
+    """A container as GET /containers/json gives it."""
+    from ..fsutil import parse_time, status_string
+
+    a = c.attrs
+    cfg = c.config
+    ports = []
+    for key, binds in (a["NetworkSettings"].get("Ports") or {}).items():
+        port, _, proto = key.partition("/")
+        for b in binds or []:
+            ports.append({"IP": b.get("HostIp") or "0.0.0.0", "PrivatePort": int(port),
+                          "PublicPort": int(b["HostPort"]), "Type": proto})
+    for key in (a["Config"].get("ExposedPorts") or {}):
+        port, _, proto = key.partition("/")
+        if not any(p["PrivatePort"] == int(port) and p["Type"] == proto for p in ports):
+            ports.append({"PrivatePort": int(port), "Type": proto})
+    network = a["HostConfig"]["NetworkMode"]
+    entry = {
+        "Id": c.id, "Names": ["/" + cfg["name"]], "Image": cfg["image"], "ImageID": a["Image"],
+        "Command": " ".join(cfg["cmd"]), "Created": int(parse_time(cfg["created"])), "Ports": ports,
+        "Labels": cfg.get("labels") or {}, "State": a["State"]["Status"], "Status": status_string(a["State"]),
+        "HostConfig": {"NetworkMode": network},
+        "NetworkSettings": {"Networks": {name: dict(n, NetworkID=name, Gateway=a["NetworkSettings"].get("Gateway", ""))
+                                         for name, n in a["NetworkSettings"]["Networks"].items()}},
+        "Mounts": [{"Type": m["Type"], "Name": m.get("Name") or "", "Source": m["Source"],
+                    "Destination": m["Destination"], "RW": m["RW"], "Mode": "", "Propagation": ""}
+                   for m in a["Mounts"]],
+    }
+    if size:
+        import os
+
+        total = 0
+        for dirpath, _, files in os.walk(c.upper_dir if c.driver != "vfs" else c.rootfs_dir):
+            for f in files:
+                try:
+                    total += os.lstat(os.path.join(dirpath, f)).st_size
+                except OSError:
+                    pass
+        entry["SizeRw"] = total
+    return entry
