@@ -411,7 +411,8 @@ def _container_filter(filters, client=None):
             else:
                 ok = _has_labels(c.labels, [value.partition("=")[::2]])
             by_key.setdefault(key, []).append(ok)
-        return all(any(v) for v in by_key.values())
+        # Docker's rules: the values of one key are alternatives, except labels, which must all hold
+        return all(all(v) if k == "label" else any(v) for k, v in by_key.items())
 
     return match
 
@@ -847,7 +848,8 @@ def _event_filter(client, filters):
             else:  # network, volume
                 ok = e["Type"] == key and (actor.get("ID", "").startswith(value) or attrs.get("name") == value)
             by_key.setdefault(key, []).append(ok)
-        return all(any(v) for v in by_key.values())
+        # Docker's rules: the values of one key are alternatives, except labels, which must all hold
+        return all(all(v) if k == "label" else any(v) for k, v in by_key.items())
 
     return match
 

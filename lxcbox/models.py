@@ -84,15 +84,17 @@ class NetworkCollection:
 
         # networks made before ids were kept get one derived from their name
         nid = n.get("id") or hashlib.sha256(("lxcbox-network:" + n["name"]).encode()).hexdigest()
+        import json
+
         return {"Name": n["name"], "Id": nid, "Driver": "bridge", "Created": n.get("created"),
-                "Scope": "local", "Internal": False,
+                "Scope": "local", "Internal": False, "Labels": json.loads(n.get("labels") or "{}"),
                 "IPAM": {"Config": [{"Subnet": n["subnet"], "Gateway": n["gateway"]}]},
                 "Options": {"bridge": n["bridge"], "com.docker.network.driver.mtu": str(network_mtu(n))},
                 "Containers": {cid: {"IPv4Address": ip} for ip, cid in nets.leases(n["name"]).items()}}
 
-    def create(self, name, driver=None, ipam=None, subnet=None, options=None):
+    def create(self, name, driver=None, ipam=None, subnet=None, options=None, labels=None):
         """A user network.  driver: bridge only; subnet (or docker-py's ipam pool) chooses its range;
-        options: {"com.docker.network.driver.mtu": N} (any other option is refused)."""
+        options: {"com.docker.network.driver.mtu": N} (any other option is refused); labels."""
         options = dict(options or {})
         mtu = options.pop("com.docker.network.driver.mtu", None)
         if options:
@@ -102,14 +104,25 @@ class NetworkCollection:
         if ipam is not None:
             pools = (ipam.get("Config") if isinstance(ipam, dict) else None) or []
             subnet = subnet or (pools[0].get("Subnet") if pools else None)
-        conf = self._store().create(name, subnet=subnet, mtu=mtu)
+        conf = self._store().create(name, subnet=subnet, mtu=mtu, labels=labels)
         net = Network(self, conf["name"])
         _event(self.client, "network", "create", net.attrs["Id"], name=net.name, type="bridge")
         return net
 
     def get(self, network_id):
-        self._store().get(network_id)  # NotFound if there is none
-        return Network(self, network_id)
+        """A network by name, or by its id (or a unique prefix of it, as Docker's)."""
+        from .errors import NotFound
+
+        try:
+            self._store().get(network_id)  # NotFound if there is none
+            return Network(self, network_id)
+        except NotFound:
+            if len(network_id) < 4 or not all(ch in "0123456789abcdef" for ch in network_id):
+                raise
+            found = [n for n in self.list() if n.attrs["Id"].startswith(network_id)]
+            if len(found) != 1:
+                raise
+            return found[0]
 
     def list(self, names=None):
         out = [Network(self, n["name"]) for n in self._store().list()]

@@ -285,8 +285,8 @@ async def logs(api, request):
                 break
             await response.write(line if tty else frame(1 if stream == "stdout" else 2, line))
     except (ConnectionResetError, asyncio.CancelledError):
-        await api.run(gen.close)
-        raise
+        await api.run(gen.close)  # the client went away: stop following
+        return response
     await response.write_eof()
     return response
 

@@ -113,8 +113,8 @@ async def stream_json(api, request, gen, status=200, content_type="application/j
             data = item if isinstance(item, bytes) else (json.dumps(item, separators=(",", ":")) + "\n").encode()
             await response.write(data)
     except (ConnectionResetError, asyncio.CancelledError):
-        await api.run(gen.close)
-        raise
+        await api.run(gen.close)  # the client went away: what the stream held is freed
+        return response
     except LxcboxError as exc:
         msg = str(exc)
         await response.write((json.dumps({"errorDetail": {"message": msg}, "error": msg}) + "\n").encode())

@@ -9,7 +9,7 @@ def _network_entry(n):
     a.setdefault("Attachable", True)
     a.setdefault("Ingress", False)
     a.setdefault("ConfigOnly", False)
-    a.setdefault("Labels", {})
+    a["Labels"] = a.get("Labels") or {}
     a["IPAM"] = dict(a["IPAM"], Driver="default", Options=None)
     return a
 
@@ -18,6 +18,7 @@ async def networks_list(api, request):
     filters = qfilters(request)
     names = filters.pop("name", None)
     ids = filters.pop("id", None)
+    labels = [l.partition("=")[::2] for l in filters.pop("label", [])]
     filters.pop("driver", None) if filters.get("driver") == ["bridge"] else None
     if filters:
         raise InvalidArgument("network filters not supported: %s" % ", ".join(sorted(filters)))
@@ -29,6 +30,8 @@ async def networks_list(api, request):
             if names and not any(x in a["Name"] for x in names):
                 continue
             if ids and not any(a["Id"].startswith(x) for x in ids):
+                continue
+            if any(k not in a["Labels"] or (v and a["Labels"][k] != v) for k, v in labels):
                 continue
             out.append(a)
         return out
@@ -47,8 +50,6 @@ async def network_create(api, request):
     for key in ("Internal", "EnableIPv6", "Ingress", "ConfigOnly", "Scope"):
         if body.get(key) and not (key == "Scope" and body[key] == "local"):
             raise InvalidArgument("network %s is not supported by lxcbox" % key)
-    if body.get("Labels"):
-        raise InvalidArgument("network labels are not supported by lxcbox")
 
     def work():
         existing = [n for n in api.client.networks.list() if n.name == body["Name"]]
@@ -57,7 +58,7 @@ async def network_create(api, request):
 
             raise Conflict("network with name %s already exists" % body["Name"])
         n = api.client.networks.create(body["Name"], driver=body.get("Driver") or None, ipam=body.get("IPAM"),
-                                       options=body.get("Options") or None)
+                                       options=body.get("Options") or None, labels=body.get("Labels") or None)
         return {"Id": n.attrs["Id"], "Warning": ""}
 
     return json_response(await api.run(work), status=201)
@@ -70,14 +71,35 @@ async def network_delete(api, request):
 
 async def network_connect(api, request):
     body = await body_json(request)
-    ip = ((body.get("EndpointConfig") or {}).get("IPAMConfig") or {}).get("IPv4Address") or None
-    await api.run(lambda: api.client.networks.get(request.match_info["id"]).connect(body.get("Container"), ip))
+    endpoint = body.get("EndpointConfig") or {}
+    ip = (endpoint.get("IPAMConfig") or {}).get("IPv4Address") or None
+    aliases = endpoint.get("Aliases")
+
+    def work():
+        net = api.client.networks.get(request.match_info["id"])
+        c = api.client.containers.get(body.get("Container"))
+        if c.config.get("network") == net.name and not c.read_state()["Running"]:
+            # a created container and the network it was created on (compose disconnects and
+            # connects it again to set its aliases): the endpoint for its start
+            c.set_primary_endpoint(aliases, ip)
+            return
+        net.connect(c.id, ip)
+
+    await api.run(work)
     return empty(200)
 
 
 async def network_disconnect(api, request):
     body = await body_json(request)
-    await api.run(lambda: api.client.networks.get(request.match_info["id"]).disconnect(body.get("Container")))
+
+    def work():
+        net = api.client.networks.get(request.match_info["id"])
+        c = api.client.containers.get(body.get("Container"))
+        if c.config.get("network") == net.name and not c.read_state()["Running"]:
+            return  # lxcbox keeps a created container on the network it was created on (docs/ENGINE-API.md)
+        net.disconnect(c.id)
+
+    await api.run(work)
     return empty(200)
 
 
@@ -101,6 +123,9 @@ async def volumes_list(api, request):
         vols = [_volume_entry(v) for v in api.client.volumes.list()]
         for name in filters.get("name", []):
             vols = [v for v in vols if name in v["Name"]]
+        for label in filters.get("label", []):
+            k, _, val = label.partition("=")
+            vols = [v for v in vols if k in (v.get("Labels") or {}) and (not val or v["Labels"][k] == val)]
         if filters.get("dangling"):
             from ..volumes import volume_users
 

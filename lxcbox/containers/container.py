@@ -27,6 +27,7 @@ _CONCEPTS = {
                                 "_cgroup_dir", "_freeze_file", "_freeze", "pause", "unpause", "top",
                                 "_namespace_pid"), ()),
     "netattach": ("Networking", ("_connect", "_connect_locked", "connect_network", "disconnect_network",
+                                 "set_primary_endpoint",
                                  "reattach_networks",
                                  "_refresh_hosts", "disconnect"), ()),
     "execs": ("Execs", ("exec_run", "_exec_prepare", "exec_tty_argv", "exec_fds", "exec_detached"), ()),

@@ -143,6 +143,19 @@ class Networking:
             except NotFound:
                 continue  # the network was removed meanwhile
 
+    def set_primary_endpoint(self, aliases=None, ip=None):
+        """Docker's `network connect` of a container that is not running to the network it was
+        created on: its aliases (and address) for its next start."""
+        if self.read_state()["Status"] in (st.RUNNING, st.PAUSED):
+            raise Conflict("container %s is running: use network connect for another network" % self.short_id)
+        config = dict(self.config)
+        if aliases is not None:
+            config["network_aliases"] = list(aliases)
+        if ip:
+            config["ip"] = ip
+        fsutil.write_json(self.config_path, config)
+        self._config = config
+
     def disconnect_network(self, name):
         from ..network import networks as net
 

@@ -138,7 +138,7 @@ class Networks:
             names.insert(0, DEFAULT_NETWORK)
         return [self.get(n) for n in names]
 
-    def create(self, name, subnet=None, bridge=None, default=False, mtu=None):
+    def create(self, name, subnet=None, bridge=None, default=False, mtu=None, labels=None):
         if not default and (name in (DEFAULT_NETWORK, "none", "host") or not _valid_name(name)):
             raise InvalidArgument("invalid network name %r" % name)
         if not default:
@@ -172,6 +172,10 @@ class Networks:
             conf = {"subnet": "%s/%d" % (int_to_ip(net), prefix), "gateway": int_to_ip(net + 1), "bridge": bridge,
                     "created": fsutil.now(), "internal_table": "lxcbox_" + bridge.replace("-", "_"),
                     "id": os.urandom(32).hex(), "mtu": str(check_mtu(mtu) if mtu else default_mtu())}
+            if labels:
+                import json
+
+                conf["labels"] = json.dumps(dict(labels), separators=(",", ":"))  # one line: no newline survives
             fsutil.atomic_write(self.conf_path(name), "".join("%s=%s\n" % kv for kv in conf.items()))
         conf["name"] = name
         return conf
