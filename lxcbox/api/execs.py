@@ -172,7 +172,9 @@ async def _run_tty(api, session, inst):
     argv = await api.run(inst.container.exec_tty_argv, inst.cmd, inst.env, inst.workdir, inst.user)
     master, slave = os.openpty()
     os.set_inheritable(master, False)
-    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, start_new_session=True, close_fds=True)
+    # lxc-attach relays a terminal only when stdin is its controlling one: `setsid -c` makes the
+    # pty that (a new session, then TIOCSCTTY), then execs it
+    proc = subprocess.Popen(["setsid", "-c"] + argv, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
     os.close(slave)
     inst.master, inst.pid = master, proc.pid
     # the relay speaks to a socket: a socketpair whose other end copies to and from the pty

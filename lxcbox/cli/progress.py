@@ -15,8 +15,8 @@ class Progress:
         self.count = 0
 
     def __call__(self, msg):
-        if self.quiet or any(k.startswith("_") for k in msg):
-            return
+        if self.quiet or any(k.startswith("_") for k in msg) or "status" not in msg:
+            return  # aux messages (a push's digest) carry data, not a line
         status, ident = msg.get("status", ""), msg.get("id")
         bar = msg.get("progress") or ""
         if not self.tty:

@@ -533,8 +533,9 @@ class Pusher(_Transfer):
             graph.add_repo_digest(hexid, ref.name, digest)
             graph.commit_cache()
         self.digest, self.size = digest, len(manifest)
-        self._emit("%s: digest: %s size: %d" % (ref.tag, digest, len(manifest)),
-                   aux={"Tag": ref.tag, "Digest": digest, "Size": len(manifest)})
+        self._emit("%s: digest: %s size: %d" % (ref.tag, digest, len(manifest)))
+        # as dockerd: the aux in a message of its own (the docker CLI does not print one that has it)
+        self._events.put({"progressDetail": {}, "aux": {"Tag": ref.tag, "Digest": digest, "Size": len(manifest)}})
 
     def _push_layer(self, reg, diff_id, digest, size, sources):
         graph, ref = self.graph, self.ref
