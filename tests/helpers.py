@@ -17,6 +17,17 @@ def wait_for(condition, timeout=10.0, interval=0.01, what="condition"):
         time.sleep(interval)
 
 
+def free_port():
+    """A TCP port free on loopback now (the caller binds it next)."""
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def image_tree(tar_path):
     """(files, config) of an image saved as a tar with Docker's manifest.json (lxcbox save,
     podman save --format docker-archive): files is {path: (type, mode, uid, gid, link target or

@@ -175,8 +175,11 @@ async def wait(api, request):
     import json
 
     body = {"StatusCode": result["StatusCode"], "Error": {"Message": result["Error"]} if result.get("Error") else None}
-    await response.write(json.dumps(body).encode() + b"\n")
-    await response.write_eof()
+    try:
+        await response.write(json.dumps(body).encode() + b"\n")
+        await response.write_eof()
+    except ConnectionResetError:
+        pass  # the client stopped waiting
     return response
 
 

@@ -156,10 +156,20 @@ def serve(client, hosts, tls=None, insecure_loopback=False, ready=None):
                 made.append(ident)
             elif kind == "fd":
                 sites.extend(await _activated_sites(runner))
-            else:
-                site = web.TCPSite(runner, addr[0], addr[1], ssl_context=tls_context(*tls) if tls else None)
+            elif tls is None:
+                site = web.TCPSite(runner, addr[0], addr[1])
                 await site.start()
                 sites.append(site)
+            else:
+                # TLS ends in threads of its own, in front of a private unix socket: asyncio's TLS
+                # closes a connection when the client half-closes it (close_notify), and the docker
+                # CLI half-closes every hijacked connection whose stdin it does not send
+                inner = "/run/lxcbox/api-%d.sock" % os.getpid()
+                os.makedirs(os.path.dirname(inner), mode=0o700, exist_ok=True)
+                site, ident = await _unix_site(runner, inner, mode=0o600)
+                sites.append(site)
+                made.append(ident)
+                _tls_terminator(addr, tls_context(*tls), inner)
         stop = asyncio.Event()
         import signal
 
@@ -181,7 +191,61 @@ def serve(client, hosts, tls=None, insecure_loopback=False, ready=None):
     asyncio.run(main())
 
 
-async def _unix_site(runner, path):
+def _tls_terminator(addr, ctx, inner):
+    """Accept TLS on addr (mutual: ctx wants a client certificate) and relay each connection to
+    the unix socket inner, both ways, half-closes included.  Daemon threads: they end with the
+    service."""
+    import socket
+    import threading
+
+    listener = socket.create_server(addr, reuse_port=False)
+
+    def pump(src, dst, tls_src):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            try:
+                if tls_src:
+                    dst.shutdown(socket.SHUT_WR)  # the client's close_notify: EOF for the service
+                else:
+                    dst.close()  # the service ended the response: so does the TLS side
+            except OSError:
+                pass
+
+    def serve_one(raw):
+        try:
+            conn = ctx.wrap_socket(raw, server_side=True)
+        except (OSError, ValueError):
+            raw.close()
+            return
+        back = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            back.connect(inner)
+        except OSError:
+            conn.close()
+            back.close()
+            return
+        t = threading.Thread(target=pump, args=(conn, back, True), daemon=True)
+        t.start()
+        pump(back, conn, False)
+        t.join(1)
+        back.close()
+
+    def accept():
+        while True:
+            raw, _ = listener.accept()
+            threading.Thread(target=serve_one, args=(raw,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+
+
+async def _unix_site(runner, path, mode=0o660):
     """The socket, 0660 and owned by root and the `lxcbox` group (if there is one), as Docker's."""
     import grp
     import socket
@@ -194,17 +258,17 @@ async def _unix_site(runner, path):
     except FileNotFoundError:
         pass
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old = os.umask(0o117)
+    old = os.umask(0o177)
     try:
         sock.bind(path)
     finally:
         os.umask(old)
     try:
-        gid = grp.getgrnam("lxcbox").gr_gid
+        gid = grp.getgrnam("lxcbox").gr_gid if mode & 0o070 else 0
     except KeyError:
         gid = 0
     os.chown(path, 0, gid)
-    os.chmod(path, 0o660)
+    os.chmod(path, mode)
     site = web.SockSite(runner, sock)
     await site.start()
     st = os.stat(path)

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from conftest import LAUNCHER
-from helpers import wait_for
+from helpers import free_port, wait_for
 
 DOCKER = "/usr/bin/docker"
 
@@ -380,3 +380,42 @@ def test_plain_tcp_is_refused_unless_loopback_and_asked(root, base, tmp_path):
     r = subprocess.run(LAUNCHER + ["--root", root, "system", "service", "tcp://127.0.0.1:23750"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 1 and "--insecure-loopback" in r.stderr
+
+
+def _certs(d):
+    """A CA, a server cert for 127.0.0.1 and a client cert (openssl, a test dependency)."""
+    def run(*args):
+        subprocess.run(["openssl"] + list(args), check=True, capture_output=True, cwd=d)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca-key.pem", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=lxcbox test CA")
+    (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    (d / "client.cnf").write_text("extendedKeyUsage=clientAuth\n")
+    for name, ext in (("server", "ext.cnf"), ("client", "client.cnf")):
+        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "%s-key.pem" % name, "-out", "%s.csr" % name,
+            "-subj", "/CN=%s" % name)
+        run("x509", "-req", "-in", "%s.csr" % name, "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial",
+            "-out", "%s-cert.pem" % name, "-days", "2", "-extfile", ext)
+
+
+def test_tcp_needs_mutual_tls(root, base, tmp_path):
+    _certs(tmp_path)
+    port = free_port()
+    proc = subprocess.Popen(LAUNCHER + ["--root", root, "system", "service", "--tlsverify", "--tlscacert",
+                                        str(tmp_path / "ca.pem"), "--tlscert", str(tmp_path / "server-cert.pem"),
+                                        "--tlskey", str(tmp_path / "server-key.pem"), "tcp://127.0.0.1:%d" % port],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert "API listening" in proc.stdout.readline()
+        tls = ["--tlsverify", "--tlscacert", str(tmp_path / "ca.pem"), "-H", "tcp://127.0.0.1:%d" % port]
+        env = dict(os.environ, DOCKER_CONFIG=str(tmp_path / "cfg"))
+        r = subprocess.run([DOCKER] + tls + ["--tlscert", str(tmp_path / "client-cert.pem"), "--tlskey",
+                                             str(tmp_path / "client-key.pem"), "run", "--rm", "base", "echo", "tls"],
+                           capture_output=True, text=True, env=env, timeout=60)
+        assert (r.returncode, r.stdout) == (0, "tls\n"), r.stderr
+        # without a client certificate the handshake is refused
+        r = subprocess.run([DOCKER] + tls + ["version"], capture_output=True, text=True, env=env, timeout=60)
+        assert r.returncode != 0 and "Server:" not in r.stdout
+    finally:
+        proc.send_signal(signal.SIGTERM)  # our own service, by its pid
+        proc.wait(30)

@@ -10,7 +10,7 @@ import subprocess
 import threading
 
 from conftest import LAUNCHER
-from helpers import wait_for
+from helpers import free_port, wait_for
 
 SERVER = "echo hello-$HOSTNAME > /tmp/reply; while :; do nc -l -p 8080 < /tmp/reply; done"
 
@@ -47,7 +47,7 @@ def test_network_host(cli, base):
 
 
 def test_published_port_answers_on_loopback(cli, base):
-    port = _free_port()
+    port = free_port()
     cli.ok("run", "-d", "--name", "web", "--network", "bridge", "-h", "web", "-p", "%d:8080" % port, "base",
            "sh", "-c", SERVER)
     wait_for(lambda: _listening(cli, "web"), what="the server to listen")
@@ -99,7 +99,7 @@ def test_concurrent_runs_never_share_an_address(cli, base, root):
 
 
 def test_cycles_leave_nothing_behind(cli, base, root, test_bridge):
-    port = _free_port()
+    port = free_port()
     ids = []
     for i in range(200):
         cid = cli.ok("create", "--network", "bridge", "-p", "%d:8080" % port, "base", "sleep", "30").stdout.strip()
@@ -120,7 +120,7 @@ def test_cycles_leave_nothing_behind(cli, base, root, test_bridge):
 def test_monitor_killed_then_rm_cleans_network(cli, base, root):
     import signal
 
-    port = _free_port()
+    port = free_port()
     cid = cli.ok("run", "-d", "--network", "bridge", "-p", "%d:8080" % port, "base", "sleep", "60").stdout.strip()
     state = json.load(open(os.path.join(root, "containers", cid, "state.json")))
     os.kill(state["MonitorPid"], signal.SIGKILL)
@@ -132,14 +132,6 @@ def test_monitor_killed_then_rm_cleans_network(cli, base, root):
 def _nft_table():
     bridge = os.environ["LXCBOX_BRIDGE"]
     return subprocess.run(["nft", "list", "table", "ip", "lxcbox_" + bridge], capture_output=True, text=True).stdout
-
-
-def _free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def test_user_networks_resolve_names_and_are_isolated(cli, base):
@@ -225,7 +217,7 @@ def test_etc_files_never_reach_a_commit(cli, base):
 
 
 def test_published_port_reachable_from_other_containers(cli, base):
-    port = _free_port()
+    port = free_port()
     cli.ok("run", "-d", "--name", "pub", "-h", "pub", "-p", "%d:8080" % port, "base", "sh", "-c", SERVER)
     wait_for(lambda: _listening(cli, "pub"), what="the server")
     gateway = json.loads(cli.ok("inspect", "pub").stdout)[0]["NetworkSettings"]["Gateway"]
@@ -247,14 +239,14 @@ def test_publish_all_and_udp_forms(cli, base):
         assert s.recv(100) == b"hello-pall\n"
     cli.ok("rm", "-f", "pall")
     # the other forms parse, and bad ones are one clear line
-    cli.ok("create", "--name", "forms", "-p", "127.0.0.1:%d:53/udp" % _free_port(), "-p", "9000", "base", "true")
+    cli.ok("create", "--name", "forms", "-p", "127.0.0.1:%d:53/udp" % free_port(), "-p", "9000", "base", "true")
     for bad in ("80:70000", "abc", "1:2:3:4", "80/sctp"):
         r = cli("run", "--rm", "-p", bad, "base", "true")
         assert r.returncode == 125 and len(r.stderr.strip().splitlines()) == 1, (bad, r.stderr)
 
 
 def test_container_reaches_its_own_published_port(cli, base):
-    port = _free_port()
+    port = free_port()
     cli.ok("run", "-d", "--name", "self", "-h", "self", "-p", "%d:8080" % port, "base", "sh", "-c", SERVER)
     wait_for(lambda: _listening(cli, "self"), what="the server")
     gateway = json.loads(cli.ok("inspect", "self").stdout)[0]["NetworkSettings"]["Gateway"]
