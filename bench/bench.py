@@ -17,6 +17,10 @@ Scenarios:
   build    a 7-step Dockerfile on base (3 RUNs, 2 COPYs, ENV, CMD): cold (--no-cache), a rebuild
            with no change, a rebuild after editing one copied file; lxcbox build and podman build
            in turn; and one RUN step's cost against `lxcbox run --rm` of the same command.
+  api      `docker run --rm --network none base true` (the docker CLI) through lxcbox's Engine API,
+           and through a real dockerd started here (if it starts); requests per second and p99 of
+           GET /_ping and GET /containers/json (100 containers) from 8 concurrent clients; the
+           service's PSS idle and with 50 `logs -f` followers.
   registry a 5-layer 200 MB image through a real registry (docker-registry on loopback): pull into
            an empty store (lxcbox, podman pull, skopeo copy to containers-storage), push to an
            empty registry (lxcbox, podman push), a re-pull with every layer present, and the bytes
@@ -361,6 +365,158 @@ def bench_build(bench, rounds=5):
             "run_rm_ms": statistics.median(run)}
 
 
+def _pss_kib(pid):
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _http(sock_path, path, method="GET"):
+    import socket
+
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(30)
+    s.connect(sock_path)
+    s.sendall(("%s %s HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n" % (method, path)).encode())
+    out = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        out += chunk
+    s.close()
+    return out
+
+
+def _load(sock_path, path, clients=8, each=100):
+    """clients threads, each sending `each` requests: (requests per second, p99 ms)."""
+    import threading
+
+    times = []
+    lock = threading.Lock()
+
+    def worker():
+        mine = []
+        for _ in range(each):
+            t0 = time.perf_counter()
+            _http(sock_path, path)
+            mine.append((time.perf_counter() - t0) * 1000)
+        with lock:
+            times.extend(mine)
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    times.sort()
+    return len(times) / wall, times[int(len(times) * 0.99) - 1]
+
+
+def _start_dockerd(work):
+    """A real dockerd of the bench's own (its own root, socket and no bridge or iptables), or the
+    reason it could not start."""
+    d = os.path.join(work, "dockerd")
+    os.makedirs(d)
+    sock = os.path.join(d, "docker.sock")
+    log = open(os.path.join(d, "log"), "w")
+    proc = subprocess.Popen(["dockerd", "--data-root", os.path.join(d, "root"), "--exec-root", os.path.join(d, "exec"),
+                             "--pidfile", os.path.join(d, "pid"), "-H", "unix://" + sock, "--bridge=none",
+                             "--iptables=false", "--ip6tables=false", "--containerd-namespace", "lxcboxbench",
+                             "--containerd-plugins-namespace", "lxcboxbenchp"], stdout=log, stderr=log)
+    for _ in range(300):
+        if os.path.exists(sock) and b"OK" in _http_safe(sock):
+            return proc, sock, None
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    proc.terminate()
+    proc.wait(30)
+    with open(os.path.join(d, "log")) as f:
+        tail = f.read().strip().splitlines()[-1:] or ["no log"]
+    return None, None, tail[0][-200:]
+
+
+def _http_safe(sock):
+    try:
+        return _http(sock, "/_ping")
+    except OSError:
+        return b""
+
+
+def bench_api(bench, runs=15):
+    lx = LXCBOX + ["--root", bench.root]
+    sock = os.path.join(bench.work, "api.sock")
+    service = subprocess.Popen(lx + ["system", "service", "unix://" + sock], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    out = {}
+    dockerd = None
+    try:
+        for _ in range(300):
+            if os.path.exists(sock) and b"OK" in _http_safe(sock):
+                break
+            time.sleep(0.1)
+        docker = shutil.which("docker.io") or "/usr/bin/docker"
+        env = dict(os.environ, DOCKER_HOST="unix://" + sock, DOCKER_CONFIG=os.path.join(bench.work, "dcfg"))
+        contenders = [("docker run via lxcbox's API", lambda i: timed([docker, "run", "--rm", "--network", "none",
+                                                                       "base", "true"], env=env))]
+        dockerd, dsock, why = _start_dockerd(bench.work)
+        if dockerd:
+            denv = dict(env, DOCKER_HOST="unix://" + dsock)
+            tar = os.path.join(bench.work, "base-for-dockerd.tar")
+            subprocess.run(lx + ["save", "-o", tar, "base"], check=True)
+            subprocess.run([docker, "load", "-i", tar], env=denv, check=True, stdout=subprocess.DEVNULL)
+            contenders.append(("docker run via dockerd", lambda i: timed([docker, "run", "--rm", "--network", "none",
+                                                                          "base", "true"], env=denv)))
+        out["run_ms"], _ = alternate(contenders, runs)
+        out["dockerd"] = "started" if dockerd else "did not start here: %s" % why
+        out["pss_idle_kib"] = _pss_kib(service.pid)
+        for i in range(100):
+            subprocess.run(lx + ["create", "--network", "none", "--name", "apibench%d" % i, "base", "true"],
+                           check=True, stdout=subprocess.DEVNULL)
+        out["ping"] = _load(sock, "/_ping")
+        out["containers_json"] = _load(sock, "/containers/json?all=1", each=20)
+        if dockerd:
+            for i in range(100):
+                subprocess.run([docker, "create", "--network", "none", "--name", "apibench%d" % i, "base", "true"],
+                               env=denv, check=True, stdout=subprocess.DEVNULL)
+            out["dockerd_ping"] = _load(dsock, "/_ping")
+            out["dockerd_containers_json"] = _load(dsock, "/containers/json?all=1", each=20)
+        # 50 followers of one container's log
+        subprocess.run(lx + ["run", "-d", "--network", "none", "--name", "apibench-log", "base", "sh", "-c",
+                             "while true; do echo tick; sleep 1; done"], check=True, stdout=subprocess.DEVNULL)
+        import socket
+
+        followers = []
+        for _ in range(50):
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(sock)
+            s.sendall(b"GET /containers/apibench-log/logs?follow=1&stdout=1 HTTP/1.1\r\nHost: b\r\n\r\n")
+            followers.append(s)
+        for s in followers:
+            s.settimeout(10)
+            s.recv(4096)  # headers (and maybe the first line): the follow is under way
+        out["pss_50_followers_kib"] = _pss_kib(service.pid)
+        for s in followers:
+            s.close()
+        subprocess.run(lx + ["rm", "-f", "apibench-log"] + ["apibench%d" % i for i in range(100)],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    finally:
+        service.terminate()  # our own service, by its pid
+        service.wait(30)
+        if dockerd:
+            dockerd.terminate()  # our own dockerd, by its pid
+            dockerd.wait(60)
+    return out
+
+
 def alternate(contenders, runs, warmup=3):
     times = {name: [] for name, _ in contenders}
     for i in range(warmup + runs):
@@ -400,6 +556,7 @@ def main():
         images = bench_commit_create(bench)
         moved = bench_registry(bench)
         built = bench_build(bench)
+        api = bench_api(bench)
     finally:
         bench.close()
         subprocess.run(["rm", "-rf", work, "/run/lxc/lock" + work])
@@ -474,6 +631,21 @@ def main():
                                                                                  "OK" if ratio >= 3 else "UNDER"))
     verdicts.append("one RUN step costs %+.0f ms over run --rm of the same command"
                     % (built["one_run_step_build_ms"] - built["run_rm_ms"]))
+    lines.append("")
+    lines.append("Engine API (docker CLI 20.10; dockerd %s):" % api["dockerd"])
+    for name, ms in api["run_ms"].items():
+        lines.append("  %-36s %10.1f ms" % (name, ms))
+    for key, label in (("ping", "GET /_ping"), ("containers_json", "GET /containers/json (100)")):
+        lines.append("  %-36s %8.0f req/s  p99 %.1f ms (8 clients)" % (label + ", lxcbox", api[key][0], api[key][1]))
+        if "dockerd_" + key in api:
+            d = api["dockerd_" + key]
+            lines.append("  %-36s %8.0f req/s  p99 %.1f ms (8 clients)" % (label + ", dockerd", d[0], d[1]))
+    lines.append("  service PSS: idle %.1f MiB, with 50 logs -f followers %.1f MiB"
+                 % (api["pss_idle_kib"] / 1024.0, api["pss_50_followers_kib"] / 1024.0))
+    if "docker run via dockerd" in api["run_ms"]:
+        ratio = api["run_ms"]["docker run via dockerd"] / api["run_ms"]["docker run via lxcbox's API"]
+        verdicts.append("docker run: dockerd / lxcbox's API = %.2f (goal: >= 3)  %s" % (ratio, "OK" if ratio >= 3
+                                                                                           else "UNDER"))
     text = "\n".join(lines + [""] + verdicts)
     print(text)
     os.makedirs(os.path.join(REPO, "bench", "results"), exist_ok=True)
@@ -481,7 +653,7 @@ def main():
     with open(os.path.join(REPO, "bench", "results", "run-%s.json" % stamp), "w") as f:
         json.dump({"medians_ms": medians, "samples_ms": samples, "runs": opts.runs,
                    "log_mb_per_s": throughput, "monitor_pss_kib": pss, "images": images, "registry": moved,
-                   "build": built},
+                   "build": built, "api": api},
                   f, indent=1)
     with open(os.path.join(REPO, "bench", "results", "latest.txt"), "w") as f:
         f.write(time.strftime("%Y-%m-%d %H:%M:%S\n") + text + "\n")
