@@ -160,16 +160,28 @@ async def wait(api, request):
     elif condition == "removed":
         def fn():
             # a created container is waited for through its start, then its removal
-            while c.read_state()["Status"] == "created" and not c.gone():
+            while not c.gone() and c.read_state()["Status"] == "created":
                 time.sleep(0.05)
             return c.wait(condition="removed")
     else:
         def fn():
             return c.wait(condition="not-running")
 
+    def safe():
+        # the headers are out: an error can only be told in the body
+        try:
+            return fn()
+        except NotFound:
+            return c.wait(condition="not-running")  # removed meanwhile: its recorded exit code
+        except Exception as exc:  # noqa: BLE001 - told to the client, as dockerd's Error
+            return {"StatusCode": -1, "Error": str(exc)}
+
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
     await response.prepare(request)
-    result = await _wait_or_gone(api, request, fn)
+    try:
+        result = await _wait_or_gone(api, request, safe)
+    except Exception as exc:  # noqa: BLE001
+        result = {"StatusCode": -1, "Error": str(exc)}
     if result is None:
         return response
     import json
