@@ -39,6 +39,8 @@ launcher: venv lxcbox/helpers/setuser
 	@sed -e '1s|.*|#!$(VPY) -IS|' -e 's|@REPO@|$(CURDIR)|' bin/lxcbox > $(BIN)/lxcbox.tmp
 	@chmod 755 $(BIN)/lxcbox.tmp && mv $(BIN)/lxcbox.tmp $(BIN)/lxcbox
 	@$(VPY) -m compileall -q lxcbox >/dev/null
+	@# the Engine API socket's group, as Docker's `docker` group (system service, 0660 root:lxcbox)
+	@getent group lxcbox >/dev/null || groupadd --system lxcbox
 	@echo "lxcbox installed: $(BIN)/lxcbox -> $(VPY)"
 
 # `run -u` switches user through this static helper (see lxcbox/helpers/setuser.c)

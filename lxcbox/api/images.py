@@ -152,8 +152,7 @@ async def load(api, request):
     for image in images:
         for name in getattr(image, "loaded_as", None) or [image.id]:
             lines.append({"stream": "Loaded image%s: %s\n" % ("" if name != image.id else " ID", name)})
-    if qbool(request, "quiet"):
-        lines = []
+    # quiet only hides progress bars (there are none): the "Loaded image" lines always come, as dockerd's
     from aiohttp import web
 
     return web.Response(body="".join(json.dumps(l) + "\n" for l in lines), content_type="application/json")

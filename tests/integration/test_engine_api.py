@@ -185,6 +185,16 @@ def test_docker_cli_images_files_networks_events(service, tmp_path):
     assert sorted(d("images", "--format", "{{.Repository}}:{{.Tag}}").split()) == [
         "base:latest", "via-docker:latest", "via-docker:v2"]
     assert "Untagged: via-docker:v2" in d("rmi", "via-docker:v2")
+    # save and load through the API: the tar goes out and comes back
+    d("save", "-o", str(tmp_path / "saved.tar"), "via-docker")
+    d("rmi", "via-docker")
+    assert "Loaded image: via-docker:latest" in d("load", "-i", str(tmp_path / "saved.tar"))
+    assert d("run", "--rm", "via-docker") == "built\n"
+    # commit through the API
+    d("run", "--name", "tocommit", "base", "sh", "-c", "echo committed > /c")
+    d("commit", "-c", "CMD [\"cat\", \"/c\"]", "tocommit", "committed:1")
+    assert d("run", "--rm", "committed:1") == "committed\n"
+    d("rm", "tocommit")
     # cp both ways
     d("run", "-d", "--name", "files", "base", "sleep", "300")
     (tmp_path / "in.txt").write_text("from the host\n")
