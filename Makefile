@@ -8,7 +8,7 @@ BIN ?= /usr/local/bin
 APT_PACKAGES := lxc lxc-dev pkg-config busybox-static nftables iproute2 python3-venv python3-dev gcc libc6-dev \
                 xz-utils mmdebstrap
 TEST_PACKAGES := podman runc skopeo umoci docker-registry apache2-utils openssl docker.io docker-compose
-BENCH_PACKAGES := hyperfine podman runc skopeo docker-registry
+BENCH_PACKAGES := hyperfine podman runc skopeo docker-registry docker.io
 
 .PHONY: install deps test-deps venv launcher test unit integration demo bench clean
 
