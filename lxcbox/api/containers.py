@@ -156,13 +156,19 @@ async def wait(api, request):
                         state.get("StartedAt") != started_before and state.get("StartedAt") and
                         parse_time(state["StartedAt"]) >= since - 1):
                     return c.wait(condition="not-running")
-                time.sleep(0.05)
+                time.sleep(0.005)
     elif condition == "removed":
         def fn():
-            # a created container is waited for through its start, then its removal
+            # a created container is waited for through its start, its exit, then its removal
+            # (by its monitor, another process: only the path tells, so it is looked at often;
+            # the docker CLI answers its user only once this returns)
             while not c.gone() and c.read_state()["Status"] == "created":
-                time.sleep(0.05)
-            return c.wait(condition="removed")
+                time.sleep(0.005)
+            result = c.wait(condition="not-running")
+            deadline = time.monotonic() + 60
+            while not c.gone() and time.monotonic() < deadline:
+                time.sleep(0.005)
+            return result
     else:
         def fn():
             return c.wait(condition="not-running")
