@@ -21,6 +21,7 @@ class Api:
         self.client = client
         self.execs = {}        # exec id -> execs.ExecInstance
         self.attachments = {}  # container id -> containers.Attachment waiting for the start
+        self.list_cache = None  # containers.ListCache, made by the first list
 
     def bind(self, handler):
         async def call(request):

@@ -64,8 +64,13 @@ def make_app(client):
     @web.middleware
     async def versions(request, handler):
         if debug:
+            import time
+
+            t0 = time.perf_counter()
             print("%s %s" % (request.method, request.path_qs), file=sys.stderr, flush=True)
         response = await handler(request)
+        if debug:
+            print("  %.1f ms %s" % ((time.perf_counter() - t0) * 1000, request.path), file=sys.stderr, flush=True)
         if not response.prepared:
             response.headers.setdefault("Api-Version", API_VERSION)
             response.headers.setdefault("Docker-Experimental", "false")

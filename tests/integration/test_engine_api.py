@@ -380,7 +380,12 @@ def test_faults(service, root):
     assert service.docker_ok("inspect", "-f", "{{.State.Status}}", "twice") == "running\n"
     assert service.request("POST", "/containers/twice/stop?t=1")[0] == 204
     assert service.request("POST", "/containers/twice/stop")[0] == 304
-    service.docker_ok("rm", "twice")
+    # the service's list follows what other processes do to the records (the CLI, here)
+    assert service.docker_ok("ps", "-a", "--format", "{{.State}}") == "exited\n"
+    subprocess.run(LAUNCHER + ["--root", root, "start", "twice"], check=True)
+    assert service.docker_ok("ps", "--format", "{{.Names}} {{.State}}") == "twice running\n"
+    subprocess.run(LAUNCHER + ["--root", root, "rm", "-f", "twice"], check=True, capture_output=True)
+    assert service.docker_ok("ps", "-aq") == ""
 
 
 def test_plain_tcp_is_refused_unless_loopback_and_asked(root, base, tmp_path):
