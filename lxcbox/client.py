@@ -110,7 +110,7 @@ class Client:
                            "Containers": len(users.get(hexid, [])), "Created": m.get("created"),
                            "RepoTags": sorted(k for k, v in graph.tags().items() if v == hexid)})
         cont = [{"Id": c.id, "Names": ["/" + c.name], "Image": c.config.get("image"), "State": c.status,
-                 "SizeRw": _tree_bytes(c.upper_dir if c.driver != "vfs" else c.rootfs_dir),
+                 "SizeRw": c.size_rw,
                  "Created": c.config.get("created")} for c in containers]
         from .volumes import volume_users
 
@@ -283,7 +283,7 @@ class ContainerCollection:
         for c in self.list(all=True):
             if c.status in ("running", "paused", "restarting") or not _has_labels(c.labels, labels):
                 continue
-            size = _tree_bytes(c.upper_dir if c.driver != "vfs" else c.rootfs_dir)
+            size = c.size_rw
             try:
                 c.remove(v=False)
             except NotFound:

@@ -4,7 +4,7 @@ import os
 import time
 
 from ..errors import Conflict, InvalidArgument, NotFound
-from .http import (HttpError, Hijacked, body_json, empty, frame, hijack, json_response, qbool, qfilters, qint,
+from .http import (HttpError, body_json, empty, frame, hijack, json_response, qbool, qfilters, qint,
                    stream_json)
 from .translate import create_kwargs, list_entry
 
@@ -361,18 +361,28 @@ async def logs(api, request):
     tty = bool(c.config.get("tty"))
     response = web.StreamResponse(headers={"Content-Type": RAW_STREAM if tty else MULTIPLEXED})
     await response.prepare(request)
+    try:
+        async for stream, line in _log_items(api, gen):
+            await response.write(line if tty else frame(1 if stream == "stdout" else 2, line))
+    except (ConnectionResetError, asyncio.CancelledError):
+        return response  # the client went away: the follow has stopped
+    await response.write_eof()
+    return response
+
+
+async def _log_items(api, gen):
+    """(stream, line) of a blocking log generator, each read in a thread; the generator is
+    closed however the loop ends."""
     sentinel = (None, None)
     try:
         while True:
             stream, line = await api.run(next, gen, sentinel)
             if stream is None:
-                break
-            await response.write(line if tty else frame(1 if stream == "stdout" else 2, line))
-    except (ConnectionResetError, asyncio.CancelledError):
-        await api.run(gen.close)  # the client went away: stop following
-        return response
-    await response.write_eof()
-    return response
+                return
+            yield stream, line
+    finally:
+        if hasattr(gen, "close"):  # a follow is a generator; a read of the whole log a plain iterator
+            await api.run(gen.close)
 
 
 class Attachment:
@@ -527,13 +537,16 @@ async def _read_fd(fd):
                 loop.remove_reader(fd)
 
 
-async def _relay_pipes(session, pending, reader):
-    """stdout and stderr of the container, framed, to the client; the client's bytes to stdin;
-    until both outputs end (the container exited)."""
+async def _relay_pipes(session, pending, reader, wanted=(True, True), drain=False):
+    """stdout and stderr, framed, to the client (those wanted); the client's bytes to stdin;
+    until both outputs end.  A client that goes away ends the relay (a container runs on,
+    logging), or with drain the output is read to its end unsent (an exec's command must not
+    block on a full pipe)."""
     for fd in (pending.out_r, pending.err_r):
         os.set_blocking(fd, False)
     outs = {asyncio.ensure_future(_read_fd(pending.out_r)): (pending.out_r, 1),
             asyncio.ensure_future(_read_fd(pending.err_r)): (pending.err_r, 2)}
+    gone = False
     try:
         while outs:
             waits = list(outs) + ([reader] if reader is not None else [])
@@ -541,16 +554,24 @@ async def _relay_pipes(session, pending, reader):
             for task in done:
                 if task is reader:
                     data = reader.result()
-                    if data is None:
-                        return  # the client is gone: the container runs on, logging
-                    await _feed(pending, data)
+                    if data is None and not drain:
+                        return
+                    gone = gone or data is None
+                    await _feed(pending, data or b"")
                     reader = asyncio.ensure_future(session.read()) if data else None
                     continue
                 fd, stream = outs.pop(task)
                 data = task.result()
-                if data:
-                    await session.write(frame(stream, data))
-                    outs[asyncio.ensure_future(_read_fd(fd))] = (fd, stream)
+                if not data:
+                    continue
+                if wanted[stream - 1] and not gone:
+                    try:
+                        await session.write(frame(stream, data))
+                    except ConnectionResetError:
+                        if not drain:
+                            raise
+                        gone = True
+                outs[asyncio.ensure_future(_read_fd(fd))] = (fd, stream)
     finally:
         for task in list(outs) + ([reader] if reader is not None else []):
             task.cancel()
@@ -592,16 +613,8 @@ async def _relay_running(api, session, c, tty, want_stdin):
         sock = await api.run(c.tty_socket)
         await _relay_socket(session, sock, asyncio.ensure_future(session.read()) if want_stdin else None)
         return
-    gen = c.log_entries(tail=0, follow=True)
-    sentinel = (None, None)
-    try:
-        while True:
-            stream, line = await api.run(next, gen, sentinel)
-            if stream is None:
-                break
-            await session.write(frame(1 if stream == "stdout" else 2, line))
-    finally:
-        await api.run(gen.close)
+    async for stream, line in _log_items(api, c.log_entries(tail=0, follow=True)):
+        await session.write(frame(1 if stream == "stdout" else 2, line))
 
 
 # -- archive (docker cp) -------------------------------------------------------------------------
@@ -705,4 +718,3 @@ ROUTES = [
     ("PUT", "/containers/{id}/archive", archive_put),
 ]
 
-__all__ = ["ROUTES", "Hijacked"]

@@ -4,8 +4,8 @@ import asyncio
 import os
 
 from ..errors import InvalidArgument, NotFound
-from .containers import MULTIPLEXED, RAW_STREAM, _feed, _read_fd, _relay_socket, _write_all
-from .http import body_json, empty, frame, hijack, json_response, qint
+from .containers import MULTIPLEXED, RAW_STREAM, Attachment, _relay_pipes, _relay_socket, _write_all
+from .http import body_json, empty, hijack, json_response, qint
 
 
 class ExecInstance:
@@ -104,64 +104,26 @@ async def start(api, request):
 
 
 async def _run_pipes(api, session, inst):
-    out_r, out_w = os.pipe2(os.O_CLOEXEC)
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)
-    in_r, in_w = os.pipe2(os.O_CLOEXEC) if inst.stdin else (None, None)
+    pending = Attachment(False, inst.stdin)
+    # the command's ends of the pipes are its own: closed when it ends, never by the relay
+    child = (pending.in_r, pending.out_w, pending.err_w)
+    pending.in_r = pending.out_w = pending.err_w = None
 
     def run():
         try:
-            return inst.container.exec_fds(inst.cmd, in_r, out_w, err_w, inst.env, inst.workdir, inst.user)
+            return inst.container.exec_fds(inst.cmd, child[0], child[1], child[2], inst.env, inst.workdir,
+                                           inst.user)
         finally:
-            for fd in (out_w, err_w, in_r):
+            for fd in child:
                 if fd is not None:
                     os.close(fd)
 
     task = asyncio.ensure_future(api.run(run))
-
-    class Pending:  # the shape _feed writes stdin through
-        tty = False
-
-    pending = Pending()
-    pending.in_w = in_w
-    for fd in (out_r, err_r):
-        os.set_blocking(fd, False)
-    outs = {asyncio.ensure_future(_read_fd(out_r)): (out_r, 1), asyncio.ensure_future(_read_fd(err_r)): (err_r, 2)}
-    reader = asyncio.ensure_future(session.read()) if inst.stdin else None
     try:
-        while outs:
-            done, _ = await asyncio.wait(list(outs) + ([reader] if reader else []),
-                                         return_when=asyncio.FIRST_COMPLETED)
-            for t in done:
-                if t is reader:
-                    data = t.result()
-                    if data is None:
-                        reader = None
-                        if pending.in_w is not None:
-                            os.close(pending.in_w)
-                            pending.in_w = None
-                        continue
-                    await _feed(pending, data)
-                    reader = asyncio.ensure_future(session.read()) if data else None
-                    continue
-                fd, stream = outs.pop(t)
-                data = t.result()
-                if data:
-                    wanted = inst.stdout if stream == 1 else inst.stderr
-                    if wanted:
-                        await session.write(frame(stream, data))
-                    outs[asyncio.ensure_future(_read_fd(fd))] = (fd, stream)
-        inst.exit_code = await task
+        await _relay_pipes(session, pending, asyncio.ensure_future(session.read()) if inst.stdin else None,
+                           (inst.stdout, inst.stderr), drain=True)
     finally:
-        for t in list(outs) + ([reader] if reader else []):
-            t.cancel()
-        for fd in (out_r, err_r, pending.in_w):
-            if fd is not None:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        if not task.done():
-            inst.exit_code = await task
+        inst.exit_code = await task
 
 
 async def _run_tty(api, session, inst):

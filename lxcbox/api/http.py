@@ -191,10 +191,6 @@ def hijack(request, content_type):
     return Hijacked(request, inbox)
 
 
-class HijackDone(Exception):
-    """Raised by a handler after a hijacked session: aiohttp must not write a response."""
-
-
 def frame(stream, data):
     """Docker's stdout/stderr multiplexing: [stream, 0, 0, 0, big-endian size] + data."""
     import struct

@@ -20,6 +20,31 @@ _HOST_DEFAULTS = {"ContainerIDFile": "", "VolumeDriver": "", "CgroupnsMode": (""
                   "MaskedPaths": None, "ReadonlyPaths": None, "Annotations": None, "StorageOpt": None}
 
 
+def _same(v):
+    return v
+
+
+def _true(v):
+    return True
+
+
+# Config and HostConfig fields that map one to one: Docker's name -> (the Client's, conversion)
+_CONFIG_ARGS = {"Cmd": ("command", _same), "Env": ("environment", _same), "WorkingDir": ("working_dir", _same),
+                "User": ("user", _same), "Hostname": ("hostname", _same), "Tty": ("tty", _true),
+                "OpenStdin": ("stdin_open", _true), "Labels": ("labels", _same), "ExposedPorts": ("expose", list),
+                "StopSignal": ("stop_signal", _same), "StopTimeout": ("stop_timeout", _same),
+                "Healthcheck": ("healthcheck", _same)}
+_HOST_ARGS = {"Binds": ("volumes", list), "Mounts": ("mounts", list), "Tmpfs": ("tmpfs", dict),
+              "PortBindings": ("ports", lambda v: _ports(v)), "PublishAllPorts": ("publish_all_ports", _true),
+              "AutoRemove": ("auto_remove", _true), "CapAdd": ("cap_add", list), "CapDrop": ("cap_drop", list),
+              "SecurityOpt": ("security_opt", list), "Dns": ("dns", list), "DnsSearch": ("dns_search", list),
+              "DnsOptions": ("dns_opt", list), "GroupAdd": ("group_add", list), "ExtraHosts": ("extra_hosts", list),
+              "Privileged": ("privileged", _true), "ReadonlyRootfs": ("read_only", _true),
+              "Memory": ("mem_limit", _same), "MemorySwap": ("memswap_limit", _same),
+              "MemoryReservation": ("mem_reservation", _same), "NanoCpus": ("nano_cpus", _same),
+              "CpuShares": ("cpu_shares", _same), "CpusetCpus": ("cpuset_cpus", _same), "Ulimits": ("ulimits", list)}
+
+
 def _zero(value):
     return value in (None, "", 0, False, [], {})
 
@@ -30,35 +55,14 @@ def create_kwargs(body):
         raise InvalidArgument("config has no Image" if isinstance(body, dict) else "the body must be an object")
     kw = {}
     for key, value in body.items():
-        if key in _CONFIG_IGNORED or _zero(value) and key not in ("Entrypoint",):
+        if key in _CONFIG_IGNORED or _zero(value) and key != "Entrypoint":
             continue
-        if key == "Cmd":
-            kw["command"] = value
-        elif key == "Entrypoint":
+        if key == "Entrypoint":
             if value is not None:
                 kw["entrypoint"] = "" if value in ([], [""], "") else value
-        elif key == "Env":
-            kw["environment"] = value
-        elif key == "WorkingDir":
-            kw["working_dir"] = value
-        elif key == "User":
-            kw["user"] = value
-        elif key == "Hostname":
-            kw["hostname"] = value
-        elif key == "Tty":
-            kw["tty"] = True
-        elif key == "OpenStdin":
-            kw["stdin_open"] = True
-        elif key == "Labels":
-            kw["labels"] = value
-        elif key == "ExposedPorts":
-            kw["expose"] = list(value)
-        elif key == "StopSignal":
-            kw["stop_signal"] = value
-        elif key == "StopTimeout":
-            kw["stop_timeout"] = value
-        elif key == "Healthcheck":
-            kw["healthcheck"] = value
+        elif key in _CONFIG_ARGS:
+            name, convert = _CONFIG_ARGS[key]
+            kw[name] = convert(value)
         elif key == "MacAddress":
             raise InvalidArgument("MacAddress is not supported by lxcbox")
         else:
@@ -79,52 +83,18 @@ def _host_config(hc, kw):
             raise InvalidArgument("HostConfig.%s is not supported by lxcbox" % key)
         if _zero(value):
             continue
-        if key == "Binds":
-            kw["volumes"] = list(value)
-        elif key == "Mounts":
-            kw["mounts"] = list(value)
-        elif key == "Tmpfs":
-            kw["tmpfs"] = dict(value)
+        if key in _HOST_ARGS:
+            name, convert = _HOST_ARGS[key]
+            kw[name] = convert(value)
         elif key == "NetworkMode":
             if value != "default":
                 kw["network"] = value
-        elif key == "PortBindings":
-            kw["ports"] = _ports(value)
-        elif key == "PublishAllPorts":
-            kw["publish_all_ports"] = True
         elif key == "RestartPolicy":
             if value.get("Name") not in (None, "", "no"):
                 kw["restart_policy"] = value
-        elif key == "AutoRemove":
-            kw["auto_remove"] = True
-        elif key in ("CapAdd", "CapDrop", "SecurityOpt", "Dns", "DnsSearch", "GroupAdd"):
-            kw[{"CapAdd": "cap_add", "CapDrop": "cap_drop", "SecurityOpt": "security_opt", "Dns": "dns",
-                "DnsSearch": "dns_search", "GroupAdd": "group_add"}[key]] = list(value)
-        elif key == "DnsOptions":
-            kw["dns_opt"] = list(value)
-        elif key == "ExtraHosts":
-            kw["extra_hosts"] = list(value)
-        elif key == "Privileged":
-            kw["privileged"] = True
-        elif key == "ReadonlyRootfs":
-            kw["read_only"] = True
-        elif key == "Memory":
-            kw["mem_limit"] = value
-        elif key == "MemorySwap":
-            kw["memswap_limit"] = value
-        elif key == "MemoryReservation":
-            kw["mem_reservation"] = value
-        elif key == "NanoCpus":
-            kw["nano_cpus"] = value
-        elif key == "CpuShares":
-            kw["cpu_shares"] = value
-        elif key == "CpusetCpus":
-            kw["cpuset_cpus"] = value
         elif key == "PidsLimit":
             if value > 0:
                 kw["pids_limit"] = value
-        elif key == "Ulimits":
-            kw["ulimits"] = list(value)
         elif key == "LogConfig":
             if value.get("Type") or value.get("Config"):
                 kw["log_config"] = {"Type": value.get("Type") or "json-file", "Config": value.get("Config") or {}}
@@ -193,14 +163,5 @@ def list_entry(c, size=False):
                    for m in a["Mounts"]],
     }
     if size:
-        import os
-
-        total = 0
-        for dirpath, _, files in os.walk(c.upper_dir if c.driver != "vfs" else c.rootfs_dir):
-            for f in files:
-                try:
-                    total += os.lstat(os.path.join(dirpath, f)).st_size
-                except OSError:
-                    pass
-        entry["SizeRw"] = total
+        entry["SizeRw"] = c.size_rw
     return entry

@@ -37,12 +37,8 @@ def build_messages(client, path=None, fileobj=None, custom_context=False, docker
     try:
         if text is None:
             name = dockerfile or "Dockerfile"
+            # always read inside the context: over the API, a host path here would read host files
             text = context.read(name)
-            if text is None and dockerfile and os.path.isabs(dockerfile) and os.path.isfile(dockerfile):
-                with open(dockerfile, encoding="utf-8", errors="replace") as f:
-                    text = f.read()
-            if text is None and dockerfile and "\n" in dockerfile:
-                text = dockerfile  # docker-py lets a Dockerfile's text stand for its name
             if text is None:
                 raise BuildError("unable to prepare context: unable to evaluate symlinks in Dockerfile path: "
                                  "lstat %s: no such file or directory" % name)

@@ -505,7 +505,7 @@ def cmd_ps(g, o, args):
                      status_string(state, now), _ports_string(c), cfg["name"]])
         if o["size"]:
             # the container's own layer, and (virtual) with its image's
-            rw = _upper_size(c)
+            rw = c.size_rw
             try:
                 image_size = client.images.get(cfg["image_id"]).manifest.get("size", 0)
             except LxcboxError:
@@ -514,17 +514,6 @@ def cmd_ps(g, o, args):
     _table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"] +
            (["SIZE"] if o["size"] else []), rows)
     return 0
-
-
-def _upper_size(c):
-    total = 0
-    for dirpath, dirs, files in os.walk(c.upper_dir if c.driver != "vfs" else c.rootfs_dir):
-        for f in files:
-            try:
-                total += os.lstat(os.path.join(dirpath, f)).st_size
-            except OSError:
-                pass
-    return total
 
 
 PS_HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",

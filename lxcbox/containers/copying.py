@@ -114,21 +114,7 @@ def in_layers(tmp_root, lowers, upper, work_dir, work):
     r, w = os.pipe()
     os.close(r)
     pid, status_r, scratch = _fork_worker(tmp_root, open_root, lambda root_fd, _: work(root_fd), w)
-    with os.fdopen(status_r, "rb") as f:
-        line = f.read()
-    os.waitpid(pid, 0)
-    for path in (scratch, empty):
-        if path:
-            try:
-                os.rmdir(path)
-            except OSError:
-                pass
-    import json
-
-    try:
-        status = json.loads(line.decode() or "{}")
-    except ValueError:
-        status = {}
+    status = _child_status(pid, status_r, scratch, empty)
     if not status.pop("ok", False):
         if status.get("kind") == "notfound":
             raise NotFound(status.get("error") or "not found")
@@ -181,20 +167,27 @@ def _fork_worker(tmp_root, open_root, work, data_fd_in_child):
     return pid, status_r, scratch
 
 
-def _finish(pid, status_r, scratch, path, container):
+def _child_status(pid, status_r, *scratch_dirs):
+    """The status line of a worker child (reaped), its scratch directories removed."""
     import json
 
     with os.fdopen(status_r, "rb") as f:
         line = f.read()
     os.waitpid(pid, 0)
+    for path in scratch_dirs:
+        if path:
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
     try:
-        os.rmdir(scratch)
-    except OSError:
-        pass
-    try:
-        status = json.loads(line.decode() or "{}")
+        return json.loads(line.decode() or "{}")
     except ValueError:
-        status = {}
+        return {}
+
+
+def _finish(pid, status_r, scratch, path, container):
+    status = _child_status(pid, status_r, scratch)
     if not status.get("ok"):
         err = status.get("error") or "the copy failed"
         if status.get("kind") == "notfound":

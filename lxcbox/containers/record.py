@@ -162,6 +162,16 @@ class ContainerRecord:
         self._state = state
 
     @property
+    def size_rw(self):
+        """Bytes of the container's own files (its upper dir, or a vfs copy), walked through fds."""
+        from ..images.archive import tree_size
+
+        try:
+            return tree_size(self.upper_dir if self.driver != "vfs" else self.rootfs_dir)
+        except OSError:
+            return 0
+
+    @property
     def ports(self):
         """The published ports of a running container (PortBindings; [] when it is not running)."""
         from ..network import PortBinding
