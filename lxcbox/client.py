@@ -77,12 +77,19 @@ class Client:
         """Check credentials against a registry (docker.io when none is named) and use them for this
         client's pulls and pushes, as docker-py does.  Nothing is written: the CLI's `login` saves
         them in ~/.docker/config.json.  reauth: always True here (the registry is always asked)."""
+        host = self.check_login(username, password, registry)
+        self._logins[host] = {"username": username, "password": password or ""}
+        return {"IdentityToken": "", "Status": "Login Succeeded"}
+
+    def check_login(self, username, password=None, registry=None):
+        """Ask the registry whether the credentials are good, and remember nothing (the Engine
+        API's /auth: one client's login must never lend its credentials to another's pulls).
+        Returns the registry host."""
         from .images import distribution
 
         host = _registry_host(registry)
         distribution.login(host, username, password or "")
-        self._logins[host] = {"username": username, "password": password or ""}
-        return {"IdentityToken": "", "Status": "Login Succeeded"}
+        return host
 
     def df(self):
         """docker-py's client.df(): what images, containers and volumes take on disk."""

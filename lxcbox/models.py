@@ -67,6 +67,12 @@ class Network(Model):
         _event(self.collection.client, "network", "destroy", nid, name=self.name, type="bridge")
 
 
+def _label_matches(labels, want):
+    key, sep, value = want.partition("=")
+    labels = labels or {}
+    return key in labels and (not sep or labels[key] == value)
+
+
 class NetworkCollection:
     def __init__(self, client):
         self.client = client
@@ -86,11 +92,16 @@ class NetworkCollection:
         nid = n.get("id") or hashlib.sha256(("lxcbox-network:" + n["name"]).encode()).hexdigest()
         import json
 
-        return {"Name": n["name"], "Id": nid, "Driver": "bridge", "Created": n.get("created"),
-                "Scope": "local", "Internal": False, "Labels": json.loads(n.get("labels") or "{}"),
-                "IPAM": {"Config": [{"Subnet": n["subnet"], "Gateway": n["gateway"]}]},
+        # every field of docker's NetworkResource: Go templates see the zero values of the others
+        return {"Name": n["name"], "Id": nid, "Created": n.get("created"), "Scope": "local", "Driver": "bridge",
+                "EnableIPv6": False,
+                "IPAM": {"Driver": "default", "Options": None,
+                         "Config": [{"Subnet": n["subnet"], "Gateway": n["gateway"]}]},
+                "Internal": False, "Attachable": True, "Ingress": False, "ConfigFrom": {"Network": ""},
+                "ConfigOnly": False,
+                "Containers": {cid: {"IPv4Address": ip} for ip, cid in nets.leases(n["name"]).items()},
                 "Options": {"bridge": n["bridge"], "com.docker.network.driver.mtu": str(network_mtu(n))},
-                "Containers": {cid: {"IPv4Address": ip} for ip, cid in nets.leases(n["name"]).items()}}
+                "Labels": json.loads(n.get("labels") or "{}")}
 
     def create(self, name, driver=None, ipam=None, subnet=None, options=None, labels=None):
         """A user network.  driver: bridge only; subnet (or docker-py's ipam pool) chooses its range;
@@ -124,9 +135,30 @@ class NetworkCollection:
                 raise
             return found[0]
 
-    def list(self, names=None):
+    def list(self, names=None, ids=None, filters=None):
+        """docker-py's networks.list: names, ids, and Docker's filters (name= a substring, id= a
+        prefix, label=K or K=V, driver=, scope=, type=custom|builtin, dangling=true|false);
+        several values of one filter are alternatives, different filters must all hold."""
+        filters = {k: [v] if isinstance(v, str) else list(v) for k, v in (filters or {}).items()}
+        for key in filters:
+            if key not in ("name", "id", "label", "driver", "scope", "type", "dangling"):
+                raise InvalidArgument("Invalid filter '%s'" % key)
         out = [Network(self, n["name"]) for n in self._store().list()]
-        return [n for n in out if n.name in names] if names else out
+        out = [n for n in out if (not names or n.name in names) and (not ids or n.attrs["Id"] in ids)]
+        used = None
+        if "dangling" in filters:
+            used = {c.config.get("network") for c in self.client.containers.list(all=True)}
+
+        def keep(n):
+            a = n.attrs
+            tests = {"name": lambda v: v in a["Name"], "id": lambda v: a["Id"].startswith(v),
+                     "label": lambda v: _label_matches(a["Labels"], v), "driver": lambda v: v == a["Driver"],
+                     "scope": lambda v: v == a["Scope"],
+                     "type": lambda v: v == ("builtin" if a["Name"] == "bridge" else "custom"),
+                     "dangling": lambda v: (v in ("true", "1")) == (a["Name"] != "bridge" and a["Name"] not in used)}
+            return all(any(tests[k](v) for v in values) for k, values in filters.items())
+
+        return sorted((n for n in out if keep(n)), key=lambda n: n.name)
 
     def prune(self, filters=None):
         """Remove the user networks no container uses (the default `bridge` stays); docker-py's shape."""
@@ -161,7 +193,9 @@ class VolumeCollection:
         return Volumes(self.client.root)
 
     def _inspect(self, name):
-        return self._store().get(name)
+        meta = self._store().get(name)
+        meta.setdefault("Options", None)
+        return meta
 
     def create(self, name=None, driver=None, labels=None):
         if driver not in (None, "local"):
@@ -174,8 +208,27 @@ class VolumeCollection:
         self._store().get(volume_id)
         return Volume(self, volume_id)
 
-    def list(self):
-        return [Volume(self, v["Name"]) for v in self._store().list()]
+    def list(self, filters=None):
+        """docker-py's volumes.list: Docker's filters name= (a substring), label=K or K=V,
+        driver=, dangling=true|false (whether no container uses it)."""
+        filters = {k: [v] if isinstance(v, str) else list(v) for k, v in (filters or {}).items()}
+        for key in filters:
+            if key not in ("name", "label", "driver", "dangling"):
+                raise InvalidArgument("Invalid filter '%s'" % key)
+        users = None
+        if "dangling" in filters:
+            from .volumes import volume_users
+
+            containers = self.client.containers.list(all=True)
+            users = lambda name: volume_users(containers, name)  # noqa: E731
+        out = []
+        for v in self._store().list():
+            tests = {"name": lambda x: x in v["Name"], "label": lambda x: _label_matches(v.get("Labels"), x),
+                     "driver": lambda x: x == v.get("Driver", "local"),
+                     "dangling": lambda x: (x in ("true", "1")) == (not users(v["Name"]))}
+            if all(any(tests[k](x) for x in values) for k, values in filters.items()):
+                out.append(Volume(self, v["Name"]))
+        return out
 
     def prune(self, filters=None):
         """Remove the anonymous volumes no container uses (as Docker's default `volume prune`).

@@ -47,6 +47,12 @@ def parse_volume(spec):
         raise InvalidArgument("invalid volume specification: %r" % spec)
     src, dst = parts[0], parts[1]
     opts = parts[2].split(",") if len(parts) == 3 and parts[2] else []
+    out = _parse_binding(spec, src, dst, opts)
+    out["spec"] = spec  # docker inspect's HostConfig.Binds lists the -v specs as given
+    return out
+
+
+def _parse_binding(spec, src, dst, opts):
     for o in opts:
         if o not in MOUNT_OPTIONS:
             raise InvalidArgument("invalid mode %r in volume specification %r" % (o, spec))

@@ -1,6 +1,7 @@
 """/containers/...: the Engine API's container endpoints over client.containers."""
 import asyncio
 import os
+import threading
 import time
 
 from ..errors import Conflict, InvalidArgument, NotFound
@@ -77,16 +78,17 @@ class ListCache:
                     entry = list_entry(c)
                 except (NotFound, FileNotFoundError):
                     continue
-                hit = (stamp, state, entry)
+                hit = (stamp, state, entry, c.config["created"])
                 with self.lock:
                     self.cache[cid] = hit
             if not all_ and not state.get("Running"):
                 continue
-            out.append(dict(hit[2], State=state["Status"], Status=status_string(state)))
+            out.append((hit[3], dict(hit[2], State=state["Status"], Status=status_string(state))))
         with self.lock:
             for gone in set(self.cache) - seen:
                 del self.cache[gone]
-        out.sort(key=lambda e: e["Created"], reverse=True)
+        # newest first, as Docker: by the full creation time (Created is whole seconds)
+        out = [entry for _, entry in sorted(out, key=lambda pair: pair[0], reverse=True)]
         return out[:limit] if limit and limit > 0 else out
 
 
@@ -207,6 +209,21 @@ async def wait(api, request):
         raise InvalidArgument("invalid condition %r" % condition)
     c = await api.run(lambda: _get(api, request))
     since = time.time()
+    cancelled = threading.Event()  # set when the client goes away or the service stops
+
+    def stopped():
+        # a thread waits for the container: in steps, so that it ends when nobody waits any more
+        while True:
+            try:
+                return c.wait(condition="not-running", timeout=1)
+            except TimeoutError:
+                if cancelled.is_set():
+                    return None
+
+    def pause():
+        if cancelled.wait(0.005):
+            raise _Abandoned()
+
     if condition == "next-exit":
         started_before = c.read_state().get("StartedAt")
 
@@ -218,28 +235,29 @@ async def wait(api, request):
                 if state["Status"] in ("running", "paused", "restarting") or (
                         state.get("StartedAt") != started_before and state.get("StartedAt") and
                         parse_time(state["StartedAt"]) >= since - 1):
-                    return c.wait(condition="not-running")
-                time.sleep(0.005)
+                    return stopped()
+                pause()
     elif condition == "removed":
         def fn():
             # a created container is waited for through its start, its exit, then its removal
             # (by its monitor, another process: only the path tells, so it is looked at often;
             # the docker CLI answers its user only once this returns)
             while not c.gone() and c.read_state()["Status"] == "created":
-                time.sleep(0.005)
-            result = c.wait(condition="not-running")
+                pause()
+            result = stopped()
             deadline = time.monotonic() + 60
-            while not c.gone() and time.monotonic() < deadline:
-                time.sleep(0.005)
+            while result is not None and not c.gone() and time.monotonic() < deadline:
+                pause()
             return result
     else:
-        def fn():
-            return c.wait(condition="not-running")
+        fn = stopped
 
     def safe():
         # the headers are out: an error can only be told in the body
         try:
             return fn()
+        except _Abandoned:
+            return None
         except NotFound:
             return c.wait(condition="not-running")  # removed meanwhile: its recorded exit code
         except Exception as exc:  # noqa: BLE001 - told to the client, as dockerd's Error
@@ -248,7 +266,7 @@ async def wait(api, request):
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
     await response.prepare(request)
     try:
-        result = await _wait_or_gone(api, request, safe)
+        result = await _wait_or_gone(api, request, safe, cancelled)
     except Exception as exc:  # noqa: BLE001
         result = {"StatusCode": -1, "Error": str(exc)}
     if result is None:
@@ -264,14 +282,23 @@ async def wait(api, request):
     return response
 
 
-async def _wait_or_gone(api, request, fn):
-    """fn in a thread; None if the client went away first (the thread ends with the container)."""
-    task = asyncio.ensure_future(api.run(fn))
-    while not task.done():
-        if request.transport is None or request.transport.is_closing():
-            return None
-        await asyncio.wait([task], timeout=1)
-    return task.result()
+class _Abandoned(Exception):
+    """Nobody waits any more."""
+
+
+async def _wait_or_gone(api, request, fn, cancelled):
+    """fn in a thread; None if the client went away first or the service stops.  Either sets
+    cancelled, which fn's thread looks at (a thread left waiting would hold the service's exit
+    until the container ends)."""
+    task = asyncio.ensure_future(api.follow(fn))
+    try:
+        while not task.done():
+            if request.transport is None or request.transport.is_closing():
+                return None
+            await asyncio.wait([task], timeout=1)
+        return task.result()
+    finally:
+        cancelled.set()
 
 
 async def delete(api, request):
@@ -376,7 +403,7 @@ async def _log_items(api, gen):
     sentinel = (None, None)
     try:
         while True:
-            stream, line = await api.run(next, gen, sentinel)
+            stream, line = await api.follow(next, gen, sentinel)
             if stream is None:
                 return
             yield stream, line
@@ -654,7 +681,7 @@ async def archive_get(api, request):
     sentinel = b""
     try:
         while True:
-            chunk = await api.run(next, chunks, sentinel)
+            chunk = await api.follow(next, chunks, sentinel)
             if not chunk:
                 break
             await response.write(chunk)

@@ -29,6 +29,8 @@ class ExecInstance:
         self.exit_code = None
         self.pid = 0
         self.master = None  # a tty exec's pty, for resize
+        # [h, w]: from create (API 1.42's ConsoleSize) or a resize that came before the pty
+        self.size = body.get("ConsoleSize") or None
 
     def attrs(self):
         return {"ID": self.id, "Running": self.running, "ExitCode": self.exit_code,
@@ -66,13 +68,19 @@ async def inspect(api, request):
 async def resize(api, request):
     inst = _exec(api, request)
     h, w = qint(request, "h", 0), qint(request, "w", 0)
-    if inst.master is not None and h and w:
-        import fcntl
-        import struct
-        import termios
-
-        fcntl.ioctl(inst.master, termios.TIOCSWINSZ, struct.pack("HHHH", h, w, 0, 0))
+    if h and w:
+        inst.size = [h, w]
+        if inst.master is not None:
+            _set_size(inst.master, inst.size)
     return empty(201)
+
+
+def _set_size(fd, size):
+    import fcntl
+    import struct
+    import termios
+
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", int(size[0]), int(size[1]), 0, 0))
 
 
 async def start(api, request):
@@ -118,7 +126,7 @@ async def _run_pipes(api, session, inst):
                 if fd is not None:
                     os.close(fd)
 
-    task = asyncio.ensure_future(api.run(run))
+    task = asyncio.ensure_future(api.follow(run))
     try:
         await _relay_pipes(session, pending, asyncio.ensure_future(session.read()) if inst.stdin else None,
                            (inst.stdout, inst.stderr), drain=True)
@@ -134,6 +142,8 @@ async def _run_tty(api, session, inst):
     argv = await api.run(inst.container.exec_tty_argv, inst.cmd, inst.env, inst.workdir, inst.user)
     master, slave = os.openpty()
     os.set_inheritable(master, False)
+    if inst.size and all(inst.size):
+        _set_size(master, inst.size)  # before lxc-attach starts, which copies it to the inner pty
     # lxc-attach relays a terminal only when stdin is its controlling one: `setsid -c` makes the
     # pty that (a new session, then TIOCSCTTY), then execs it
     proc = subprocess.Popen(["setsid", "-c"] + argv, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
@@ -169,11 +179,11 @@ async def _run_tty(api, session, inst):
                 break
             _write_all(master, data)
 
-    readers = [loop.run_in_executor(None, pty_to_sock), loop.run_in_executor(None, sock_to_pty)]
+    readers = [loop.run_in_executor(api.followers, pty_to_sock), loop.run_in_executor(api.followers, sock_to_pty)]
     try:
         await _relay_socket(session, mine, asyncio.ensure_future(session.read()) if inst.stdin else None)
     finally:
-        inst.exit_code = await api.run(proc.wait)
+        inst.exit_code = await api.follow(proc.wait)
         theirs.close()
         try:
             os.close(master)

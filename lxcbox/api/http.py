@@ -22,6 +22,11 @@ class Api:
         self.execs = {}        # exec id -> execs.ExecInstance
         self.attachments = {}  # container id -> containers.Attachment waiting for the start
         self.list_cache = None  # containers.ListCache, made by the first list
+        # threads that wait on the outside world (a stream's next item, a relay, a container's
+        # end) have a pool of their own: the service's exit waits for run()'s work, never these
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.followers = ThreadPoolExecutor(max_workers=512, thread_name_prefix="api-follow")
 
     def bind(self, handler):
         async def call(request):
@@ -33,6 +38,10 @@ class Api:
         if kwargs:
             return await loop.run_in_executor(None, lambda: fn(*args, **kwargs))
         return await loop.run_in_executor(None, fn, *args)
+
+    async def follow(self, fn, *args):
+        """fn(*args) in a follower thread: for calls that block until something happens."""
+        return await asyncio.get_running_loop().run_in_executor(self.followers, fn, *args)
 
 
 def json_response(obj, status=200):
@@ -108,7 +117,7 @@ async def stream_json(api, request, gen, status=200, content_type="application/j
     sentinel = object()
     try:
         while True:
-            item = await api.run(next, gen, sentinel)
+            item = await api.follow(next, gen, sentinel)
             if item is sentinel:
                 break
             data = item if isinstance(item, bytes) else (json.dumps(item, separators=(",", ":")) + "\n").encode()

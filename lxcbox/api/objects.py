@@ -3,44 +3,13 @@ from ..errors import InvalidArgument
 from .http import body_json, empty, json_response, qfilters
 
 
-def _network_entry(n):
-    a = dict(n.attrs)
-    a.setdefault("EnableIPv6", False)
-    a.setdefault("Attachable", True)
-    a.setdefault("Ingress", False)
-    a.setdefault("ConfigOnly", False)
-    a["Labels"] = a.get("Labels") or {}
-    a["IPAM"] = dict(a["IPAM"], Driver="default", Options=None)
-    return a
-
-
 async def networks_list(api, request):
     filters = qfilters(request)
-    names = filters.pop("name", None)
-    ids = filters.pop("id", None)
-    labels = [l.partition("=")[::2] for l in filters.pop("label", [])]
-    filters.pop("driver", None) if filters.get("driver") == ["bridge"] else None
-    if filters:
-        raise InvalidArgument("network filters not supported: %s" % ", ".join(sorted(filters)))
-
-    def work():
-        out = []
-        for n in api.client.networks.list():
-            a = _network_entry(n)
-            if names and not any(x in a["Name"] for x in names):
-                continue
-            if ids and not any(a["Id"].startswith(x) for x in ids):
-                continue
-            if any(k not in a["Labels"] or (v and a["Labels"][k] != v) for k, v in labels):
-                continue
-            out.append(a)
-        return out
-
-    return json_response(await api.run(work))
+    return json_response(await api.run(lambda: [n.attrs for n in api.client.networks.list(filters=filters)]))
 
 
 async def network_inspect(api, request):
-    return json_response(await api.run(lambda: _network_entry(api.client.networks.get(request.match_info["id"]))))
+    return json_response(await api.run(lambda: api.client.networks.get(request.match_info["id"]).attrs))
 
 
 async def network_create(api, request):
@@ -107,34 +76,10 @@ async def networks_prune(api, request):
     return json_response(await api.run(api.client.networks.prune))
 
 
-def _volume_entry(v):
-    a = dict(v.attrs)
-    a.setdefault("Driver", "local")
-    a.setdefault("Scope", "local")
-    a.setdefault("Labels", a.get("Labels") or None)
-    a.setdefault("Options", None)
-    return a
-
-
 async def volumes_list(api, request):
     filters = qfilters(request)
-
-    def work():
-        vols = [_volume_entry(v) for v in api.client.volumes.list()]
-        for name in filters.get("name", []):
-            vols = [v for v in vols if name in v["Name"]]
-        for label in filters.get("label", []):
-            k, _, val = label.partition("=")
-            vols = [v for v in vols if k in (v.get("Labels") or {}) and (not val or v["Labels"][k] == val)]
-        if filters.get("dangling"):
-            from ..volumes import volume_users
-
-            containers = api.client.containers.list(all=True)
-            want = filters["dangling"][0] in ("true", "1")
-            vols = [v for v in vols if (not volume_users(containers, v["Name"])) == want]
-        return {"Volumes": vols, "Warnings": None}
-
-    return json_response(await api.run(work))
+    return json_response(await api.run(lambda: {"Volumes": [v.attrs for v in api.client.volumes.list(filters=filters)],
+                                                "Warnings": None}))
 
 
 async def volume_create(api, request):
@@ -143,11 +88,11 @@ async def volume_create(api, request):
         raise InvalidArgument("volume driver options are not supported by lxcbox")
     v = await api.run(lambda: api.client.volumes.create(body.get("Name") or None, body.get("Driver") or None,
                                                         body.get("Labels") or None))
-    return json_response(_volume_entry(v), status=201)
+    return json_response(v.attrs, status=201)
 
 
 async def volume_inspect(api, request):
-    return json_response(await api.run(lambda: _volume_entry(api.client.volumes.get(request.match_info["name"]))))
+    return json_response(await api.run(lambda: api.client.volumes.get(request.match_info["name"]).attrs))
 
 
 async def volume_delete(api, request):

@@ -149,7 +149,8 @@ def serve(client, hosts, tls=None, insecure_loopback=False, ready=None):
     async def main():
         loop = asyncio.get_running_loop()
         # streams hold a thread while they wait: a pool that many clients cannot drain
-        loop.set_default_executor(ThreadPoolExecutor(max_workers=256, thread_name_prefix="api"))
+        executor = ThreadPoolExecutor(max_workers=256, thread_name_prefix="api-worker")
+        loop.set_default_executor(executor)
         app = make_app(client)
         runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1)
         await runner.setup()
@@ -180,6 +181,9 @@ def serve(client, hosts, tls=None, insecure_loopback=False, ready=None):
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        import faulthandler
+
+        faulthandler.register(signal.SIGUSR2, all_threads=True)  # an admin's view of a stuck service
         if ready:
             ready()
         await stop.wait()
@@ -192,8 +196,29 @@ def serve(client, hosts, tls=None, insecure_loopback=False, ready=None):
                     os.unlink(path)
             except OSError:
                 pass
+        _finish(executor, app["api"].followers)
 
     asyncio.run(main())
+
+
+def _finish(executor, followers, grace=10):
+    """Let the requests in progress end (a create, a commit, a pull's step), for up to grace
+    seconds, then exit.  The followers (Api.follow) may still be blocked for a stream whose
+    client has gone (logs -f, events, an exec's output): they only read, so leaving them is
+    safe, and joining them (as the interpreter would) would hold the service until its
+    containers end."""
+    import threading
+    import time
+
+    followers.shutdown(wait=False, cancel_futures=True)
+    executor.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + grace
+    for t in threading.enumerate():
+        if t.name.startswith("api-worker"):
+            t.join(max(0, deadline - time.monotonic()))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _tls_terminator(addr, ctx, inner):

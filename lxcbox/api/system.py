@@ -102,8 +102,10 @@ async def df(api, request):
 
 async def auth(api, request):
     body = await body_json(request)
-    await api.run(lambda: api.client.login(body.get("username"), body.get("password"),
-                                           registry=body.get("serveraddress") or None))
+    # checked only: the service's client is shared, so it must not keep one caller's credentials
+    # (the docker CLI keeps them itself and sends them with each pull and push)
+    await api.run(lambda: api.client.check_login(body.get("username"), body.get("password"),
+                                                 registry=body.get("serveraddress") or None))
     return json_response({"Status": "Login Succeeded", "IdentityToken": ""})
 
 

@@ -136,20 +136,12 @@ def _networking(nc, kw):
 
 def list_entry(c, size=False):
     """A container as GET /containers/json gives it."""
+    from ..containers.inspect import port_list
     from ..fsutil import parse_time, status_string
 
     a = c.attrs
     cfg = c.config
-    ports = []
-    for key, binds in (a["NetworkSettings"].get("Ports") or {}).items():
-        port, _, proto = key.partition("/")
-        for b in binds or []:
-            ports.append({"IP": b.get("HostIp") or "0.0.0.0", "PrivatePort": int(port),
-                          "PublicPort": int(b["HostPort"]), "Type": proto})
-    for key in (a["Config"].get("ExposedPorts") or {}):
-        port, _, proto = key.partition("/")
-        if not any(p["PrivatePort"] == int(port) and p["Type"] == proto for p in ports):
-            ports.append({"PrivatePort": int(port), "Type": proto})
+    ports = port_list(a)
     network = a["HostConfig"]["NetworkMode"]
     entry = {
         "Id": c.id, "Names": ["/" + cfg["name"]], "Image": cfg["image"], "ImageID": a["Image"],

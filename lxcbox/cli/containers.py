@@ -535,6 +535,8 @@ def _ps_row(c, now, no_trunc=False):
     labels = dict(c.labels)
     created = parse_time(cfg["created"])
     mounts = [m.get("source") or m.get("target") for m in cfg.get("mounts") or []]
+    if not no_trunc:  # the docker CLI's Ellipsis(name, 15)
+        mounts = [m[:14] + "…" if m and len(m) > 15 else m for m in mounts]
     return {"ID": c.id if no_trunc else c.short_id, "Image": cfg["image"], "Command": '"%s"' % cmd,
             "CreatedAt": _time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", _time.gmtime(created)),
             "RunningFor": human_duration(now - created) + " ago",
@@ -547,9 +549,36 @@ def _ps_row(c, now, no_trunc=False):
 
 
 def _ports_string(c):
-    """Docker's PORTS column: 0.0.0.0:8080->80/tcp, for a running container."""
-    return ", ".join("%s:%s->%s/%s" % (b.host_ip or "0.0.0.0", b.host_port, b.container_port, b.proto)
-                     for b in c.ports)
+    """Docker's PORTS column (the docker CLI's DisplayablePorts): exposed ports, runs of them as
+    ranges (`80-81/tcp`), a binding to the same port number as `IP:80->80/tcp`, and the other
+    bindings last, as `0.0.0.0:8080->80/tcp`."""
+    ports = sorted(c.port_entries(), key=lambda p: (p["PrivatePort"], p.get("IP", ""), p.get("PublicPort", 0),
+                                                      p["Type"]))
+    groups, order, result, mappings = {}, [], [], []
+
+    def form(key, first, last):
+        ip, _, kind = key.rpartition("|")
+        text = str(first) if first == last else "%d-%d" % (first, last)
+        return "%s/%s" % ("%s:%s->%s" % (ip, text, text) if ip else text, kind)
+
+    for p in ports:
+        current, key = p["PrivatePort"], p["Type"]
+        if p.get("IP"):
+            if p["PublicPort"] != current:
+                host = "[%s]" % p["IP"] if ":" in p["IP"] else p["IP"]
+                mappings.append("%s:%d->%d/%s" % (host, p["PublicPort"], current, p["Type"]))
+                continue
+            key = "%s|%s" % (p["IP"], p["Type"])
+        if key not in groups:
+            groups[key] = [current, current]
+            order.append(key)
+        elif current == groups[key][1] + 1:
+            groups[key][1] = current
+        else:
+            result.append(form(key, *groups[key]))
+            groups[key] = [current, current]
+    result += [form(key, *groups[key]) for key in order]
+    return ", ".join(result + mappings)
 
 
 def cmd_inspect(g, o, args):

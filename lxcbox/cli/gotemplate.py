@@ -208,8 +208,15 @@ def go_str(v):
     if isinstance(v, (list, tuple)):
         return "[" + " ".join(go_str(x) for x in v) + "]"
     if isinstance(v, dict):
-        return "map[" + " ".join("%s:%s" % (k, go_str(v[k])) for k in sorted(v)) + "]"
+        return "map[" + " ".join("%s:%s" % (k, _element_str(v[k])) for k in sorted(v)) + "]"
     return str(v)
+
+
+def _element_str(v):
+    # an empty object inside a map is docker's struct{} (ExposedPorts, Volumes): Go prints {}
+    if isinstance(v, dict) and not v and not isinstance(v, _NilMap):
+        return "{}"
+    return go_str(v)
 
 
 def _truth(v):
@@ -307,7 +314,12 @@ def _printf(fmt, *args):
 def _index(v, *keys):
     for k in keys:
         if isinstance(v, dict):
-            v = v.get(k, MISSING)
+            if k in v:
+                v = v[k]
+            elif all(isinstance(x, str) for x in v.values()):
+                v = ""  # Go's index gives the element type's zero value: map[string]string's is ""
+            else:
+                v = MISSING
         elif isinstance(v, (list, tuple, str)):
             if not isinstance(k, int) or not 0 <= k < len(v):
                 raise TemplateError("error calling index: index out of range: %s" % k)

@@ -10,20 +10,18 @@ def cmd_network(g, o, args):
     sub, rest = args[0], args[1:]
     if sub == "create":
         no, names = parse(rest, [Opt("--subnet", "value", dest="subnet"), Opt("-d|--driver", "value", dest="driver"),
-                                 Opt("-o|--opt", "list", dest="opt")])
+                                 Opt("-o|--opt", "list", dest="opt"), Opt("--label", "list", dest="label")])
         if len(names) != 1:
             raise ArityError("\"lxcbox network create\" requires exactly 1 argument")
         options = dict(o.partition("=")[::2] for o in no["opt"])
-        print(networks.create(names[0], driver=no["driver"], subnet=no["subnet"], options=options).attrs["Id"])
+        labels = dict(l.partition("=")[::2] for l in no["label"])
+        print(networks.create(names[0], driver=no["driver"], subnet=no["subnet"], options=options,
+                              labels=labels or None).attrs["Id"])
         return 0
     if sub in ("ls", "list"):
-        rows = []
-        for n in networks.list():
-            a = n.attrs
-            rows.append([n.name, a["IPAM"]["Config"][0]["Subnet"], a["IPAM"]["Config"][0]["Gateway"],
-                         a["Options"]["bridge"]])
-        _table(["NETWORK", "SUBNET", "GATEWAY", "BRIDGE"], rows)
-        return 0
+        lo, _ = parse(rest, _LS_OPTS)
+        items = [_network_row(n.attrs, lo["no_trunc"]) for n in networks.list(filters=_filters(lo["filter"]))]
+        return _list(lo, items, NETWORK_HEADERS, ["ID", "Name", "Driver", "Scope"], "ID")
     if sub == "inspect":
         return _inspect_each(rest, networks.get)
     if sub == "rm":
@@ -57,13 +55,9 @@ def cmd_volume(g, o, args):
         print(volumes.create(rest[0] if rest else None).name)
         return 0
     if sub in ("ls", "list"):
-        lo, _ = parse(rest, [Opt("-q|--quiet", "flag", dest="quiet")])
-        if lo["quiet"]:
-            for v in volumes.list():
-                print(v.name)
-            return 0
-        _table(["DRIVER", "VOLUME NAME"], [[v.attrs["Driver"], v.name] for v in volumes.list()])
-        return 0
+        lo, _ = parse(rest, _LS_OPTS)
+        items = [_volume_row(v.attrs) for v in volumes.list(filters=_filters(lo["filter"]))]
+        return _list(lo, items, VOLUME_HEADERS, ["Driver", "Name"], "Name")
     if sub == "inspect":
         return _inspect_each(rest, volumes.get)
     if sub == "rm":
@@ -77,6 +71,56 @@ def cmd_volume(g, o, args):
             print("Deleted: %s" % name)
         return 0
     raise UsageError("unknown volume command: %s" % sub)
+
+
+_LS_OPTS = [Opt("-q|--quiet", "flag", dest="quiet"), Opt("-f|--filter", "list", dest="filter"),
+            Opt("--format", "value", dest="format"), Opt("--no-trunc", "flag", dest="no_trunc")]
+NETWORK_HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv6": "IPV6",
+                   "Internal": "INTERNAL", "Labels": "LABELS", "Label": "LABEL", "CreatedAt": "CREATED AT"}
+VOLUME_HEADERS = {"Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
+                  "Labels": "LABELS", "Label": "LABEL", "Links": "LINKS", "Size": "SIZE"}
+
+
+def _filters(specs):
+    out = {}
+    for spec in specs:
+        key, sep, value = spec.partition("=")
+        if not sep:
+            raise UsageError("bad format of filter (expected name=value)")
+        out.setdefault(key.strip().lower(), []).append(value)
+    return out
+
+
+def _labels_text(labels):
+    return ",".join("%s=%s" % kv for kv in sorted((labels or {}).items()))
+
+
+def _network_row(a, no_trunc):
+    """docker network ls's formatting context."""
+    labels = a.get("Labels") or {}
+    return {"ID": a["Id"] if no_trunc else a["Id"][:12], "Name": a["Name"], "Driver": a["Driver"],
+            "Scope": a["Scope"], "IPv6": str(a["EnableIPv6"]).lower(), "Internal": str(a["Internal"]).lower(),
+            "Labels": _labels_text(labels), "Label": lambda k: labels.get(k, ""), "CreatedAt": a.get("Created") or ""}
+
+
+def _volume_row(a):
+    """docker volume ls's formatting context."""
+    labels = a.get("Labels") or {}
+    return {"Name": a["Name"], "Driver": a.get("Driver", "local"), "Scope": a.get("Scope", "local"),
+            "Mountpoint": a.get("Mountpoint", ""), "Labels": _labels_text(labels),
+            "Label": lambda k: labels.get(k, ""), "Links": "N/A", "Size": "N/A"}
+
+
+def _list(lo, items, headers, columns, quiet_field):
+    """`ls` with docker's -q, --format and default table."""
+    if lo["quiet"]:
+        for item in items:
+            print(item[quiet_field])
+        return 0
+    from .common import format_items
+
+    format_items(lo["format"] or "table " + "\t".join("{{.%s}}" % c for c in columns), items, headers)
+    return 0
 
 
 def cmd_info(g, o, args):

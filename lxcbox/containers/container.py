@@ -22,7 +22,7 @@ from .record import ContainerRecord
 # The concepts beside the lifecycle, by module: (class, methods, properties).  They are imported
 # on first use (_Lazy), so that `run` loads only the record, create and this module.
 _CONCEPTS = {
-    "inspect": ("Inspect", (), ("attrs",)),
+    "inspect": ("Inspect", ("port_entries",), ("attrs",)),
     "processes": ("Processes", ("kill", "_main_pid", "_kill_all", "stop", "_stop", "restart", "_wait_in_cgroup",
                                 "_cgroup_dir", "_freeze_file", "_freeze", "pause", "unpause", "top",
                                 "_namespace_pid"), ()),

@@ -5,6 +5,10 @@ from ..network import PortBinding
 class Inspect:
     """Mixed into Container (containers/container.py)."""
 
+    def port_entries(self):
+        """The Engine API list's Ports (see port_list)."""
+        return port_list(self.attrs)
+
     @property
     def attrs(self):
         """docker inspect's shape."""
@@ -37,17 +41,21 @@ class Inspect:
                            "RestartPolicy": c.get("restart_policy") or {"Name": "no", "MaximumRetryCount": 0},
                            "LogConfig": {"Type": c.get("log_driver") or "json-file", "Config": c.get("log_opts") or {}},
                            "Privileged": bool(c.get("privileged")), "CapAdd": c.get("cap_add") or None,
-                           "CapDrop": c.get("cap_drop") or None, "SecurityOpt": c.get("security_opt") or None},
+                           "CapDrop": c.get("cap_drop") or None, "SecurityOpt": c.get("security_opt") or None,
+                           "Binds": [m["spec"] for m in c.get("mounts") or [] if m.get("spec")] or None},
+            # docker's field order and its omitempty fields, so `{{json .Config}}` reads the same
             "Config": {
-                "Hostname": c["hostname"], "User": c.get("user") or "", "Env": c["env"],
-                "Cmd": c["cmd"] if "cmd_part" not in c else c.get("cmd_part"), "Image": c["image"],
-                "WorkingDir": c.get("workdir") or "", "Entrypoint": c.get("entrypoint"),
-                "Tty": bool(c.get("tty")), "OpenStdin": bool(c.get("stdin_open")),
-                "Labels": c.get("labels") or {},
-                "Volumes": {m["target"]: {} for m in c.get("mounts") or [] if m.get("type") == "volume"} or None,
+                "Hostname": c["hostname"], "Domainname": "", "User": c.get("user") or "",
+                "AttachStdin": False, "AttachStdout": False, "AttachStderr": False,
                 **({"ExposedPorts": {p: {} for p in c["exposed_ports"]}} if c.get("exposed_ports") else {}),
-                **({"StopSignal": c["stop_signal"]} if c.get("stop_signal") else {}),
+                "Tty": bool(c.get("tty")), "OpenStdin": bool(c.get("stdin_open")), "StdinOnce": False,
+                "Env": c["env"], "Cmd": c["cmd"] if "cmd_part" not in c else c.get("cmd_part"),
                 **({"Healthcheck": c["healthcheck"]} if c.get("healthcheck") else {}),
+                "Image": c["image"],
+                "Volumes": {m["target"]: {} for m in c.get("mounts") or [] if m.get("type") == "volume"} or None,
+                "WorkingDir": c.get("workdir") or "", "Entrypoint": c.get("entrypoint"), "OnBuild": None,
+                "Labels": c.get("labels") or {},
+                **({"StopSignal": c["stop_signal"]} if c.get("stop_signal") else {}),
                 **({"StopTimeout": c["stop_timeout"]} if c.get("stop_timeout") is not None else {}),
             },
             "GraphDriver": {
@@ -80,3 +88,22 @@ def _host_limits(config):
         "CpusetCpus": lim.get("cpuset_cpus", ""), "PidsLimit": lim.get("pids_limit"),
         "Ulimits": [{"Name": k, "Soft": v[0], "Hard": v[1]} for k, v in sorted((config.get("ulimits") or {}).items())],
     }
+
+
+def port_list(attrs):
+    """GET /containers/json's Ports of a running container: each published binding, and each
+    exposed port that is not published (without PublicPort)."""
+    if not attrs["State"]["Running"]:
+        return []
+    ports = []
+    for key, binds in (attrs["NetworkSettings"].get("Ports") or {}).items():
+        port, _, proto = key.partition("/")
+        for b in binds or []:
+            ports.append({"IP": b.get("HostIp") or "0.0.0.0", "PrivatePort": int(port),
+                          "PublicPort": int(b["HostPort"]), "Type": proto})
+    for key in (attrs["Config"].get("ExposedPorts") or {}):
+        port, _, proto = key.partition("/")
+        if not any(p["PrivatePort"] == int(port) and p["Type"] == proto for p in ports):
+            ports.append({"PrivatePort": int(port), "Type": proto})
+    return ports
+

@@ -1,6 +1,7 @@
 """The Engine API (`lxcbox system service`) driven by real clients: the docker CLI (Debian's
 docker.io client; no dockerd is ever started), docker-py, docker-compose and testcontainers,
 on a socket of the test's own."""
+import fcntl
 import io
 import json
 import os
@@ -9,7 +10,9 @@ import select
 import signal
 import socket
 import subprocess
+import struct
 import tarfile
+import termios
 import time
 
 import pytest
@@ -123,6 +126,7 @@ def test_docker_cli_runs_containers(service):
 def _terminal(service, *args):
     pid, fd = pty.fork()
     if pid == 0:
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 20, 70, 0, 0))
         os.environ["DOCKER_HOST"] = service.host
         os.execv(DOCKER, [DOCKER] + list(args))
     return pid, fd
@@ -137,6 +141,21 @@ def _expect(fd, text, seen, timeout=20):
         if b"\x1b[6n" in data:
             os.write(fd, b"\x1b[24;80R")  # busybox ash asks where the cursor is: answer as a terminal
         seen[0] += data
+
+
+def _tty_size(fd, seen):
+    """`stty size` in the shell on the other end of fd.  The answer comes between `sizeN=` and `=`,
+    which the echoed command line (`size$((N-1+1))=`) never spells."""
+    _tty_size.asked = getattr(_tty_size, "asked", 0) + 1
+    os.write(fd, b"echo size$((%d+1))=$(stty size)=\n" % _tty_size.asked)
+    marker = b"size%d=" % (_tty_size.asked + 1)
+    _expect(fd, marker.decode(), seen)
+    end = time.monotonic() + 20
+    while b"=" not in seen[0].split(marker, 1)[1]:
+        ready, _, _ = select.select([fd], [], [], max(0, end - time.monotonic()))
+        assert ready, seen[0][-300:]
+        seen[0] += os.read(fd, 4096)
+    return seen[0].split(marker, 1)[1].split(b"=", 1)[0].decode()
 
 
 def _exit_code(pid, fd, timeout=30):
@@ -161,14 +180,22 @@ def test_docker_cli_interactive_on_a_pty(service):
     os.write(fd, b"tty; echo typed-$((6*7))\n")
     _expect(fd, "typed-42", seen)
     assert b"/dev/pts/" in seen[0]
+    assert _tty_size(fd, seen) == "20 70"
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 132, 0, 0))
+    wait_for(lambda: _tty_size(fd, seen) == "40 132", what="the container's new size")
     os.write(fd, b"exit 5\n")
     assert _exit_code(pid, fd) == 5
     service.docker_ok("start", "tty")
     pid, fd = _terminal(service, "exec", "-it", "tty", "sh")
     seen = [b""]
     _expect(fd, "# ", seen)
-    os.write(fd, b"echo exec-$((2+3)); exit 2\n")
+    os.write(fd, b"echo exec-$((2+3))\n")
     _expect(fd, "exec-5", seen)
+    # the CLI sends its terminal's size at start, then each change (SIGWINCH) as /exec/{id}/resize
+    assert _tty_size(fd, seen) == "20 70"
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+    wait_for(lambda: _tty_size(fd, seen) == "33 101", what="the new size inside")
+    os.write(fd, b"exit 2\n")
     assert _exit_code(pid, fd) == 2
     service.docker_ok("rm", "-f", "tty")
 
@@ -236,6 +263,100 @@ def test_docker_cli_push_and_pull(service, tmp_path):
         assert service.docker_ok("images", "-q", ref).strip()
     finally:
         reg.stop()
+
+
+def test_docker_cli_login_import_update_stats(service, tmp_path):
+    from registries import Registry, htpasswd_file
+
+    d = service.docker_ok
+    # login checks through /auth; the credentials stay with the CLI (its config), never the service
+    reg = Registry(str(tmp_path / "registry"), htpasswd=htpasswd_file(str(tmp_path), {"ann": "pw1"})).start()
+    try:
+        r = service.docker("login", "-u", "ann", "--password-stdin", reg.host, input="wrong\n")
+        assert r.returncode == 1 and "unauthorized" in r.stderr, r.stderr
+        assert "Login Succeeded" in d("login", "-u", "ann", "--password-stdin", reg.host, input="pw1\n")
+        ref = "%s/team/auth:v1" % reg.host
+        d("tag", "base", ref)
+        assert "digest: sha256:" in d("push", ref)
+        # another client without the login: the service did not keep ann's password for it
+        other = dict(os.environ, DOCKER_HOST=service.host, DOCKER_CONFIG=str(tmp_path / "other-config"))
+        r = subprocess.run([DOCKER, "push", ref], capture_output=True, text=True, env=other, timeout=60)
+        assert r.returncode == 1 and "unauthorized" in (r.stdout + r.stderr).lower(), (r.stdout, r.stderr)
+        d("rmi", ref)
+    finally:
+        reg.stop()
+    # import: POST /images/create?fromSrc=- with an exported container's tar as the body
+    d("run", "--name", "src", "base", "sh", "-c", "echo imported > /marker")
+    d("export", "-o", str(tmp_path / "src.tar"), "src")
+    d("rm", "src")
+    iid = d("import", "-c", 'CMD ["cat", "/marker"]', "-m", "via api", str(tmp_path / "src.tar"), "imported:1")
+    assert iid.strip().startswith("sha256:")
+    assert d("run", "--rm", "imported:1") == "imported\n"
+    assert d("history", "--format", "{{.Comment}}", "imported:1").splitlines()[0] == "via api"
+    # update: the cgroup changes live, and inspect says so
+    cid = d("run", "-d", "--name", "lim", "-m", "32m", "base", "sleep", "300").strip()
+    d("update", "--memory", "96m", "--memory-swap", "192m", "--pids-limit", "50", "lim")
+    with open("/sys/fs/cgroup/memory/lxc.payload.%s/memory.limit_in_bytes" % cid) as f:
+        assert int(f.read()) == 96 << 20
+    with open("/sys/fs/cgroup/pids/lxc.payload.%s/pids.max" % cid) as f:
+        assert f.read().strip() == "50"
+    assert d("inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}", "lim") == "%d 50\n" % (96 << 20)
+    r = service.docker("update", "--kernel-memory", "10m", "lim")
+    assert r.returncode == 1 and r.stderr.strip(), r.stderr
+    # stats: one sample in docker's table, with the new limit
+    out = d("stats", "--no-stream", "--format", "{{.Name}}|{{.MemUsage}}|{{.PIDs}}", "lim")
+    name, mem, pids = out.strip().split("|")
+    assert name == "lim" and mem.endswith("/ 96MiB") and int(pids) >= 1, out
+    d("rm", "-f", "lim")
+    d("rmi", "imported:1")
+
+
+def test_go_templates_render_as_the_docker_cli_renders_them(service, tmp_path):
+    """The docker CLI renders --format with Go's own text/template, client-side: over the API it
+    renders the same documents that lxcbox's CLI renders with lxcbox/cli/gotemplate.py.  So the
+    unit corpus's templates (and ps/images/network/volume formats) are compared live, Go's output
+    being the expected one."""
+    from unit.test_gotemplate import CORPUS
+
+    d = service.docker_ok
+    (tmp_path / "src").mkdir()
+    d("network", "create", "--label", "tier=back", "tplnet")
+    d("volume", "create", "--label", "kind=data", "tplvol")
+    d("run", "-d", "--name", "web", "-l", "k=v", "-l", "com.example.role=db", "-l", "a=1", "-e", "A=1",
+      "--stop-signal", "SIGUSR1", "--expose", "80", "-p", "127.0.0.1::8080", "-v", "tplvol:/data",
+      "-v", "%s:/src:ro" % (tmp_path / "src"), "--network", "tplnet", "base", "/bin/sh", "-c", "echo hi; sleep 300")
+    d("create", "--name", "idle", "base", "true")
+
+    def lxcbox(*args):
+        return subprocess.run(LAUNCHER + ["--root", service.root] + list(args), capture_output=True, text=True,
+                              timeout=60)
+
+    checks = [("inspect", "-f", template, "web") for template, _ in CORPUS]
+    checks += [("inspect", "-f", t, "web") for t in (
+        "{{.Config.ExposedPorts}}", "{{json .NetworkSettings.Ports}}", "{{.HostConfig.Binds}}",
+        "{{range .Mounts}}{{.Type}}:{{.Source}}:{{.Destination}}:{{.RW}} {{end}}", "{{.Config.Labels.a}}{{.Config.Env}}", "{{json .Config}}", "{{json .HostConfig.Binds}}",
+        "{{range $n, $e := .NetworkSettings.Networks}}{{$n}} {{$e.IPAddress}}{{end}}")]
+    checks += [("ps", "-a", "--format", t) for t in (
+        "{{.Names}}\t{{.Image}}\t{{.Command}}", "{{.ID}} {{.Label \"k\"}} {{.Label \"no\"}}", "{{.Ports}}",
+        "{{.Mounts}} {{.Networks}} {{.State}}", "table {{.Names}}\t{{.Image}}", "{{json .Names}}")]
+    checks += [("images", "--format", t) for t in ("{{.Repository}}:{{.Tag}} {{.ID}}", "table {{.Repository}}")]
+    checks += [("network", "inspect", "-f", "{{.Name}} {{.Driver}} {{.Labels}} {{.Scope}}", "tplnet"),
+               ("volume", "inspect", "-f", "{{.Name}} {{.Driver}} {{.Labels}} {{.Mountpoint}}", "tplvol"),
+               ("volume", "ls", "--format", "{{.Name}} {{.Driver}} {{.Labels}}"), ("volume", "ls"),
+               ("volume", "ls", "-f", "label=kind=data", "-q"), ("volume", "ls", "-f", "dangling=true", "-q"),
+               ("network", "ls", "-f", "label=tier", "--format", "table {{.Name}}\t{{.Driver}}"),
+               ("network", "ls", "-f", "type=custom", "-q"),
+               ("network", "ls", "--filter", "name=tplnet", "--format", "{{.Name}} {{.Driver}} {{.Scope}}")]
+    differ = []
+    for args in checks:
+        go, ours = service.docker(*args), lxcbox(*args)
+        if (go.returncode != 0) != (ours.returncode != 0) or (go.returncode == 0 and go.stdout != ours.stdout):
+            differ.append((args, go.returncode, go.stdout, go.stderr[-200:], ours.returncode, ours.stdout,
+                           ours.stderr[-200:]))
+    assert not differ, "\n".join(repr(x) for x in differ)
+    d("rm", "-f", "web", "idle")
+    d("network", "rm", "tplnet")
+    d("volume", "rm", "tplvol")
 
 
 def test_docker_py(service, tmp_path):
@@ -376,6 +497,19 @@ def test_faults(service, root):
     r = subprocess.run(LAUNCHER + ["--root", root, "inspect", "-f", "{{.State.Status}}", "twice"],
                        capture_output=True, text=True)
     assert r.stdout == "running\n"
+    service.start()
+    assert service.docker_ok("inspect", "-f", "{{.State.Status}}", "twice") == "running\n"
+    # SIGTERM while clients follow, wait and attach: the service ends at once (its threads
+    # blocked on the container are not waited for), and the container runs on
+    env = dict(os.environ, DOCKER_HOST=service.host)
+    clients = [subprocess.Popen([DOCKER] + args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+               for args in (["logs", "-f", "twice"], ["wait", "twice"], ["attach", "twice"], ["events"])]
+    assert clients[0].stdout.readline() == b"tick\n" and clients[2].stdout.readline() == b"tick\n"
+    t0 = time.monotonic()
+    service.stop(signal.SIGTERM)
+    assert time.monotonic() - t0 < 15
+    for client in clients:
+        client.wait(30)
     service.start()
     assert service.docker_ok("inspect", "-f", "{{.State.Status}}", "twice") == "running\n"
     assert service.request("POST", "/containers/twice/stop?t=1")[0] == 204
