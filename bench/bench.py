@@ -528,40 +528,22 @@ def alternate(contenders, runs, warmup=3):
     return {name: statistics.median(v) for name, v in times.items()}, times
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=30)
-    ap.add_argument("--no-podman", action="store_true")
-    opts = ap.parse_args()
-    if opts.runs < 20:
-        sys.exit("bench: at least 20 runs each")
-    work = tempfile.mkdtemp(prefix="lxcbox-bench-")
-    # the bench's own bridge, removed at the end
-    os.environ["LXCBOX_BRIDGE"] = ("lxbb%d" % os.getpid())[:15]
-    bench = Bench(work, not opts.no_podman)
-    try:
-        contenders = [("lxcbox run --rm base true", bench.lxcbox_run),
-                      ("  same, without cgroup priming", bench.lxcbox_run_unprimed),
-                      ("  same, with -m 64m --cpus 1", bench.lxcbox_run_limits),
-                      ("  same, seccomp=unconfined", bench.lxcbox_run_unconfined),
-                      ("  same, on the bridge (default)", bench.lxcbox_run_bridge),
-                      ("raw lxc-execute true", bench.raw_execute)]
-        if bench.podman:
-            contenders.append(("podman run --rm --network none", bench.podman_run))
-            contenders.append(("podman run --rm (default network)", bench.podman_run_network))
-        medians, samples = alternate(contenders, opts.runs)
-        throughput = bench_logs(bench, 5)
-        pss = monitor_pss(bench)
-        imports = import_cost()
-        images = bench_commit_create(bench)
-        moved = bench_registry(bench)
-        built = bench_build(bench)
-        api = bench_api(bench)
-    finally:
-        bench.close()
-        subprocess.run(["rm", "-rf", work, "/run/lxc/lock" + work])
-        subprocess.run(["nft", "delete", "table", "ip", "lxcbox_" + os.environ["LXCBOX_BRIDGE"]], capture_output=True)
-        subprocess.run(["ip", "link", "del", os.environ["LXCBOX_BRIDGE"]], capture_output=True)
+def section_run(bench, opts):
+    contenders = [("lxcbox run --rm base true", bench.lxcbox_run),
+                  ("  same, without cgroup priming", bench.lxcbox_run_unprimed),
+                  ("  same, with -m 64m --cpus 1", bench.lxcbox_run_limits),
+                  ("  same, seccomp=unconfined", bench.lxcbox_run_unconfined),
+                  ("  same, on the bridge (default)", bench.lxcbox_run_bridge),
+                  ("raw lxc-execute true", bench.raw_execute)]
+    if bench.podman:
+        contenders.append(("podman run --rm --network none", bench.podman_run))
+        contenders.append(("podman run --rm (default network)", bench.podman_run_network))
+    medians, samples = alternate(contenders, opts.runs)
+    throughput = bench_logs(bench, 5)
+    pss = monitor_pss(bench)
+    imports = import_cost()
+    data = {"medians_ms": medians, "samples_ms": samples, "runs": opts.runs, "log_mb_per_s": throughput,
+            "monitor_pss_kib": pss}
     base = medians["raw lxc-execute true"]
     mine = medians["lxcbox run --rm base true"]
     rows = [(name, med, med / base, med / mine) for name, med in medians.items()]
@@ -580,15 +562,6 @@ def main():
     lines.append("imports on the run path: %.1f ms (python -IS -c pass: %.1f ms)" % (imports[1] - imports[0], imports[0]))
     lines.append("monitor PSS: %.1f MiB (bar: <= 8 MiB; containerd-shim ~12 MiB, conmon ~0.7 MiB)" % (pss / 1024.0))
     verdicts.append("monitor PSS %.1f MiB (bar: <= 8)  %s" % (pss / 1024.0, "OK" if pss <= 8192 else "OVER"))
-    lines.append("")
-    lines.append("%-8s %22s %26s %16s %22s" % ("engine", "commit 1 file, 200 MB", "disk added by the commit",
-                                             "create (median)", "disk per container"))
-    for name, e in images.items():
-        lines.append("%-8s %19.0f ms %23.1f KB %13.1f ms %19.1f KB" % (
-            name, e["commit_ms"], e["commit_bytes"] / 1000.0, e["create_ms"], e["create_bytes_each"] / 1000.0))
-    grow = images["lxcbox"]["commit_bytes"]
-    verdicts.append("commit of a one-file change adds %.1f KB (bar: <= 100 KB)  %s"
-                    % (grow / 1000.0, "OK" if grow <= 100000 else "OVER"))
     bridge = medians["  same, on the bridge (default)"]
     verdicts.append("run on the bridge %.1f ms (goal: <= 60 ms)  %s" % (bridge, "OK" if bridge <= 60 else "OVER"))
     if "podman run --rm (default network)" in medians:
@@ -599,11 +572,28 @@ def main():
     seccomp = mine - medians["  same, seccomp=unconfined"]
     verdicts.append("Docker's seccomp profile costs %+.1f ms (LXC compiles it with libseccomp at every start, "
                     "as runc does)" % seccomp)
-    lines.append("")
-    lines.append("registry, a 5-layer %d MB image on loopback (median of 3):" % (REG_LAYERS * REG_LAYER_MB))
+    return data, lines, verdicts
+
+
+def section_images(bench, opts):
+    images = bench_commit_create(bench)
+    lines = ["%-8s %22s %26s %16s %22s" % ("engine", "commit 1 file, 200 MB", "disk added by the commit",
+                                          "create (median)", "disk per container")]
+    for name, e in images.items():
+        lines.append("%-8s %19.0f ms %23.1f KB %13.1f ms %19.1f KB" % (
+            name, e["commit_ms"], e["commit_bytes"] / 1000.0, e["create_ms"], e["create_bytes_each"] / 1000.0))
+    grow = images["lxcbox"]["commit_bytes"]
+    verdicts = ["commit of a one-file change adds %.1f KB (bar: <= 100 KB)  %s"
+                % (grow / 1000.0, "OK" if grow <= 100000 else "OVER")]
+    return images, lines, verdicts
+
+
+def section_registry(bench, opts):
+    moved = bench_registry(bench)
+    lines = ["registry, a 5-layer %d MB image on loopback (median of 3):" % (REG_LAYERS * REG_LAYER_MB)]
     for name, ms in moved["medians_ms"].items():
         lines.append("  %-36s %10.0f ms" % (name, ms))
-    rm = moved["medians_ms"]
+    rm, verdicts = moved["medians_ms"], []
     if "podman pull" in rm:
         verdicts.append("pull into an empty store: lxcbox / podman = %.2f (goal: <= 1)  %s"
                         % (rm["lxcbox pull"] / rm["podman pull"], "OK" if rm["lxcbox pull"] <= rm["podman pull"]
@@ -615,15 +605,19 @@ def main():
                     % (rm["lxcbox re-pull"], "OK" if rm["lxcbox re-pull"] <= 100 else "OVER"))
     verdicts.append("pull after a one-layer change moved %d bytes; that layer's blob is %d bytes (+ the config)"
                     % (moved["bytes_moved_after_change"], moved["changed_layer_blob_bytes"]))
-    lines.append("")
-    lines.append("build, a 7-step Dockerfile on base (3 RUNs, 2 COPYs, ENV, CMD), median of 5:")
+    return moved, lines, verdicts
+
+
+def section_build(bench, opts):
+    built = bench_build(bench)
+    lines = ["build, a 7-step Dockerfile on base (3 RUNs, 2 COPYs, ENV, CMD), median of 5:"]
     bm = built["medians_ms"]
     for name, d in bm.items():
         lines.append("  %-8s " % name + ", ".join("%s %.0f ms" % kv for kv in d.items()))
     lines.append("  a build of one RUN step (FROM base, RUN true, --no-cache): %.0f ms; run --rm base true: %.0f ms"
                  % (built["one_run_step_build_ms"], built["run_rm_ms"]))
-    verdicts.append("no-change rebuild %.0f ms (goal: <= 150 ms)  %s"
-                    % (bm["lxcbox"]["no change"], "OK" if bm["lxcbox"]["no change"] <= 150 else "OVER"))
+    verdicts = ["no-change rebuild %.0f ms (goal: <= 150 ms)  %s"
+                % (bm["lxcbox"]["no change"], "OK" if bm["lxcbox"]["no change"] <= 150 else "OVER")]
     if "podman" in bm:
         for k in ("cold", "one file edited"):
             ratio = bm["podman"][k] / bm["lxcbox"][k]
@@ -631,8 +625,12 @@ def main():
                                                                                  "OK" if ratio >= 3 else "UNDER"))
     verdicts.append("one RUN step costs %+.0f ms over run --rm of the same command"
                     % (built["one_run_step_build_ms"] - built["run_rm_ms"]))
-    lines.append("")
-    lines.append("Engine API (docker CLI 20.10; dockerd %s):" % api["dockerd"])
+    return built, lines, verdicts
+
+
+def section_api(bench, opts):
+    api = bench_api(bench)
+    lines = ["Engine API (docker CLI 20.10; dockerd %s):" % api["dockerd"]]
     for name, ms in api["run_ms"].items():
         lines.append("  %-36s %10.1f ms" % (name, ms))
     for key, label in (("ping", "GET /_ping"), ("containers_json", "GET /containers/json (100)")):
@@ -642,19 +640,53 @@ def main():
             lines.append("  %-36s %8.0f req/s  p99 %.1f ms (8 clients)" % (label + ", dockerd", d[0], d[1]))
     lines.append("  service PSS: idle %.1f MiB, with 50 logs -f followers %.1f MiB"
                  % (api["pss_idle_kib"] / 1024.0, api["pss_50_followers_kib"] / 1024.0))
+    verdicts = []
     if "docker run via dockerd" in api["run_ms"]:
         ratio = api["run_ms"]["docker run via dockerd"] / api["run_ms"]["docker run via lxcbox's API"]
         verdicts.append("docker run: dockerd / lxcbox's API = %.2f (goal: >= 3)  %s" % (ratio, "OK" if ratio >= 3
                                                                                            else "UNDER"))
+    return api, lines, verdicts
+
+
+SECTIONS = [("run", section_run), ("images", section_images), ("registry", section_registry),
+            ("build", section_build), ("api", section_api)]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--no-podman", action="store_true")
+    ap.add_argument("--only", action="append", choices=[name for name, _ in SECTIONS],
+                    help="run only these sections (results are printed, not saved)")
+    opts = ap.parse_args()
+    if opts.runs < 20:
+        sys.exit("bench: at least 20 runs each")
+    work = tempfile.mkdtemp(prefix="lxcbox-bench-")
+    # the bench's own bridge, removed at the end
+    os.environ["LXCBOX_BRIDGE"] = ("lxbb%d" % os.getpid())[:15]
+    bench = Bench(work, not opts.no_podman)
+    results, lines, verdicts = {}, [], []
+    try:
+        for name, section in SECTIONS:
+            if opts.only and name not in opts.only:
+                continue
+            data, more_lines, more_verdicts = section(bench, opts)
+            results[name] = data
+            lines += ([""] if lines else []) + more_lines
+            verdicts += more_verdicts
+    finally:
+        bench.close()
+        subprocess.run(["rm", "-rf", work, "/run/lxc/lock" + work])
+        subprocess.run(["nft", "delete", "table", "ip", "lxcbox_" + os.environ["LXCBOX_BRIDGE"]], capture_output=True)
+        subprocess.run(["ip", "link", "del", os.environ["LXCBOX_BRIDGE"]], capture_output=True)
     text = "\n".join(lines + [""] + verdicts)
     print(text)
+    if opts.only:
+        return
     os.makedirs(os.path.join(REPO, "bench", "results"), exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     with open(os.path.join(REPO, "bench", "results", "run-%s.json" % stamp), "w") as f:
-        json.dump({"medians_ms": medians, "samples_ms": samples, "runs": opts.runs,
-                   "log_mb_per_s": throughput, "monitor_pss_kib": pss, "images": images, "registry": moved,
-                   "build": built, "api": api},
-                  f, indent=1)
+        json.dump(results, f, indent=1)
     with open(os.path.join(REPO, "bench", "results", "latest.txt"), "w") as f:
         f.write(time.strftime("%Y-%m-%d %H:%M:%S\n") + text + "\n")
 
