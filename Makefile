@@ -10,7 +10,7 @@ APT_PACKAGES := lxc lxc-dev pkg-config busybox-static nftables iproute2 python3-
 TEST_PACKAGES := podman runc skopeo umoci docker-registry apache2-utils openssl docker.io docker-compose
 BENCH_PACKAGES := hyperfine podman runc skopeo docker-registry docker.io
 
-.PHONY: install deps test-deps venv launcher test unit integration demo bench clean
+.PHONY: install deps test-deps venv launcher test unit integration demo bench clean criu
 
 install: deps venv launcher
 
@@ -50,13 +50,18 @@ lxcbox/helpers/setuser: lxcbox/helpers/setuser.c
 test-deps:
 	@$(call APT_INSTALL,$(TEST_PACKAGES))
 
-test: install test-deps
+# CRIU 4.2.1 for checkpoint and restore, built from Debian's source tarball (see bin/build-criu);
+# cached under /var/cache/lxcbox/criu, so a second run only installs
+criu:
+	@bash bin/build-criu
+
+test: install test-deps criu
 	LXCBOX_REQUIRE_INTEGRATION=1 $(VPY) -m pytest -q tests
 
 unit: venv
 	$(VPY) -m pytest -q tests/unit
 
-integration: install test-deps
+integration: install test-deps criu
 	LXCBOX_REQUIRE_INTEGRATION=1 $(VPY) -m pytest -q tests/integration
 
 demo: install

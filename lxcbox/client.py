@@ -10,7 +10,7 @@ import os
 from .containers import container as _container
 from . import paths
 from .containers.stdio import capture
-from .errors import BuildError, ContainerError, ImageNotFound, InvalidArgument, NotFound
+from .errors import BuildError, ContainerError, ImageNotFound, InvalidArgument, LxcboxError, NotFound
 from .images.store import Graph
 from .containers.names import Registry
 
@@ -262,6 +262,55 @@ class ContainerCollection:
 
     def get(self, container_id):
         return Container(self.client, self._resolve(container_id))
+
+    def restore(self, archive, name=None, ports=None, pull=True, start=True):
+        """A container moved from another host: `checkpoint(export=...)`'s archive (a path or a
+        binary file object) made into a container here, and started from its checkpoint
+        (podman's `container restore --import`).  Its image must be here, or be pulled by its
+        reference (pull=False: never).  name, ports: instead of the archive's (ports in
+        run()'s forms).  Returns the Container; nothing is left behind if anything fails."""
+        from .containers import checkpoint_archive
+        from .runtime import criu
+
+        criu.find_criu()  # before reading a byte: the message says what to install
+        self.client.graph.ensure_dirs()
+        staging = checkpoint_archive.staging_dir(self.client.root)
+        try:
+            manifest = checkpoint_archive.unpack(archive, staging)
+            self._image_for_restore(manifest["Image"], pull)
+            c, checkpoint = _container.create_from_checkpoint(self.client, manifest, staging, name=name, ports=ports)
+        finally:
+            checkpoint_archive.discard(staging)
+        if start:
+            try:
+                c.start(checkpoint=checkpoint)
+            except BaseException:
+                _quiet_remove(c)
+                raise
+        return c
+
+    def _image_for_restore(self, image, pull):
+        hexid = (image.get("Id") or "").split(":")[-1]
+        try:
+            self.client.images.get(hexid)
+            return
+        except ImageNotFound:
+            pass
+        refs = [r for r in [image.get("Name")] + list(image.get("RepoDigests") or []) if r]
+        why = "no reference to pull it by"
+        for ref in (refs if pull else []):
+            try:
+                self.client.images.pull(ref)
+            except LxcboxError as exc:
+                why = str(exc)
+                continue
+            try:
+                self.client.images.get(hexid)
+                return
+            except ImageNotFound:
+                why = "%s is another image now" % ref
+        raise ImageNotFound("the checkpoint's image %s (%s) is not here and could not be pulled: %s"
+                            % (image.get("Name"), hexid[:12], why if pull else "pulling was not allowed"))
 
     def _resolve(self, ref):
         if not ref:

@@ -246,11 +246,13 @@ def cmd_create(g, o, args):
 
 def cmd_start(g, o, args):
     client = _client(g)
+    if o.get("checkpoint") and (o["attach"] or len(args) != 1):
+        raise UsageError("--checkpoint starts one container, detached")
     for ref in args:
         c = client.containers.get(ref)
         if o["attach"]:
             return c.start_attached(0 if o["interactive"] else None, 1, 2, sig_proxy=True)
-        c.start()
+        c.start(checkpoint=o.get("checkpoint") or None)
         print(ref)
     return 0
 

@@ -43,6 +43,8 @@ cmd_events = _verb("system", "cmd_events")
 cmd_container_prune = _verb("system", "cmd_container_prune")
 cmd_build = _verb("build", "cmd_build")
 cmd_builder = _verb("build", "cmd_builder")
+cmd_checkpoint = _verb("checkpoint", "cmd_checkpoint")
+cmd_restore = _verb("checkpoint", "cmd_restore")
 
 
 # `docker container ...`: the object group's subcommands are the verbs themselves
@@ -59,6 +61,8 @@ def cmd_container(g, o, args):
         return main(_global_argv(g) + ["inspect", "--type", "container"] + rest)
     if sub == "prune":
         return cmd_container_prune(g, o, rest)
+    if sub == "restore":
+        return cmd_restore(g, o, rest)
     if sub in _CONTAINER_GROUP:
         return main(_global_argv(g) + [_CONTAINER_GROUP[sub]] + rest)
     raise ArityError("unknown container command: %s" % sub)
@@ -98,7 +102,8 @@ VERBS = {
                _CONTAINER_OPTS, 1, None, False),
     "start": (cmd_start, "[OPTIONS] CONTAINER [CONTAINER...]", "Start one or more stopped containers",
               [Opt("-a|--attach", "flag", "Attach STDOUT/STDERR", dest="attach"),
-               Opt("-i|--interactive", "flag", "Attach container's STDIN", dest="interactive")], 1, None, True),
+               Opt("-i|--interactive", "flag", "Attach container's STDIN", dest="interactive"),
+               Opt("--checkpoint", "value", "Restore from this checkpoint", metavar="NAME")], 1, None, True),
     "ps": (cmd_ps, "[OPTIONS]", "List containers",
            [Opt("-a|--all", "flag", "Show all containers (default shows just running)", dest="all"),
             Opt("-q|--quiet", "flag", "Only display container IDs", dest="quiet"),
@@ -233,7 +238,8 @@ VERBS = {
     "version": (cmd_version, "[OPTIONS]", "Show the lxcbox version",
                 [Opt("-f|--format", "value", "Format the output using a Go template", dest="format",
                      metavar="FORMAT")], 0, 0, True),
-    "container": (cmd_container, "COMMAND", "Manage containers: ls, inspect, rm, prune, and every container verb",
+    "container": (cmd_container, "COMMAND", "Manage containers: ls, inspect, rm, prune, restore --import FILE, and "
+                  "every container verb",
                   [], 1, None, False),
     "events": (cmd_events, "[OPTIONS]", "Get real time events from lxcbox (a journal kept under the root)",
                [Opt("--since", "value", "Show all events created since timestamp", metavar="T"),
@@ -261,6 +267,8 @@ VERBS = {
                Opt("--force-rm", "flag", "Always remove intermediate containers (always)", dest="force_rm")],
               1, 1, True),
     "builder": (cmd_builder, "COMMAND", "Manage builds: prune [-a] [-f]", [], 1, None, False),
+    "checkpoint": (cmd_checkpoint, "COMMAND", "Manage checkpoints (CRIU): create [--leave-running] [--export FILE] "
+                   "CONTAINER [NAME], ls CONTAINER, rm CONTAINER NAME", [], 1, None, False),
     "system": (cmd_system, "COMMAND", "Manage lxcbox: df [-v], prune [-a] [--volumes] [-f], info", [], 1, None,
                False),
 }

@@ -33,6 +33,9 @@ _CONCEPTS = {
     "execs": ("Execs", ("exec_run", "_exec_prepare", "exec_tty_argv", "exec_fds", "exec_detached"), ()),
     "snapshots": ("Snapshots", ("diff", "commit", "export", "_frozen"), ()),
     "copying": ("Copying", ("get_archive", "put_archive", "copy_to_host", "copy_from_host"), ()),
+    "checkpoints": ("Checkpoints", ("checkpoint", "checkpoints", "checkpoint_meta", "checkpoint_dir",
+                                    "remove_checkpoint", "export_checkpoint", "restore_launch", "_readdress"),
+                    ("checkpoints_dir",)),
 }
 
 
@@ -83,6 +86,25 @@ def create(client, image, *args, **kwargs):
     c._state = state
     c.event("create")
     return c
+
+
+def create_from_checkpoint(client, manifest, staging, name=None, ports=None):
+    """A container (not started) from an unpacked checkpoint archive (checkpoint_archive.unpack),
+    its checkpoint in place under the checkpoint's own name; the image must be here."""
+    from .create import create_from_record
+
+    with fsutil.Lock(client.graph.lock_path, shared=True):
+        log = os.path.join(staging, "json.log")
+        cid, config, state = create_from_record(client, manifest["Container"], os.path.join(staging, "upper"),
+                                                name=name, ports=ports, log_src=log if os.path.exists(log) else None)
+    c = Container(client, cid, config)
+    c._state = state
+    checkpoint = manifest["Checkpoint"].get("Name") or "imported"
+    os.makedirs(c.checkpoints_dir, mode=0o700, exist_ok=True)
+    os.rename(os.path.join(staging, "checkpoint"), c.checkpoint_dir(checkpoint))
+    fsutil.write_json(os.path.join(c.checkpoint_dir(checkpoint), "checkpoint.json"), manifest["Checkpoint"])
+    c.event("create")
+    return c, checkpoint
 
 
 @_with_concepts
@@ -237,25 +259,40 @@ class Container(ContainerRecord):
                 os.write(out, line)
         return self.wait()["StatusCode"]
 
-    def start(self, stdin_fd=None, stdout_fd=None, stderr_fd=None, client_fd=None, winsize=None):
+    def start(self, stdin_fd=None, stdout_fd=None, stderr_fd=None, client_fd=None, winsize=None, checkpoint=None):
         """Start in the background (detached); returns once the container runs.  A running
         container is left as it is (as Docker: the API's 304, `start` exits 0); returns False then.
 
         The Engine API's attach before start: stdout_fd/stderr_fd get the output and stdin_fd
         is the container's stdin (pipes the caller owns), or for a tty container client_fd is
-        the first client of its pty (winsize: its rows and columns)."""
+        the first client of its pty (winsize: its rows and columns).
+        checkpoint: the name of one of its checkpoints to start from (Docker's `start
+        --checkpoint`): its processes come back where the dump left them."""
         from . import monitor
 
         if self._state is None:
             if self.read_state()["Status"] in (st.RUNNING, st.PAUSED, st.RESTARTING):
+                if checkpoint:
+                    raise Conflict("container %s is running: stop it to start it from a checkpoint" % self.short_id)
                 return False
             self._config = None  # read afresh: the monitor of the last life rewrote it at its end
+        if checkpoint:
+            self.checkpoint_meta(checkpoint)  # NotFound before anything is taken
         self._prepare_start()
+        if checkpoint:
+            try:
+                self.launch_restore = self.restore_launch(checkpoint)
+            except LxcboxError as exc:
+                self._fail_start(exc)
+                raise
         fd = monitor.launch(self, stdin_fd, stdout_fd, stderr_fd, client_fd=client_fd, winsize=winsize)
+        restore, self.launch_restore = getattr(self, "launch_restore", None), None
         first = monitor.read_started(fd)
         os.close(fd)
         if not first.startswith("S "):
             _exit_code([first], self)
+        if isinstance(restore, dict) and restore.get("address") is not None:
+            self._readdress(restore["address"])
         if self.config.get("reconnect"):
             self.reattach_networks()
         if self.config.get("limits"):

@@ -233,9 +233,10 @@ def _bridge_of(client, network):
     return net.Networks(client.root).get(network)["bridge"]
 
 
-def render_lxc_config(cdir, config, layout=None):
+def render_lxc_config(cdir, config, layout=None, rootfs_path=None):
     """The container's lxc.conf, from its config.json alone: `create` writes it, `update`
-    renders it again (never editing the rendered text).  cdir: the container's directory."""
+    renders it again (never editing the rendered text).  cdir: the container's directory.
+    rootfs_path: a directory that is the root instead (a restore's mounted overlay)."""
     from ..runtime import cgroups, security
     from ..volumes import mount_entries
 
@@ -253,14 +254,17 @@ def render_lxc_config(cdir, config, layout=None):
     sec = security.parse_security_opts(config.get("security_opt"))
     seccomp = None if privileged or sec["seccomp"] == "unconfined" else os.path.join(cdir, "seccomp.policy")
     confinement = security.lxc_lines(caps, seccomp, privileged, sec["no_new_privileges"], layout)
-    if config.get("driver") == "vfs":
+    if rootfs_path:
+        spec = "dir:" + rootfs_path
+    elif config.get("driver") == "vfs":
         spec = os.path.join(cdir, "rootfs")
     else:
         spec = rootfs.rootfs_spec(config["lowers"], os.path.join(cdir, "upper"))
     return lxcconf.render(cid, config["hostname"], spec, config["env"], config["uid"], config["gid"],
                           config.get("workdir") or "/", limits=limits, mounts=mounts,
                           network=_network_block(config), confinement=confinement,
-                          switch_user=bool(config["uid"] or config["gid"] or config.get("group_add")))
+                          switch_user=bool(config["uid"] or config["gid"] or config.get("group_add")),
+                          tty=bool(config.get("tty")))
 
 
 def _network_block(config):
@@ -453,3 +457,71 @@ def _merge_env(image_env, environment):
             v = os.environ[k]
         env[k] = v
     return ["%s=%s" % kv for kv in env.items()]
+
+
+def create_from_record(client, record, upper_src, name=None, ports=None, log_src=None):
+    """A container made from another host's record (a checkpoint's import): the same command,
+    environment, limits and confinement, with this host's image layers, volumes, network and
+    bridge; its writable layer moved in from upper_src.  It keeps its id (its hostname) when
+    this host has none of that id.  name and ports: instead of the record's.  Returns
+    (id, config, state).  The caller holds the store lock."""
+    import re
+
+    from ..runtime import security
+
+    config = dict(record)
+    image_id, lowers, img = client.graph.runtime(config["image_id"])
+    cid = config.get("id") or ""
+    if not re.match(r"^[0-9a-f]{64}$", cid) or os.path.exists(os.path.join(client.containers_dir, cid)):
+        cid = os.urandom(32).hex()
+    name = (name or config.get("name") or "").lstrip("/")
+    if name:
+        names.validate(name)
+    network = config.get("network") or "bridge"
+    if ports is not None:
+        config["ports"] = _port_specs(network, ports, False, img)
+        config["exposed_ports"] = sorted(set(config.get("exposed_ports") or [])
+                                         | {"%d/%s" % (p[2], p[3]) for p in config["ports"]})
+    final = os.path.join(client.containers_dir, cid)
+    cdir = os.path.join(client.root, "tmp", "create-%d-%s" % (os.getpid(), cid))
+    os.makedirs(cdir, mode=0o700)
+    try:
+        if name:
+            client.names.claim(name, cid)
+        else:
+            name = client.names.claim_random(cid)
+    except BaseException:
+        fsutil.rmtree(cdir)
+        raise
+    try:
+        config.update(id=cid, name=name, image_id=image_id, lowers=lowers, driver="overlay", ip=None)
+        os.rename(upper_src, os.path.join(cdir, "upper"))
+        os.chmod(os.path.join(cdir, "upper"), _root_mode(lowers))
+        specs = [{k: v for k, v in m.items() if k != "host_path"} for m in record.get("mounts") or []]
+        config["mounts"] = _prepare_mounts(client, cid, specs, lowers, os.path.join(cdir, "upper"))
+        config["bridge"] = _bridge_of(client, network)
+        if config["bridge"]:
+            from ..network import networks as net
+
+            config["mtu"] = net.network_mtu(net.Networks(client.root).get(network))
+            for f in ("hosts", "hostname", "resolv.conf"):
+                open(os.path.join(cdir, f), "a").close()
+        privileged = bool(config.get("privileged"))
+        caps = security.capabilities(config.get("cap_add"), config.get("cap_drop"), privileged)
+        sec = security.parse_security_opts(config.get("security_opt"))
+        seccomp = None if privileged else security.render_seccomp(caps, sec["seccomp"])
+        if seccomp:
+            fsutil.atomic_write(os.path.join(cdir, "seccomp.policy"), seccomp)
+        if log_src:
+            os.rename(log_src, os.path.join(cdir, "json.log"))
+        fsutil.atomic_write(os.path.join(cdir, "lxc.conf"), render_lxc_config(final, config))
+        state = st.initial()
+        st.write(os.path.join(cdir, "state.json"), state)
+        fsutil.write_json(os.path.join(cdir, "config.json"), config)
+        os.makedirs(client.containers_dir, exist_ok=True)
+        os.rename(cdir, final)
+    except BaseException:
+        client.names.release(name, cid)
+        fsutil.rmtree(cdir)
+        raise
+    return cid, config, state

@@ -39,7 +39,7 @@ class LaunchSpec:
     data, read once from the container's record.  A plain class: `dataclasses` costs an import
     on the run path."""
     __slots__ = ("cid", "argv", "tty", "stdin_open", "restart_policy", "auto_remove", "memory_limited",
-                 "ports", "log_path", "log_opts", "state", "net_state", "health")
+                 "ports", "log_path", "log_opts", "state", "net_state", "health", "restore")
 
     def __init__(self, **fields):
         for name in self.__slots__:
@@ -55,7 +55,9 @@ class LaunchSpec:
                    log_path=None if c.get("log_driver") == "none" else container.log_path,
                    log_opts=c.get("log_opts") or {},
                    state=dict(container.state), net_state=container._net_state,
-                   health=_health_spec(container) if c.get("healthcheck") else None)
+                   health=_health_spec(container) if c.get("healthcheck") else None,
+                   # the first life comes from a checkpoint (containers/checkpoints.py, restoring.py)
+                   restore=getattr(container, "launch_restore", None))
 
 
 def _health_spec(container):
@@ -216,9 +218,24 @@ class Monitor:
         restarts = self.state.get("RestartCount", 0)
         delay = 0.1
         reported = False
+        restore, restored_init = self.spec.restore, 0  # the first life only comes from the checkpoint
         while True:
             try:
-                if self.spec.tty:
+                if restore:
+                    from . import restoring
+
+                    restore = None
+                    try:
+                        pid, restored_init, fds = restoring.spawn(self.spec.restore, self.devnull)
+                    except restoring.RestoreFailed as exc:
+                        try:
+                            c.disconnect()  # the address and ports the start took
+                        except Exception:
+                            pass
+                        self._finish_state(125, error=str(exc))
+                        _report(self.status_fd, "E 125 %s\n" % exc)
+                        return
+                elif self.spec.tty:
                     pid, master = self._spawn_tty()
                     fds = None
                 else:
@@ -250,11 +267,22 @@ class Monitor:
             else:
                 self._pump(fds, log)
             _, status = os.waitpid(pid, 0)
+            if restored_init:
+                # LXC's monitor of a restored container has ended; its init, adopted by this
+                # subreaper, has the container's exit status
+                try:
+                    _, status = os.waitpid(restored_init, 0)
+                except ChildProcessError:
+                    pass
+                restored_init = 0
             code = os.waitstatus_to_exitcode(status)
             if code < 0:
                 code = 128 - code
-            if c.was_killed():
+            reason = c.stop_reason()
+            if reason == b"9":
                 code = 137
+            elif reason == b"c":
+                code = 0  # the end of a checkpoint's dump
             elif (code == 137 and self.spec.memory_limited
                   and self.oom_fds is None):
                 # killed by SIGKILL, not by lxcbox, under a memory limit, gone before its cgroup

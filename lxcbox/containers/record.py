@@ -254,28 +254,30 @@ class ContainerRecord:
     def gone(self):
         return not os.path.isdir(self.dir)
 
-    def _request_stop(self, killed=False):
+    def _request_stop(self, killed=False, checkpointed=False):
         """Tell the monitor not to restart: the user stopped this container.
 
         killed: lxcbox SIGKILLs the command itself; LXC's init then reports odd codes, so the
-        monitor records Docker's 137.
+        monitor records Docker's 137.  checkpointed: the processes end with a checkpoint's dump,
+        which is no failure: the monitor records 0 (as podman).
         """
         try:
             fd = os.open(self.stop_marker, os.O_WRONLY | os.O_CREAT, 0o600)
             try:
-                if killed:
-                    os.write(fd, b"9")
+                if killed or checkpointed:
+                    os.write(fd, b"9" if killed else b"c")
             finally:
                 os.close(fd)
         except OSError:
             pass  # gone (--rm), or a full disk: stopping goes on regardless
 
-    def was_killed(self):
+    def stop_reason(self):
+        """None (no stop asked for), b"" (a stop), b"9" (killed) or b"c" (checkpointed)."""
         try:
             with open(self.stop_marker, "rb") as f:
-                return f.read(1) == b"9"
+                return f.read(1)
         except FileNotFoundError:
-            return False
+            return None
 
     def is_running(self):
         return self.read_state()["Status"] in (st.RUNNING, st.PAUSED, st.RESTARTING)

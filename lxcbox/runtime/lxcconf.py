@@ -112,8 +112,11 @@ def _build_helper(src, out):
 
 
 def render(cid, hostname, rootfs, env, uid=0, gid=0, workdir="/", network="lxc.net.0.type = empty",
-           limits="", mounts="", confinement="", switch_user=None):
-    """switch_user: the setuser helper is mounted (default: when uid or gid is not root's)."""
+           limits="", mounts="", confinement="", switch_user=None, tty=False):
+    """switch_user: the setuser helper is mounted (default: when uid or gid is not root's).
+    tty: LXC's console pty is the process's terminal (lxc-execute relays it to the monitor's
+    pty); without one there is no /dev/console, as in Docker, and no terminal whose master is
+    outside the container (which would also keep criu from dumping it)."""
     environment = "\n".join("lxc.environment = " + _value(e, "environment variable") for e in env)
     setuser = ""
     if switch_user if switch_user is not None else (uid or gid):
@@ -122,6 +125,7 @@ def render(cid, hostname, rootfs, env, uid=0, gid=0, workdir="/", network="lxc.n
     return _template("container.conf").format(
         id=cid,
         hostname=_value(hostname, "hostname"),
+        console="" if tty else "lxc.console.path = none",
         rootfs=_value(rootfs, "rootfs"),
         network=network,
         confinement=confinement,

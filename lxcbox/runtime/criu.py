@@ -1,0 +1,185 @@
+"""CRIU through LXC's checkpoint (`lxc-checkpoint`): what a dump and a restore of an
+lxc-execute container need beyond what LXC passes to criu.
+
+LXC runs criu with its own options (the container's cgroups, its bind mounts, its veth, frozen
+through the freezer cgroup, established TCP connections included); lxcbox adds, through criu's
+CRIU_CONFIG_FILE, what an lxc-execute container holds from the host and LXC does not know:
+
+- its init is LXC's own (the lxc-execute binary and its libraries, mapped from the host), and
+  stdin is the host's /dev/null: each is dumped as an external file (`external file[MNT:INO]`)
+  and handed back on restore as an open fd of the same file (`inherit-fd`);
+- stdout and stderr are pipes to the monitor: on restore, the new monitor's pipes take their
+  place (`inherit-fd fd[N]:pipe:[INO]`).
+
+Plain data in and out; the container layer (containers/checkpoints.py) and the monitor use it.
+"""
+import os
+import subprocess
+
+from ..errors import InvalidArgument, LxcboxError
+
+MIN_VERSION = (4, 2)
+PROJECT_CRIU = "/usr/local/lib/lxcbox/criu"  # where `make criu` installs it (bin/build-criu)
+
+
+class CriuMissing(InvalidArgument):
+    """No usable criu on this host."""
+
+
+class CheckpointError(LxcboxError):
+    """criu (or LXC around it) failed; the message says why, from its log."""
+
+
+def find_criu():
+    """The criu to use: $LXCBOX_CRIU, the project's build, or one on PATH, if it is 4.2 or later
+    (older ones fail on this kernel: 3.17 on the vdso, 4.1 on any AF_INET socket)."""
+    import shutil
+
+    candidates = [os.environ.get("LXCBOX_CRIU"), PROJECT_CRIU, shutil.which("criu")]
+    seen = []
+    for path in candidates:
+        if not path or not os.access(path, os.X_OK) or path in seen:
+            continue
+        seen.append(path)
+        version = criu_version(path)
+        if version and version >= MIN_VERSION:
+            return path
+    raise CriuMissing("checkpoint and restore need criu %d.%d or later%s: run `make criu` in lxcbox's "
+                      "source tree (it builds criu 4.2.1 into %s)"
+                      % (MIN_VERSION + ((" (found %s)" % ", ".join(seen)) if seen else "", PROJECT_CRIU)))
+
+
+def criu_version(path):
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in out.splitlines():
+        if line.startswith("Version:"):
+            try:
+                return tuple(int(x) for x in line.split()[1].split(".")[:2])
+            except ValueError:
+                return None
+    return None
+
+
+def _file_key(fd):
+    """criu's id of an open file: file[<mnt_id hex>:<inode hex>], as its dump names it."""
+    with open("/proc/self/fdinfo/%d" % fd) as f:
+        mnt = next(int(line.split()[1]) for line in f if line.startswith("mnt_id:"))
+    return "file[%x:%x]" % (mnt, os.fstat(fd).st_ino)
+
+
+def host_files(pid):
+    """What the container's init (pid) holds from the host: {criu key: host path}, for its
+    mapped files (LXC's init is the lxc-execute binary and its libraries) and its fds that are
+    files outside the container (the host's /dev/null as stdin).  Pipes are not here: see
+    pipe_keys."""
+    out = {}
+    base = "/proc/%d" % pid
+    container_mnt_ns = os.stat(base + "/ns/mnt").st_ino
+    paths = []
+    for name in os.listdir(base + "/map_files"):
+        paths.append(base + "/map_files/" + name)
+    for name in os.listdir(base + "/fd"):
+        target = os.readlink(base + "/fd/" + name)
+        if target.startswith("/"):
+            paths.append(base + "/fd/" + name)
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            host_path = os.readlink(path)
+            # a file of the container's own mounts needs nothing: criu finds it there
+            if _in_mount_ns(pid, fd, container_mnt_ns):
+                continue
+            out[_file_key(fd)] = host_path
+        finally:
+            os.close(fd)
+    return out
+
+
+def _in_mount_ns(pid, fd, ns_ino):
+    """Whether the file open at fd (in lxcbox's mount namespace) is on a mount of the
+    container's mount namespace: its mount id appears in the container's mountinfo."""
+    with open("/proc/self/fdinfo/%d" % fd) as f:
+        mnt = next(int(line.split()[1]) for line in f if line.startswith("mnt_id:"))
+    if os.stat("/proc/self/ns/mnt").st_ino == ns_ino:
+        return True
+    with open("/proc/%d/mountinfo" % pid) as f:
+        return any(line.split(None, 1)[0] == str(mnt) for line in f)
+
+
+def pipe_keys(pid):
+    """{fd: 'pipe:[INO]'} for the init's stdout and stderr (the monitor's pipes)."""
+    out = {}
+    for fd in (1, 2):
+        try:
+            target = os.readlink("/proc/%d/fd/%d" % (pid, fd))
+        except OSError:
+            continue
+        if target.startswith("pipe:["):
+            out[fd] = target
+    return out
+
+
+def _env(criu, config_file):
+    env = {"PATH": os.path.dirname(criu) + ":/usr/sbin:/usr/bin:/sbin:/bin", "CRIU_CONFIG_FILE": config_file}
+    return env
+
+
+def dump(criu, name, lxcpath, rcfile, directory, externals, stop):
+    """lxc-checkpoint's dump of a running container into directory (criu's images, dump.log).
+    externals: criu keys of the host files the container holds (host_files).  stop: the
+    container's processes end with the dump (else they run on)."""
+    config = os.path.join(directory, "dump.conf")
+    with open(config, "w") as f:
+        f.write("".join("external %s\n" % key for key in sorted(externals)))
+    argv = ["lxc-checkpoint", "-n", name, "-P", lxcpath, "--rcfile=" + rcfile, "-D", directory,
+            "-o", os.path.join(directory, "lxc-dump.log"), "-l", "ERROR"] + (["-s"] if stop else [])
+    r = subprocess.run(argv, env=_env(criu, config), stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise CheckpointError("checkpoint failed: %s" % why(directory, "dump", r.stderr))
+
+
+def why(directory, action, stderr=""):
+    """The first error criu wrote to its log (its last lines otherwise), in one line."""
+    lines = []
+    try:
+        with open(os.path.join(directory, action + ".log"), errors="replace") as f:
+            lines = [line.strip() for line in f if "Error" in line]
+    except OSError:
+        pass
+    # criu's own rlimit complaint is harmless here (no CAP_SYS_RESOURCE in some VMs)
+    lines = [l for l in lines if "RLIMIT_NOFILE" not in l and "Dumping FAILED" not in l
+             and "Restoring FAILED" not in l]
+    if lines:
+        text = lines[0].split(": ", 1)[-1] if lines[0].startswith("(") else lines[0]
+        return "criu: %s (log: %s)" % (text, os.path.join(directory, action + ".log"))
+    tail = [l for l in (stderr or "").strip().splitlines() if l.strip()]
+    return tail[-1] if tail else "criu gave no reason (log: %s)" % os.path.join(directory, action + ".log")
+
+
+def restore_config(directory, files, pipes):
+    """The restore's criu config: each external file and pipe handed over as an open fd.
+    files: {key: fd}; pipes: {pipe key: fd}.  Returns its path."""
+    path = os.path.join(directory, "restore.conf")
+    lines = ["inherit-fd fd[%d]:%s" % (fd, key) for key, fd in sorted(files.items())]
+    lines += ["inherit-fd fd[%d]:%s" % (fd, key) for key, fd in sorted(pipes.items())]
+    with open(path + ".tmp", "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.rename(path + ".tmp", path)
+    return path
+
+
+def restore_argv(name, lxcpath, rcfile, directory):
+    """lxc-checkpoint's restore, in its daemon mode: it returns once the container runs, its
+    monitor (LXC's) living on as a child of whoever is the subreaper above it."""
+    return ["lxc-checkpoint", "-r", "-n", name, "-P", lxcpath, "--rcfile=" + rcfile, "-D", directory,
+            "-o", os.path.join(directory, "lxc-restore.log"), "-l", "ERROR"]
+
+
+def restore_env(criu, config_file):
+    return _env(criu, config_file)
