@@ -213,11 +213,9 @@ def unpack(source, staging):
 def _write_new(path, src):
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     with os.fdopen(fd, "wb") as out:
-        while True:
-            chunk = src.read(1 << 20)
-            if not chunk:
-                break
-            out.write(chunk)
+        import shutil
+
+        shutil.copyfileobj(src, out, 1 << 20)
 
 
 def staging_dir(root):

@@ -125,16 +125,7 @@ def create_record(client, image, command=None, name=None, environment=None, work
     # built under tmp/ and renamed into containers/ whole: a crash never leaves half a container.
     # The staging dir exists before the name is claimed, so a name sweep can tell a claim in
     # progress (its staging dir's writer lives) from one a crash left behind.
-    cdir = os.path.join(client.root, "tmp", "create-%d-%s" % (os.getpid(), cid))
-    os.makedirs(cdir, mode=0o700)
-    try:
-        if name:
-            client.names.claim(name, cid)
-        else:
-            name = client.names.claim_random(cid)
-    except BaseException:
-        fsutil.rmtree(cdir)
-        raise
+    cdir, name = _stage(client, cid, name)
     extra = ["HOSTNAME=" + hostname]
     if not any(e.startswith("HOME=") for e in env):
         extra.append("HOME=" + home)
@@ -177,28 +168,52 @@ def create_record(client, image, command=None, name=None, environment=None, work
             "dns_opt": list(dns_opt or []),
         }
         config["mounts"] = _prepare_mounts(client, cid, mount_specs, lowers, branch, driver)
-        config["bridge"] = _bridge_of(client, network)
-        if config["bridge"]:
-            from ..network import networks as net
-
-            config["mtu"] = net.network_mtu(net.Networks(client.root).get(network))
-        if config["bridge"]:
-            # lxcbox writes /etc/hosts, hostname and resolv.conf: bind-mounted, never in the layer
-            for f in ("hosts", "hostname", "resolv.conf"):
-                open(os.path.join(cdir, f), "a").close()
+        _attach_network(client, cdir, config, network)
         if seccomp:
             fsutil.atomic_write(os.path.join(cdir, "seccomp.policy"), seccomp)
-        fsutil.atomic_write(os.path.join(cdir, "lxc.conf"), render_lxc_config(final, config))
-        state = st.initial()
-        st.write(os.path.join(cdir, "state.json"), state)
-        fsutil.write_json(os.path.join(cdir, "config.json"), config)
-        os.makedirs(client.containers_dir, exist_ok=True)
-        os.rename(cdir, final)
+        state = _commit_record(client, cdir, final, config)
     except BaseException:
         client.names.release(name, cid)
         fsutil.rmtree(cdir)
         raise
     return cid, config, state
+
+def _stage(client, cid, name):
+    """The staging directory of a new container, and its name claimed (a random one if None)."""
+    cdir = os.path.join(client.root, "tmp", "create-%d-%s" % (os.getpid(), cid))
+    os.makedirs(cdir, mode=0o700)
+    try:
+        if name:
+            client.names.claim(name, cid)
+        else:
+            name = client.names.claim_random(cid)
+    except BaseException:
+        fsutil.rmtree(cdir)
+        raise
+    return cdir, name
+
+
+def _attach_network(client, cdir, config, network):
+    config["bridge"] = _bridge_of(client, network)
+    if config["bridge"]:
+        from ..network import networks as net
+
+        config["mtu"] = net.network_mtu(net.Networks(client.root).get(network))
+        # lxcbox writes /etc/hosts, hostname and resolv.conf: bind-mounted, never in the layer
+        for f in ("hosts", "hostname", "resolv.conf"):
+            open(os.path.join(cdir, f), "a").close()
+
+
+def _commit_record(client, cdir, final, config):
+    """The record's last files, then the staging directory renamed into containers/ whole."""
+    fsutil.atomic_write(os.path.join(cdir, "lxc.conf"), render_lxc_config(final, config))
+    state = st.initial()
+    st.write(os.path.join(cdir, "state.json"), state)
+    fsutil.write_json(os.path.join(cdir, "config.json"), config)
+    os.makedirs(client.containers_dir, exist_ok=True)
+    os.rename(cdir, final)
+    return state
+
 
 def _port_specs(network, ports, publish_all, img):
     """-p specs (or docker-py's {'80/tcp': 8080} dict) and -P, parsed."""
@@ -483,29 +498,14 @@ def create_from_record(client, record, upper_src, name=None, ports=None, log_src
         config["exposed_ports"] = sorted(set(config.get("exposed_ports") or [])
                                          | {"%d/%s" % (p[2], p[3]) for p in config["ports"]})
     final = os.path.join(client.containers_dir, cid)
-    cdir = os.path.join(client.root, "tmp", "create-%d-%s" % (os.getpid(), cid))
-    os.makedirs(cdir, mode=0o700)
-    try:
-        if name:
-            client.names.claim(name, cid)
-        else:
-            name = client.names.claim_random(cid)
-    except BaseException:
-        fsutil.rmtree(cdir)
-        raise
+    cdir, name = _stage(client, cid, name)
     try:
         config.update(id=cid, name=name, image_id=image_id, lowers=lowers, driver="overlay", ip=None)
         os.rename(upper_src, os.path.join(cdir, "upper"))
         os.chmod(os.path.join(cdir, "upper"), _root_mode(lowers))
         specs = [{k: v for k, v in m.items() if k != "host_path"} for m in record.get("mounts") or []]
         config["mounts"] = _prepare_mounts(client, cid, specs, lowers, os.path.join(cdir, "upper"))
-        config["bridge"] = _bridge_of(client, network)
-        if config["bridge"]:
-            from ..network import networks as net
-
-            config["mtu"] = net.network_mtu(net.Networks(client.root).get(network))
-            for f in ("hosts", "hostname", "resolv.conf"):
-                open(os.path.join(cdir, f), "a").close()
+        _attach_network(client, cdir, config, network)
         privileged = bool(config.get("privileged"))
         caps = security.capabilities(config.get("cap_add"), config.get("cap_drop"), privileged)
         sec = security.parse_security_opts(config.get("security_opt"))
@@ -514,12 +514,7 @@ def create_from_record(client, record, upper_src, name=None, ports=None, log_src
             fsutil.atomic_write(os.path.join(cdir, "seccomp.policy"), seccomp)
         if log_src:
             os.rename(log_src, os.path.join(cdir, "json.log"))
-        fsutil.atomic_write(os.path.join(cdir, "lxc.conf"), render_lxc_config(final, config))
-        state = st.initial()
-        st.write(os.path.join(cdir, "state.json"), state)
-        fsutil.write_json(os.path.join(cdir, "config.json"), config)
-        os.makedirs(client.containers_dir, exist_ok=True)
-        os.rename(cdir, final)
+        state = _commit_record(client, cdir, final, config)
     except BaseException:
         client.names.release(name, cid)
         fsutil.rmtree(cdir)
