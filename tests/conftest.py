@@ -105,14 +105,21 @@ def _all_ids(root):
 
 
 class Cli:
+    extra_env = {}  # a second machine's bridge and subnet
+
     def __init__(self, root):
         self.root = root
 
+    def argv(self, *args):
+        return LAUNCHER + ["--root", self.root] + [str(a) for a in args]
+
+    def env(self, more=None):
+        return dict(os.environ, **dict(self.extra_env, **(more or {})))
+
     def __call__(self, *args, input=None, timeout=60, env=None):
-        full_env = dict(os.environ, **(env or {}))
-        return subprocess.run(LAUNCHER + ["--root", self.root] + [str(a) for a in args], input=input,
+        return subprocess.run(self.argv(*args), input=input,
                               capture_output=True, text=isinstance(input, str) or input is None,
-                              timeout=timeout, env=full_env)
+                              timeout=timeout, env=self.env(env))
 
     def ok(self, *args, **kw):
         r = self(*args, **kw)
@@ -205,3 +212,34 @@ def test_bridge():
     yield bridge
     subprocess.run(["nft", "delete", "table", "ip", "lxcbox_" + bridge], capture_output=True)
     subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+
+
+@pytest.fixture
+def machine_b(prerequisites, test_bridge):
+    """A second root with its own bridge and subnet: a second machine."""
+    import random
+
+    from lxcbox.network import networks as net
+
+    root = tempfile.mkdtemp(prefix="lxcbox-test-b-", dir="/tmp")
+    os.chmod(root, 0o711)
+    rnd = random.Random(os.getpid() + 1)
+    taken = net.host_routes() + [os.environ["LXCBOX_SUBNET"]]
+    for _ in range(100):
+        subnet = "10.%d.%d.0/24" % (rnd.randint(150, 250), rnd.randint(0, 255))
+        if not any(net.overlaps(subnet, t) for t in taken):
+            break
+    bridge = "lxbb%06x" % rnd.randint(0, 0xFFFFFF)
+    env = {"LXCBOX_BRIDGE": bridge, "LXCBOX_SUBNET": subnet}
+
+    b = Cli(root)
+    b.extra_env = env
+    yield b
+    cdir = os.path.join(root, "containers")
+    ids = os.listdir(cdir) if os.path.isdir(cdir) else []
+    if ids:
+        b("rm", "-f", *ids)
+    subprocess.run(["nft", "delete", "table", "ip", "lxcbox_" + bridge], capture_output=True)
+    subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.rmtree("/run/lxc/lock" + root, ignore_errors=True)

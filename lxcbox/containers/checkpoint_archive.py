@@ -28,7 +28,7 @@ from ..errors import InvalidArgument
 MANIFEST = "manifest.json"
 _IMAGE_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 # what a restore writes into the checkpoint's directory, not part of the checkpoint
-_LOCAL = {"restore.conf", "restore-output.log", "lxc-restore.log", "restore.log"}
+_LOCAL = {"restore.conf", "restore-output.log", "lxc-restore.log", "restore.log", "post-dump-action", "log-size"}
 
 
 class CorruptArchive(InvalidArgument):
@@ -94,7 +94,8 @@ def write(container, name, target):
                 except FileNotFoundError:
                     pass
             if os.path.exists(container.log_path):
-                _add_file(tar, container.log_path, "json.log", hashes)
+                # the log as it was at the dump: a container left running has written on since
+                _add_file(tar, container.log_path, "json.log", hashes, limit=meta.get("LogSize"))
             manifest = {"Version": 1, "Checkpoint": meta, "Container": container.config, "Image": image,
                         "Files": hashes}
             data = json.dumps(manifest, indent=1, sort_keys=True).encode()
@@ -130,15 +131,17 @@ def _image_info(container):
     return info
 
 
-def _add_file(tar, path, arcname, hashes):
+def _add_file(tar, path, arcname, hashes, limit=None):
+    """limit: only the first limit bytes (a log that grows meanwhile)."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(f.fileno())
+        size = st.st_size if limit is None else min(limit, st.st_size)
         info = tar.tarinfo(arcname)
-        info.size, info.mode, info.mtime = st.st_size, 0o600, int(st.st_mtime)
+        info.size, info.mode, info.mtime = size, 0o600, int(st.st_mtime)
         hashing = _Hashing(f)
         tar.addfile(info, hashing)
-        if hashing.size != st.st_size:
+        if hashing.size != size:
             raise InvalidArgument("%s changed while it was archived" % arcname)
     hashes[arcname] = hashing.hexdigest()
 

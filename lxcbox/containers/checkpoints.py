@@ -71,12 +71,18 @@ class Checkpoints:
         if stop:
             self._request_stop(checkpointed=True)  # recorded as a stop (0), and nothing restarts
         try:
-            criu.dump(path, self.id, self.client.containers_dir, self.lxc_conf_path, staging, files, stop=stop)
+            criu.dump(path, self.id, self.client.containers_dir, self.lxc_conf_path, staging, files, stop=stop,
+                      log_path=self.log_path)
             ns = state.get("NetworkSettings") or {}
+            try:
+                with open(os.path.join(staging, criu.LOG_SIZE)) as f:
+                    log_size = int(f.read())
+            except (OSError, ValueError):
+                log_size = None
             fsutil.write_json(os.path.join(staging, META), {
                 "Name": name, "Created": fsutil.now(), "LeaveRunning": bool(leave_running),
                 "Files": files, "Pipes": {"stdout": pipes.get(1), "stderr": pipes.get(2)},
-                "IPAddress": ns.get("IPAddress") or "", "Network": self.config.get("network"),
+                "IPAddress": ns.get("IPAddress") or "", "Network": self.config.get("network"), "LogSize": log_size,
                 "CriuVersion": ".".join(map(str, criu.criu_version(path) or ()))})
             os.rename(staging, final)
         except BaseException:

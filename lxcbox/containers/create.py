@@ -477,18 +477,15 @@ def _merge_env(image_env, environment):
 def create_from_record(client, record, upper_src, name=None, ports=None, log_src=None):
     """A container made from another host's record (a checkpoint's import): the same command,
     environment, limits and confinement, with this host's image layers, volumes, network and
-    bridge; its writable layer moved in from upper_src.  It keeps its id (its hostname) when
-    this host has none of that id.  name and ports: instead of the record's.  Returns
-    (id, config, state).  The caller holds the store lock."""
-    import re
-
+    bridge; its writable layer moved in from upper_src.  It gets an id of its own (its
+    hostname, restored with its processes, stays the source's: the id a clone's source may
+    still have, on this host too, names its veth).  name and ports: instead of the record's.
+    Returns (id, config, state).  The caller holds the store lock."""
     from ..runtime import security
 
     config = dict(record)
     image_id, lowers, img = client.graph.runtime(config["image_id"])
-    cid = config.get("id") or ""
-    if not re.match(r"^[0-9a-f]{64}$", cid) or os.path.exists(os.path.join(client.containers_dir, cid)):
-        cid = os.urandom(32).hex()
+    cid = os.urandom(32).hex()
     name = (name or config.get("name") or "").lstrip("/")
     if name:
         names.validate(name)

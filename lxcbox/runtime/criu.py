@@ -31,11 +31,12 @@ class CheckpointError(LxcboxError):
 
 
 def find_criu():
-    """The criu to use: $LXCBOX_CRIU, the project's build, or one on PATH, if it is 4.2 or later
+    """The criu to use: $LXCBOX_CRIU, else the project's build or one on PATH, if it is 4.2 or later
     (older ones fail on this kernel: 3.17 on the vdso, 4.1 on any AF_INET socket)."""
     import shutil
 
-    candidates = [os.environ.get("LXCBOX_CRIU"), PROJECT_CRIU, shutil.which("criu")]
+    # $LXCBOX_CRIU, when set, is the only one looked at
+    candidates = [os.environ["LXCBOX_CRIU"]] if os.environ.get("LXCBOX_CRIU") else [PROJECT_CRIU, shutil.which("criu")]
     seen = []
     for path in candidates:
         if not path or not os.access(path, os.X_OK) or path in seen:
@@ -77,7 +78,6 @@ def host_files(pid):
     pipe_keys."""
     out = {}
     base = "/proc/%d" % pid
-    container_mnt_ns = os.stat(base + "/ns/mnt").st_ino
     paths = []
     for name in os.listdir(base + "/map_files"):
         paths.append(base + "/map_files/" + name)
@@ -93,7 +93,7 @@ def host_files(pid):
         try:
             host_path = os.readlink(path)
             # a file of the container's own mounts needs nothing: criu finds it there
-            if _in_mount_ns(pid, fd, container_mnt_ns):
+            if _in_mount_ns(pid, fd):
                 continue
             out[_file_key(fd)] = host_path
         finally:
@@ -101,13 +101,12 @@ def host_files(pid):
     return out
 
 
-def _in_mount_ns(pid, fd, ns_ino):
+def _in_mount_ns(pid, fd):
     """Whether the file open at fd (in lxcbox's mount namespace) is on a mount of the
-    container's mount namespace: its mount id appears in the container's mountinfo."""
+    container's mount namespace: its mount id (unique host-wide) is in the container's
+    mountinfo."""
     with open("/proc/self/fdinfo/%d" % fd) as f:
         mnt = next(int(line.split()[1]) for line in f if line.startswith("mnt_id:"))
-    if os.stat("/proc/self/ns/mnt").st_ino == ns_ino:
-        return True
     with open("/proc/%d/mountinfo" % pid) as f:
         return any(line.split(None, 1)[0] == str(mnt) for line in f)
 
@@ -130,13 +129,55 @@ def _env(criu, config_file):
     return env
 
 
-def dump(criu, name, lxcpath, rcfile, directory, externals, stop):
+# criu's post-dump action, run while the container is still frozen: once the monitor has
+# drained the container's stdout and stderr pipes into the log, the log's size is the point
+# the checkpoint was taken at (a container left running writes on after it)
+_POST_DUMP = """#!%(python)s -IS
+import array, fcntl, os, sys, termios, time
+if os.environ.get("CRTOOLS_SCRIPT_ACTION") != "post-dump":
+    sys.exit(0)
+fds = []
+for n in (1, 2):
+    try:
+        fds.append(os.open("/proc/%%s/fd/%%d" %% (os.environ["CRTOOLS_INIT_PID"], n), os.O_RDONLY | os.O_NONBLOCK))
+    except OSError:
+        pass
+log, last, end = %(log)r, None, time.monotonic() + 5
+while time.monotonic() < end:
+    pending = 0
+    for fd in fds:
+        buf = array.array("i", [0])
+        fcntl.ioctl(fd, termios.FIONREAD, buf)
+        pending += buf[0]
+    size = os.stat(log).st_size if os.path.exists(log) else 0
+    if pending == 0 and size == last:
+        break
+    last = size
+    time.sleep(0.01)
+with open(%(out)r, "w") as f:
+    f.write(str(last or 0))
+"""
+LOG_SIZE = "log-size"
+ACTION = "post-dump-action"
+
+
+def dump(criu, name, lxcpath, rcfile, directory, externals, stop, log_path=None):
     """lxc-checkpoint's dump of a running container into directory (criu's images, dump.log).
     externals: criu keys of the host files the container holds (host_files).  stop: the
-    container's processes end with the dump (else they run on)."""
+    container's processes end with the dump (else they run on).  log_path: the container's
+    log, whose size at the dump goes to directory/log-size."""
+    import sys
+
     config = os.path.join(directory, "dump.conf")
+    lines = ["external %s\n" % key for key in sorted(externals)]
+    if log_path:
+        action = os.path.join(directory, ACTION)
+        with open(action, "w") as f:
+            f.write(_POST_DUMP % {"python": sys.executable, "log": log_path, "out": os.path.join(directory, LOG_SIZE)})
+        os.chmod(action, 0o700)
+        lines.append("action-script %s\n" % action)
     with open(config, "w") as f:
-        f.write("".join("external %s\n" % key for key in sorted(externals)))
+        f.write("".join(lines))
     argv = ["lxc-checkpoint", "-n", name, "-P", lxcpath, "--rcfile=" + rcfile, "-D", directory,
             "-o", os.path.join(directory, "lxc-dump.log"), "-l", "ERROR"] + (["-s"] if stop else [])
     r = subprocess.run(argv, env=_env(criu, config), stdin=subprocess.DEVNULL, capture_output=True, text=True)

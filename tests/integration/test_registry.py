@@ -5,7 +5,6 @@ Two lxcbox roots, each with its own bridge, stand in for two machines.
 """
 import json
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -40,42 +39,6 @@ def own_config(tmp_path, monkeypatch):
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
     monkeypatch.setenv("LXCBOX_CONFIG_DIR", str(tmp_path / "etc-lxcbox"))
     return tmp_path
-
-
-@pytest.fixture
-def machine_b(prerequisites, test_bridge):
-    """A second root with its own bridge and subnet: a second machine."""
-    import sys
-
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-    from lxcbox.network import networks as net
-
-    root = tempfile.mkdtemp(prefix="lxcbox-test-b-", dir="/tmp")
-    os.chmod(root, 0o711)
-    rnd = random.Random(os.getpid() + 1)
-    taken = net.host_routes() + [os.environ["LXCBOX_SUBNET"]]
-    for _ in range(100):
-        subnet = "10.%d.%d.0/24" % (rnd.randint(150, 250), rnd.randint(0, 255))
-        if not any(net.overlaps(subnet, t) for t in taken):
-            break
-    bridge = "lxbb%06x" % rnd.randint(0, 0xFFFFFF)
-    env = {"LXCBOX_BRIDGE": bridge, "LXCBOX_SUBNET": subnet}
-
-    class CliB(Cli):
-        def __call__(self, *args, **kw):
-            kw["env"] = dict(env, **(kw.get("env") or {}))
-            return super().__call__(*args, **kw)
-
-    b = CliB(root)
-    yield b
-    cdir = os.path.join(root, "containers")
-    ids = os.listdir(cdir) if os.path.isdir(cdir) else []
-    if ids:
-        b("rm", "-f", *ids)
-    subprocess.run(["nft", "delete", "table", "ip", "lxcbox_" + bridge], capture_output=True)
-    subprocess.run(["ip", "link", "del", bridge], capture_output=True)
-    shutil.rmtree(root, ignore_errors=True)
-    shutil.rmtree("/run/lxc/lock" + root, ignore_errors=True)
 
 
 def _inspect(cli, ref):
