@@ -67,7 +67,7 @@ integration: install test-deps criu
 demo: install
 	@bash examples/demo.sh
 
-bench: install
+bench: install criu
 	@$(call APT_INSTALL,$(BENCH_PACKAGES))
 	$(VPY) bench/bench.py
 

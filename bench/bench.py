@@ -21,6 +21,8 @@ Scenarios:
            and through a real dockerd started here (if it starts); requests per second and p99 of
            GET /_ping and GET /containers/json (100 containers) from 8 concurrent clients; the
            service's PSS idle and with 50 `logs -f` followers.
+  criu     checkpoint --export, then restore --import, of a container holding 100 MiB of memory:
+           time and archive size, lxcbox and podman (runc, with the criu `make criu` builds).
   registry a 5-layer 200 MB image through a real registry (docker-registry on loopback): pull into
            an empty store (lxcbox, podman pull, skopeo copy to containers-storage), push to an
            empty registry (lxcbox, podman push), a re-pull with every layer present, and the bytes
@@ -517,6 +519,83 @@ def bench_api(bench, runs=15):
     return out
 
 
+CRIU_MEM_SCRIPT = ("x=$(head -c 78643200 /dev/urandom | base64 -w 0); echo ready; "
+                   "while true; do sleep 1; done")  # 100 MiB of the shell's own memory
+
+
+def _wait_ready(argv, env=None, timeout=60):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        out = subprocess.run(argv, capture_output=True, text=True, env=env).stdout
+        if "ready" in out:
+            return
+        time.sleep(0.2)
+    sys.exit("bench: the 100 MiB container did not get ready: %s" % " ".join(argv))
+
+
+def bench_criu(bench, rounds=3):
+    """Checkpoint + export, then restore from the archive, of a container holding 100 MiB of
+    memory: lxcbox, and podman (runc with the same criu) if its checkpoint works here."""
+    lx = LXCBOX + ["--root", bench.root]
+    criu_dir = "/usr/local/lib/lxcbox"
+    engines = {"lxcbox": (lx, None, ["run", "-d", "--network", "none", "--name", "ckbench", "base"],
+                          ["checkpoint", "create", "--export"], ["container", "restore", "--import"])}
+    if bench.podman:
+        penv = dict(bench.podman_env, PATH=criu_dir + ":" + os.environ.get("PATH", ""))
+        engines["podman"] = (bench.podman, penv, ["run", "-d", "--network", "none", "--name", "ckbench",
+                                                   "lxcbox-bench-busybox"],
+                             ["container", "checkpoint", "--export"], ["container", "restore", "--import"])
+    out = {}
+    for name, (cmd, env, run, checkpoint, restore) in engines.items():
+        times = {"checkpoint + export": [], "restore from the archive": []}
+        size, failed = 0, None
+        for i in range(rounds):
+            archive = os.path.join(bench.work, "ck-%s-%d.tar" % (name, i))
+            subprocess.run(cmd + ["rm", "-f", "ckbench"], capture_output=True, env=env)
+            subprocess.run(cmd + run + ["sh", "-c", CRIU_MEM_SCRIPT], check=True, stdout=subprocess.DEVNULL, env=env)
+            _wait_ready(cmd + ["logs", "ckbench"], env)
+            argv = cmd + checkpoint + [archive, "ckbench"]
+            t0 = time.perf_counter()
+            r = subprocess.run(argv, capture_output=True, text=True, env=env)
+            if r.returncode != 0:
+                failed = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["failed"]
+                break
+            times["checkpoint + export"].append((time.perf_counter() - t0) * 1000)
+            size = os.path.getsize(archive)
+            subprocess.run(cmd + ["rm", "-f", "ckbench"], check=True, stdout=subprocess.DEVNULL, env=env)
+            t0 = time.perf_counter()
+            r = subprocess.run(cmd + restore + [archive], capture_output=True, text=True, env=env)
+            if r.returncode != 0:
+                failed = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["failed"]
+                break
+            times["restore from the archive"].append((time.perf_counter() - t0) * 1000)
+            subprocess.run(cmd + ["rm", "-f", "ckbench"], capture_output=True, env=env)
+            os.unlink(archive)
+        subprocess.run(cmd + ["rm", "-f", "ckbench"], capture_output=True, env=env)
+        if failed:
+            out[name] = {"failed": failed[0]}
+        else:
+            out[name] = {"medians_ms": {k: statistics.median(v) for k, v in times.items()}, "archive_bytes": size}
+    return out
+
+
+def section_criu(bench, opts):
+    moved = bench_criu(bench)
+    lines = ["checkpoint and restore of a container holding 100 MiB (median of 3; the same criu 4.2.1):"]
+    verdicts = []
+    for name, e in moved.items():
+        if "failed" in e:
+            lines.append("  %-8s did not work here: %s" % (name, e["failed"]))
+            continue
+        lines.append("  %-8s " % name + ", ".join("%s %.0f ms" % kv for kv in e["medians_ms"].items())
+                     + ", archive %.1f MiB" % (e["archive_bytes"] / 1048576.0))
+    if "medians_ms" in moved.get("podman", {}):
+        for k in ("checkpoint + export", "restore from the archive"):
+            verdicts.append("%s: podman / lxcbox = %.2f" % (k, moved["podman"]["medians_ms"][k]
+                                                            / moved["lxcbox"]["medians_ms"][k]))
+    return moved, lines, verdicts
+
+
 def alternate(contenders, runs, warmup=3):
     times = {name: [] for name, _ in contenders}
     for i in range(warmup + runs):
@@ -649,7 +728,7 @@ def section_api(bench, opts):
 
 
 SECTIONS = [("run", section_run), ("images", section_images), ("registry", section_registry),
-            ("build", section_build), ("api", section_api)]
+            ("build", section_build), ("api", section_api), ("criu", section_criu)]
 
 
 def main():

@@ -281,3 +281,33 @@ def test_python_api(client_base, tmp_path):
     numbers = [int(x) for x in restored.logs().split()]
     assert numbers == list(range(len(numbers)))
     restored.remove(force=True)
+
+
+def test_established_connection_survives_on_the_same_address(cli, base, tmp_path):
+    """An open TCP connection from the host to the container: dumped with the container (LXC
+    asks criu for established connections), it carries on after start --checkpoint, the
+    container keeping its address."""
+    import ipaddress
+
+    subnet = ipaddress.ip_network(os.environ["LXCBOX_SUBNET"])
+    ip = str(subnet.network_address + 200)
+    cli.ok("run", "-d", "--name", "echo", "--ip", ip, "base", "nc", "-l", "-p", "7000", "-e", "cat")
+    conn = wait_for(lambda: _connect(ip), what="the echo server")
+    conn.settimeout(20)
+    conn.sendall(b"before\n")
+    assert conn.recv(100) == b"before\n"
+    cli.ok("checkpoint", "create", "echo", "conn")
+    assert cli.ok("inspect", "-f", "{{.State.Status}}", "echo").stdout == "exited\n"
+    cli.ok("start", "--checkpoint", "conn", "echo")
+    conn.sendall(b"after\n")
+    assert conn.recv(100) == b"after\n"
+    conn.close()
+
+
+def _connect(ip):
+    import socket
+
+    try:
+        return socket.create_connection((ip, 7000), timeout=1)
+    except OSError:
+        return None
