@@ -28,7 +28,7 @@ _CONCEPTS = {
                                 "_namespace_pid"), ()),
     "netattach": ("Networking", ("_connect", "_connect_locked", "connect_network", "disconnect_network",
                                  "set_primary_endpoint",
-                                 "reattach_networks",
+                                 "reattach_networks", "_drop_extra_networks", "reconnect_after_restart",
                                  "_refresh_hosts", "disconnect"), ()),
     "execs": ("Execs", ("exec_run", "_exec_prepare", "exec_tty_argv", "exec_fds", "exec_detached"), ()),
     "snapshots": ("Snapshots", ("diff", "commit", "export", "_frozen"), ()),

@@ -5,8 +5,10 @@ Every path inside the container is resolved by the kernel inside the container's
 absolute symlink or `..` in the container lands inside it, never on the host.  The root is
 - a running container's `/proc/<pid>/root` (its own mount namespace: volumes and binds included);
 - a stopped container's layers, mounted as overlay in a private mount namespace of a child
-  process made for this copy (nothing is mounted on the host; the mount dies with the child);
-- a vfs container's own copy.
+  process made for this copy (nothing is mounted on the host; the mount dies with the child),
+  with its volumes and bind mounts on top, as Docker's `cp` shows them (each mount point
+  resolved inside that root, then mounted on through /proc/self/fd);
+- a vfs container's own copy (with the same mounts).
 
 The work is done in that child, which talks to the caller through pipes: the tar stream, and
 one status line at the end (`OK` or the error).  Below the resolved directory, trees are walked
@@ -28,11 +30,18 @@ def _c():
     return ctypes.CDLL(None, use_errno=True)
 
 
-def _mount_overlay(lowers, upper, work, target):
+def private_mount_namespace():
+    """This process (a child made for the purpose) into a mount namespace of its own, private."""
     libc = _c()
     if libc.unshare(CLONE_NEWNS) != 0 or libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
         err = ctypes.get_errno()
         raise OSError(err, "cannot make a private mount namespace: " + os.strerror(err))
+
+
+def mount_overlay(lowers, upper, work, target):
+    """lowers (top first) under upper, on target, in a new private mount namespace."""
+    private_mount_namespace()
+    libc = _c()
     opts = "lowerdir=%s,upperdir=%s,workdir=%s" % (":".join(lowers), upper, work)
     if libc.mount(b"overlay", os.fsencode(target), b"overlay", 0, opts.encode()) != 0:
         err = ctypes.get_errno()
@@ -45,10 +54,47 @@ def _root_fd(container, scratch):
     if state["Status"] in ("running", "paused", "restarting"):
         return _running_root(container)
     if container.driver == "vfs":
-        return os.open(container.rootfs_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    os.makedirs(container.work_dir, exist_ok=True)
-    _mount_overlay(container.config["lowers"], container.upper_dir, container.work_dir, scratch)
-    return os.open(scratch, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        private_mount_namespace()
+        root = os.open(container.rootfs_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    else:
+        os.makedirs(container.work_dir, exist_ok=True)
+        mount_overlay(container.config["lowers"], container.upper_dir, container.work_dir, scratch)
+        root = os.open(scratch, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    _mount_volumes(root, container.config.get("mounts") or [])
+    return root
+
+
+MS_RDONLY, MS_REMOUNT, MS_BIND = 1, 32, 4096
+
+
+def _mount_volumes(root_fd, mounts):
+    """The container's volumes and bind mounts over its stopped root (in the child's private
+    mount namespace), parents first.  Each mount point is opened inside the root (a symlink in
+    the image cannot send it elsewhere) and mounted on through its fd."""
+    libc = _c()
+    for m in sorted(mounts, key=lambda m: len(m.get("target") or "")):
+        source = m.get("host_path")
+        if not source or m.get("type") not in ("volume", "bind") or not os.path.exists(source):
+            continue
+        try:
+            fd = open_in_root(root_fd, m.get("mount_at") or m["target"], os.O_PATH)
+        except OSError:
+            continue  # no mount point: nothing would be mounted there either
+        try:
+            where = ("/proc/self/fd/%d" % fd).encode()
+            if libc.mount(os.fsencode(source), where, None, MS_BIND | MS_REC, None) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, "cannot mount %s for the copy: %s" % (m["target"], os.strerror(err)))
+            if m.get("ro"):
+                # the fd still names the covered mount point: remount the new mount through the path
+                target = fsutil.open_in_root(root_fd, m.get("mount_at") or m["target"], os.O_PATH)
+                try:
+                    libc.mount(None, ("/proc/self/fd/%d" % target).encode(), None,
+                               MS_BIND | MS_REMOUNT | MS_RDONLY, None)
+                finally:
+                    os.close(target)
+        finally:
+            os.close(fd)
 
 
 def _running_root(container):
@@ -108,7 +154,7 @@ def in_layers(tmp_root, lowers, upper, work_dir, work):
         lowers = [empty]
 
     def open_root(scratch):
-        _mount_overlay(lowers, upper, work_dir, scratch)
+        mount_overlay(lowers, upper, work_dir, scratch)
         return os.open(scratch, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
 
     r, w = os.pipe()

@@ -219,6 +219,7 @@ class Monitor:
         delay = 0.1
         reported = False
         restore, restored_init = self.spec.restore, 0  # the first life only comes from the checkpoint
+        lives = 0
         while True:
             try:
                 if restore:
@@ -262,6 +263,12 @@ class Monitor:
                 _report(self.status_fd, "S %d %s\n" % (pid, self.tty_path))
                 reported = True
             c.event("start")  # after the report: the journal never delays the caller
+            if lives:
+                try:
+                    c.reconnect_after_restart()  # `network connect`ed networks, as a start does
+                except Exception:
+                    pass  # the network may be gone; the container runs on without it
+            lives += 1
             if fds is None:
                 self._pump_tty(master, log)
             else:

@@ -129,6 +129,37 @@ class Networking:
         self._refresh_hosts(nets, name)
         return ip
 
+    def _drop_extra_networks(self):
+        """The `network connect`ed networks released, their host-side veths deleted, and noted
+        to come back at the next start (as Docker)."""
+        from ..network import networks as net
+        import subprocess
+
+        nets = net.Networks(self.client.root)
+        extra = self.config["extra_networks"]
+        for e in extra:
+            nets.release(e["name"], self.id)
+            # the pair outlives the container's namespace (its end comes back to the host):
+            # deleting the host's side deletes both
+            subprocess.run(["ip", "link", "del", e.get("host_side") or "lxn%s%s" % (self.id[:8], e["ifname"][3:])],
+                           capture_output=True)
+            self._refresh_hosts(nets, e["name"])
+        config = dict(self.config, extra_networks=[],
+                      reconnect=list(self.config.get("reconnect") or []) + [e["name"] for e in extra])
+        try:
+            fsutil.write_json(self.config_path, config)
+            self._config = config
+        except FileNotFoundError:
+            pass
+
+    def reconnect_after_restart(self):
+        """A restart policy's new life (the monitor's): the networks `network connect` added
+        come back, as after a start (their interfaces went with the last life's namespace)."""
+        self._config = None
+        if self.config.get("extra_networks"):
+            self._drop_extra_networks()
+        self.reattach_networks()
+
     def reattach_networks(self):
         """After a start: the networks `network connect` gave the container before it stopped."""
         names = list(self.config.get("reconnect") or [])
@@ -188,24 +219,7 @@ class Networking:
             except NotFound:
                 self._config = cached  # already removed (an --rm container's monitor): what we knew
         if self.config.get("extra_networks"):
-            nets = net.Networks(self.client.root)
-            import subprocess
-
-            for e in self.config["extra_networks"]:
-                nets.release(e["name"], self.id)
-                # the pair outlives the container's namespace (its end comes back to the host):
-                # deleting the host's side deletes both
-                subprocess.run(["ip", "link", "del", e.get("host_side") or "lxn%s%s" % (self.id[:8], e["ifname"][3:])],
-                               capture_output=True)
-                self._refresh_hosts(nets, e["name"])
-            # as Docker: connected networks come back when the container starts again
-            config = dict(self.config, extra_networks=[],
-                          reconnect=[e["name"] for e in self.config["extra_networks"]])
-            try:
-                fsutil.write_json(self.config_path, config)
-                self._config = config
-            except FileNotFoundError:
-                pass
+            self._drop_extra_networks()
         name = self.config.get("network", "none")
         if network_mode(name) != "bridge":
             return

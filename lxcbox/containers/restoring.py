@@ -20,8 +20,6 @@ import stat
 from ..runtime import criu
 
 PR_SET_CHILD_SUBREAPER = 36
-CLONE_NEWNS = 0x00020000
-MS_REC, MS_PRIVATE = 0x4000, 1 << 18
 
 
 class RestoreFailed(Exception):
@@ -111,16 +109,15 @@ def _exec_restore(restore, config, devnull, log, keep):
         for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGTTOU, signal.SIGTTIN,
                     signal.SIGTERM, signal.SIGQUIT):
             signal.signal(sig, signal.SIG_DFL)
-        libc = _libc()
-        if libc.unshare(CLONE_NEWNS) != 0 or libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
-            raise OSError(ctypes.get_errno(), "cannot make a mount namespace for the restore")
+        from .copying import mount_overlay, private_mount_namespace
+
         root = restore["rootfs"]
         if root.get("lowers"):
             os.makedirs(root["mount"], exist_ok=True)
             os.makedirs(root["work"], exist_ok=True)
-            opts = "lowerdir=%s,upperdir=%s,workdir=%s" % (":".join(root["lowers"]), root["upper"], root["work"])
-            if libc.mount(b"overlay", root["mount"].encode(), b"overlay", 0, opts.encode()) != 0:
-                raise OSError(ctypes.get_errno(), "cannot mount the container's root for the restore")
+            mount_overlay(root["lowers"], root["upper"], root["work"], root["mount"])
+        else:
+            private_mount_namespace()
         os.dup2(devnull, 0, inheritable=True)
         os.dup2(log, 1, inheritable=True)
         os.dup2(log, 2, inheritable=True)

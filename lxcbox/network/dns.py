@@ -136,22 +136,29 @@ def _forward(data, servers):
     return None
 
 
-def _answer(data, names):
-    """The reply to one DNS message (None for what is not DNS)."""
-    from dnslib import QTYPE, RCODE, A, DNSRecord, RR
+def _local_answer(data, names):
+    """(reply, query): the reply to a question about the network's own names, else (None,
+    query) for one to forward; (None, None) for what is not DNS."""
+    from dnslib import QTYPE, A, DNSRecord, RR
 
     try:
         query = DNSRecord.parse(data)
     except Exception:
-        return None  # not DNS: no answer
+        return None, None  # not DNS: no answer
     q = query.q
     found = names.lookup(str(q.qname))
-    if found is not None:
-        reply = query.reply()
-        if q.qtype in (QTYPE.A, QTYPE.ANY):
-            for ip in found:
-                reply.add_answer(RR(q.qname, QTYPE.A, rdata=A(ip), ttl=TTL))
-        return reply.pack()
+    if found is None:
+        return None, query
+    reply = query.reply()
+    if q.qtype in (QTYPE.A, QTYPE.ANY):
+        for ip in found:
+            reply.add_answer(RR(q.qname, QTYPE.A, rdata=A(ip), ttl=TTL))
+    return reply.pack(), query
+
+
+def _forwarded_answer(data, query):
+    from dnslib import RCODE
+
     answer = _forward(data, upstreams())
     if answer is None:
         reply = query.reply()
@@ -160,24 +167,56 @@ def _answer(data, names):
     return answer
 
 
-def _serve_tcp(listener, names):
-    """DNS over TCP (a 2-byte length before each message), one connection at a time, bounded."""
-    import struct
+def _answer(data, names):
+    """The reply to one DNS message (None for what is not DNS)."""
+    answer, query = _local_answer(data, names)
+    if answer is None and query is not None:
+        answer = _forwarded_answer(data, query)
+    return answer
+
+
+WORKERS = 16  # questions forwarded at once; more wait in a bounded queue, past it they are dropped
+
+
+def _serve_tcp(listener, names, slots):
+    """DNS over TCP (a 2-byte length before each message): a thread per connection, at most
+    WORKERS at once (a slow client holds only its own)."""
+    import threading
 
     while True:
         conn, _ = listener.accept()
+        if not slots.acquire(blocking=False):
+            conn.close()  # as busy as it may be: the client retries
+            continue
+        threading.Thread(target=_tcp_one, args=(conn, names, slots), daemon=True).start()
+
+
+def _tcp_one(conn, names, slots):
+    import struct
+
+    try:
         with conn:
             conn.settimeout(5)
-            try:
-                head = conn.recv(2, socket.MSG_WAITALL)
-                if len(head) != 2:
-                    continue
-                data = conn.recv(struct.unpack("!H", head)[0], socket.MSG_WAITALL)
-                answer = _answer(data, names)
-                if answer is not None:
-                    conn.sendall(struct.pack("!H", len(answer)) + answer)
-            except OSError:
-                continue
+            head = conn.recv(2, socket.MSG_WAITALL)
+            if len(head) != 2:
+                return
+            data = conn.recv(struct.unpack("!H", head)[0], socket.MSG_WAITALL)
+            answer = _answer(data, names)
+            if answer is not None:
+                conn.sendall(struct.pack("!H", len(answer)) + answer)
+    except OSError:
+        pass
+    finally:
+        slots.release()
+
+
+def _forwarder(sock, work):
+    while True:
+        data, query, peer = work.get()
+        try:
+            sock.sendto(_forwarded_answer(data, query), peer)
+        except OSError:
+            pass
 
 
 def serve(root, network, gateway, ready_fd):
@@ -196,12 +235,25 @@ def serve(root, network, gateway, ready_fd):
         return 1
     os.write(ready_fd, b"OK")
     os.close(ready_fd)
-    threading.Thread(target=_serve_tcp, args=(listener, _Names(names.path)), daemon=True).start()
+    import queue
+
+    threading.Thread(target=_serve_tcp, args=(listener, _Names(names.path), threading.BoundedSemaphore(WORKERS)),
+                     daemon=True).start()
+    # the network's own names are answered at once; what goes upstream waits in a worker, so a
+    # slow upstream never holds the next question
+    work = queue.Queue(maxsize=256)
+    for _ in range(WORKERS):
+        threading.Thread(target=_forwarder, args=(sock, work), daemon=True).start()
     while True:
         data, peer = sock.recvfrom(65535)
-        answer = _answer(data, names)
+        answer, query = _local_answer(data, names)
         if answer is not None:
             sock.sendto(answer, peer)
+        elif query is not None:
+            try:
+                work.put_nowait((data, query, peer))
+            except queue.Full:
+                pass  # dropped: the client asks again
 
 
 if __name__ == "__main__":

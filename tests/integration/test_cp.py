@@ -132,3 +132,28 @@ def test_cp_right_after_start_lands_in_the_container(cli, base, tmp_path):
         if r.returncode == 0:
             assert cli.ok("exec", "fresh%d" % i, "cat", "%s/payload" % landing).stdout == "x\n"
         cli.ok("rm", "-f", "fresh%d" % i)
+
+
+def test_cp_of_a_stopped_container_sees_its_volumes(cli, base, tmp_path):
+    """As Docker's: a stopped container's volumes and bind mounts are where it mounts them."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "bound.txt").write_text("bound\n")
+    cli.ok("run", "--name", "vols", "-v", "cpvol:/data", "-v", "%s:/src:ro" % src, "base", "sh", "-c",
+           "echo in-volume > /data/f")
+    assert cli.ok("inspect", "-f", "{{.State.Status}}", "vols").stdout == "exited\n"
+    cli.ok("cp", "vols:/data/f", tmp_path / "f")
+    assert (tmp_path / "f").read_text() == "in-volume\n"
+    cli.ok("cp", "vols:/src/bound.txt", tmp_path / "b")
+    assert (tmp_path / "b").read_text() == "bound\n"
+    (tmp_path / "new.txt").write_text("new\n")
+    cli.ok("cp", tmp_path / "new.txt", "vols:/data/")
+    assert cli.ok("run", "--rm", "-v", "cpvol:/data", "base", "cat", "/data/new.txt").stdout == "new\n"
+    # the container's own layer did not get it: it went to the volume
+    cid = cli.ok("inspect", "-f", "{{.Id}}", "vols").stdout.strip()
+    assert not os.path.exists(os.path.join(cli.root, "containers", cid, "upper", "data", "new.txt"))
+    r = cli("cp", tmp_path / "new.txt", "vols:/src/")
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert sorted(os.listdir(src)) == ["bound.txt"]
+    cli.ok("rm", "vols")
+    cli.ok("volume", "rm", "cpvol")

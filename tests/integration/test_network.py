@@ -209,6 +209,24 @@ def test_connect_and_disconnect(cli, base):
     cli.ok("network", "rm", "side")
 
 
+def test_connected_network_comes_back_after_a_policy_restart(cli, base):
+    """The monitor's restart (a restart policy), not only `start`, brings `network connect`ed
+    networks back."""
+    cli.ok("network", "create", "--subnet", _free_subnet(), "side2")
+    cli.ok("run", "-d", "--name", "flaky", "--restart", "always", "base", "sh", "-c",
+           "while [ ! -f /tmp/fail-now ]; do sleep 0.05; done; rm /tmp/fail-now; exit 3")
+    cli.ok("network", "connect", "side2", "flaky")
+    assert "eth1" in cli.ok("exec", "flaky", "cat", "/proc/net/dev").stdout
+    cli.ok("exec", "flaky", "touch", "/tmp/fail-now")
+    wait_for(lambda: cli.ok("inspect", "-f", "{{.RestartCount}}", "flaky").stdout == "1\n", what="the restart")
+    subnet_prefix = json.loads(cli.ok("network", "inspect", "side2").stdout)[0]["IPAM"]["Config"][0]["Subnet"]
+    prefix = subnet_prefix.rsplit(".", 1)[0] + "."
+    wait_for(lambda: prefix in cli("exec", "flaky", "ip", "-4", "-o", "addr", "show").stdout,
+             what="eth1 on side2 after the restart")
+    cli.ok("rm", "-f", "flaky")
+    cli.ok("network", "rm", "side2")
+
+
 def test_etc_files_never_reach_a_commit(cli, base):
     cli.ok("run", "--name", "netc", "-h", "somehost", "base", "true")
     cli.ok("commit", "netc", "netimage")

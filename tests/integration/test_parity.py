@@ -1,6 +1,7 @@
 """What a Docker user's scripts expect, behaviour by behaviour (issue 12), against real containers."""
 import json
 import os
+import time
 
 from helpers import wait_for
 
@@ -485,7 +486,9 @@ def test_embedded_dns_on_user_networks(cli, base, tmp_path, monkeypatch):
             asked.append(str(q.q.qname))
             reply = q.reply()
             reply.add_answer(RR(q.q.qname, QTYPE.A, rdata=A("192.0.2.44"), ttl=60))
-            upstream.sendto(reply.pack(), peer)
+            # a slow upstream for slow.*: answered 1.5 s later, the fake resolver free meanwhile
+            delay = 1.5 if str(q.q.qname).startswith("slow") else 0
+            threading.Timer(delay, upstream.sendto, (reply.pack(), peer)).start()
 
     t = threading.Thread(target=serve, daemon=True)
     t.start()
@@ -507,6 +510,17 @@ def test_embedded_dns_on_user_networks(cli, base, tmp_path, monkeypatch):
         # over TCP too (asked from the host side of the network's bridge)
         reply = DNSRecord.parse(DNSRecord.question("later").send(gateway, 53, tcp=True, timeout=5))
         assert [str(rr.rdata) for rr in reply.rr] == [later_ip]
+        # a slow upstream holds only its own question: the network's names answer at once
+        slow = []
+        asking = threading.Thread(target=lambda: slow.append(
+            DNSRecord.parse(DNSRecord.question("slow.test").send(gateway, 53, timeout=10))))
+        asking.start()
+        wait_for(lambda: any(a.startswith("slow.test") for a in asked), what="the slow question upstream")
+        t0 = time.monotonic()
+        reply = DNSRecord.parse(DNSRecord.question("db").send(gateway, 53, timeout=5))
+        assert [str(rr.rdata) for rr in reply.rr] == [later_ip] and time.monotonic() - t0 < 1.0
+        asking.join(10)
+        assert [str(rr.rdata) for rr in slow[0].rr] == ["192.0.2.44"]
         # exec shows in the journal
         events = cli.ok("events", "--since", "0", "--until", "0s", "-f", "container=asker", "--format",
                         "{{.Action}}").stdout.splitlines()
