@@ -21,6 +21,8 @@ Scenarios:
            and through a real dockerd started here (if it starts); requests per second and p99 of
            GET /_ping and GET /containers/json (100 containers) from 8 concurrent clients; the
            service's PSS idle and with 50 `logs -f` followers.
+  density  PSS per running container of what each engine keeps resident, 50 `sleep` containers:
+           lxcbox's monitors (forked by the zygote), lxc-execute and the zygote; podman's conmon.
   criu     checkpoint --export, then restore --import, of a container holding 100 MiB of memory:
            time and archive size, lxcbox and podman (runc, with the criu `make criu` builds).
   registry a 5-layer 200 MB image through a real registry (docker-registry on loopback): pull into
@@ -596,6 +598,72 @@ def section_criu(bench, opts):
     return moved, lines, verdicts
 
 
+def _pss_total(pids):
+    return sum(_pss_kib(p) for p in pids if p)
+
+
+def bench_density(bench, n=50):
+    """PSS of what each engine keeps resident per running `sleep` container, n of them: lxcbox's
+    monitors (forked by the root's zygote), lxc-execute and the zygote; podman's conmon."""
+    lx = LXCBOX + ["--root", bench.root]
+    out = {}
+    names = ["dens%d" % i for i in range(n)]
+    t0 = time.perf_counter()
+    for name in names:
+        subprocess.run(lx + ["run", "-d", "--network", "none", "--name", name, "base", "sleep", "3600"], check=True,
+                       stdout=subprocess.DEVNULL)
+    started = time.perf_counter() - t0
+    states = []
+    for name in names:
+        cid = subprocess.run(lx + ["inspect", "-f", "{{.Id}}", name], capture_output=True, text=True).stdout.strip()
+        with open(os.path.join(bench.root, "containers", cid, "state.json")) as f:
+            states.append(json.load(f))
+    try:
+        with open(os.path.join(bench.root, "zygote.pid")) as f:
+            zygote = int(f.read().split()[0])
+    except (OSError, ValueError):
+        zygote = 0
+    mon = _pss_total(s["MonitorPid"] for s in states)
+    lxc = _pss_total(s["Pid"] for s in states)
+    out["lxcbox"] = {"per_container_kib": (mon + lxc + _pss_kib(zygote)) / n, "monitor_kib": mon / n,
+                     "lxc_execute_kib": lxc / n, "zygote_kib": _pss_kib(zygote), "start_s": started}
+    subprocess.run(lx + ["rm", "-f"] + names, stdout=subprocess.DEVNULL)
+    if bench.podman:
+        t0 = time.perf_counter()
+        for name in names:
+            subprocess.run(bench.podman + ["run", "-d", "--network", "none", "--name", name, "lxcbox-bench-busybox",
+                                           "sleep", "3600"], check=True, stdout=subprocess.DEVNULL, env=bench.podman_env)
+        started = time.perf_counter() - t0
+        conmons = []
+        for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    cmd = f.read().split(b"\0")
+            except OSError:
+                continue
+            if cmd and cmd[0].endswith(b"conmon") and any(bench.work.encode() in a for a in cmd):
+                conmons.append(int(pid))
+        out["podman"] = {"per_container_kib": _pss_total(conmons) / n, "conmons": len(conmons), "start_s": started}
+        subprocess.run(bench.podman + ["rm", "-f", "-t", "0"] + names, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, env=bench.podman_env)
+    return out
+
+
+def section_density(bench, opts):
+    d = bench_density(bench)
+    lx = d["lxcbox"]
+    lines = ["resident memory per running container (50 `sleep`, PSS):",
+             "  lxcbox   %.2f MiB (monitor %.2f, lxc-execute %.2f, the zygote %.1f MiB shared by all); 50 started in "
+             "%.1f s" % (lx["per_container_kib"] / 1024, lx["monitor_kib"] / 1024, lx["lxc_execute_kib"] / 1024,
+                         lx["zygote_kib"] / 1024, lx["start_s"])]
+    verdicts = ["resident per container %.2f MiB (goal: <= 1 MiB)  %s" % (
+        lx["per_container_kib"] / 1024, "OK" if lx["per_container_kib"] <= 1024 else "OVER")]
+    if "podman" in d:
+        lines.append("  podman   %.2f MiB (conmon, %d found); 50 started in %.1f s"
+                     % (d["podman"]["per_container_kib"] / 1024, d["podman"]["conmons"], d["podman"]["start_s"]))
+    return d, lines, verdicts
+
+
 def alternate(contenders, runs, warmup=3):
     times = {name: [] for name, _ in contenders}
     for i in range(warmup + runs):
@@ -728,7 +796,7 @@ def section_api(bench, opts):
 
 
 SECTIONS = [("run", section_run), ("images", section_images), ("registry", section_registry),
-            ("build", section_build), ("api", section_api), ("criu", section_criu)]
+            ("build", section_build), ("api", section_api), ("criu", section_criu), ("density", section_density)]
 
 
 def main():

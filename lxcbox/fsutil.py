@@ -369,7 +369,16 @@ def pid_start_time(pid):
 
 
 def pid_alive(pid, start_time):
-    return bool(pid) and pid_start_time(pid) == start_time
+    """Whether pid is still the process that started at start_time and has not exited: a
+    zombie (an orphan whose reaper does not reap, as some containers' or sandboxes' PID 1) is
+    dead."""
+    if not pid:
+        return False
+    try:
+        _, fields = proc_stat(pid)
+    except OSError:
+        return False
+    return int(fields[19]) == start_time and fields[0] not in (b"Z", b"X")
 
 
 # openat2(2): resolution of a path by the kernel inside a directory taken as the root

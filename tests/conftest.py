@@ -44,12 +44,20 @@ def prerequisites():
 
 
 def _kill_leftovers(root):
-    """Kill the monitors recorded under root (after `rm -f` had its chance).
+    """Kill the monitors recorded under root (after `rm -f` had its chance), and the root's
+    zygote (containers/zygote.py), by their recorded pids and start times.
 
     lxc-execute itself is left to die with its container: killing it would strand its cgroups.
     """
     import json
 
+    try:
+        with open(os.path.join(root, "zygote.pid")) as f:
+            pid, start = (int(x) for x in f.read().split())
+        if _start_time(pid) == start:
+            os.kill(pid, signal.SIGKILL)  # the zygote this test's launches started
+    except (OSError, ValueError):
+        pass
     cdir = os.path.join(root, "containers")
     for cid in os.listdir(cdir) if os.path.isdir(cdir) else []:
         try:

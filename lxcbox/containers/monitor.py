@@ -76,6 +76,16 @@ def launch(container, stdin_fd=None, stdout_fd=None, stderr_fd=None, client_fd=N
     """
     spec = LaunchSpec.of(container)
     r, w = os.pipe()
+    if not os.environ.get("LXCBOX_NO_ZYGOTE"):
+        # forked by the root's zygote, the monitor shares its pages (containers/zygote.py)
+        from . import zygote
+
+        data = {name: getattr(spec, name) for name in LaunchSpec.__slots__}
+        data["winsize"] = list(winsize) if winsize else None
+        if zygote.request(container.client.root, data, {"status": w, "stdin": stdin_fd, "stdout": stdout_fd,
+                                                        "stderr": stderr_fd, "client": client_fd}):
+            os.close(w)
+            return r
 
     def become_monitor():
         code = 0
@@ -100,6 +110,23 @@ def launch(container, stdin_fd=None, stdout_fd=None, stderr_fd=None, client_fd=N
     os.close(w)
     os.waitpid(pid, 0)
     return r
+
+
+def run_launched(record_of, message, fds):
+    """The monitor of a launch the zygote received (containers/zygote.py), in the zygote's
+    grandchild: the launcher's environment, the container's record, then as launch()'s."""
+    code = 0
+    try:
+        os.environ.clear()
+        os.environ.update(message.get("env") or {})
+        spec = LaunchSpec(**message["spec"])
+        winsize = tuple(message["spec"].get("winsize") or ()) or None
+        Monitor(spec, record_of(spec.cid), fds["status"], fds.get("stdin"), fds.get("stdout"), fds.get("stderr"),
+                fds.get("client"), winsize).run()
+    except BaseException as exc:  # the monitor must never print a traceback
+        _report(fds["status"], "E 125 monitor failed: %s\n" % exc)
+        code = 1
+    os._exit(code)
 
 
 def _reset_signals():
