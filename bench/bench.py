@@ -634,15 +634,9 @@ def bench_density(bench, n=50):
             subprocess.run(bench.podman + ["run", "-d", "--network", "none", "--name", name, "lxcbox-bench-busybox",
                                            "sleep", "3600"], check=True, stdout=subprocess.DEVNULL, env=bench.podman_env)
         started = time.perf_counter() - t0
-        conmons = []
-        for pid in (p for p in os.listdir("/proc") if p.isdigit()):
-            try:
-                with open("/proc/%s/cmdline" % pid, "rb") as f:
-                    cmd = f.read().split(b"\0")
-            except OSError:
-                continue
-            if cmd and cmd[0].endswith(b"conmon") and any(bench.work.encode() in a for a in cmd):
-                conmons.append(int(pid))
+        inspected = subprocess.run(bench.podman + ["inspect", "-f", "{{.State.ConmonPid}}"] + names,
+                                   capture_output=True, text=True, env=bench.podman_env).stdout.split()
+        conmons = [int(p) for p in inspected if p.isdigit() and int(p) > 0]
         out["podman"] = {"per_container_kib": _pss_total(conmons) / n, "conmons": len(conmons), "start_s": started}
         subprocess.run(bench.podman + ["rm", "-f", "-t", "0"] + names, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, env=bench.podman_env)
