@@ -484,6 +484,16 @@ def create_from_record(client, record, upper_src, name=None, ports=None, log_src
     from ..runtime import security
 
     config = dict(record)
+    # an archive from elsewhere asks for nothing on this host beyond its own container: no host
+    # path bound in, no privileges, no host namespace
+    if config.get("privileged"):
+        raise InvalidArgument("cannot restore a privileged container from an archive: start it anew here")
+    binds = [m.get("target") for m in record.get("mounts") or [] if m.get("type") == "bind"]
+    if binds:
+        raise InvalidArgument("cannot restore a container with bind mounts (%s) from an archive: host paths "
+                              "are not moved with it" % ", ".join(map(str, binds)))
+    if network_mode(config.get("network") or "bridge") in ("host", "container"):
+        raise InvalidArgument("cannot restore a container of network %s from an archive" % config.get("network"))
     image_id, lowers, img = client.graph.runtime(config["image_id"])
     cid = os.urandom(32).hex()
     name = (name or config.get("name") or "").lstrip("/")

@@ -52,6 +52,9 @@ def spawn(restore, devnull):
     keep, files = [], {}
     try:
         for key, path in sorted(restore["files"].items()):
+            if not _host_file_allowed(path):
+                raise RestoreFailed("the checkpoint names %r as a host file its processes held: only LXC's own "
+                                    "files and /dev/null may be" % (path,))
             try:
                 mode = os.stat(path).st_mode
                 fd = os.open(path, (os.O_RDWR if stat.S_ISCHR(mode) else os.O_RDONLY) | os.O_CLOEXEC)
@@ -98,6 +101,22 @@ def spawn(restore, devnull):
             os.close(r)
         raise RestoreFailed("restore failed: lxc-checkpoint said it restored the container, but it is not running")
     return lxc_monitor, init, readers
+
+
+# what a dump can find an lxc-execute container holding from the host (runtime/criu.py:
+# LXC's init, the lxc-execute binary and its libraries, and /dev/null); a checkpoint naming
+# anything else (a crafted archive) is refused before a file is opened
+_HOST_DIRS = ("/usr/bin/", "/usr/sbin/", "/usr/lib/", "/usr/lib64/", "/lib/", "/lib64/", "/bin/", "/sbin/")
+
+
+def _host_file_allowed(path):
+    if not isinstance(path, str):
+        return False
+    if path == "/dev/null":
+        return True
+    real = os.path.realpath(path)
+    return (path.startswith(_HOST_DIRS) and real.startswith(_HOST_DIRS) and "/.." not in path
+            and os.path.isfile(real))
 
 
 def _exec_restore(restore, config, devnull, log, keep):

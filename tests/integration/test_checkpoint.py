@@ -311,3 +311,34 @@ def _connect(ip):
         return socket.create_connection((ip, 7000), timeout=1)
     except OSError:
         return None
+
+
+def _rewrite(archive, change):
+    """The archive with its manifest changed by change(manifest) (the sha256 still match)."""
+    src = tarfile.open(fileobj=io.BytesIO(archive))
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as out:
+        for member in src.getmembers():
+            data = src.extractfile(member).read()
+            if member.name == "manifest.json":
+                manifest = json.loads(data)
+                change(manifest)
+                data = json.dumps(manifest).encode()
+            info = tarfile.TarInfo(member.name)
+            info.size = len(data)
+            out.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_archives_asking_for_host_files_or_privileges_are_refused(machine_b, exported, tmp_path):
+    machine_b.ok("pull", "base")
+    bind = {"type": "bind", "source": "/", "target": "/host", "ro": False}
+    for change, what in ((lambda m: m["Checkpoint"]["Files"].update({"file[1:1]": "/etc/shadow"}), "host file"),
+                         (lambda m: m["Container"].update(privileged=True), "privileged"),
+                         (lambda m: m["Container"].setdefault("mounts", []).append(bind), "bind mounts"),
+                         (lambda m: m["Container"].update(network="host"), "network host")):
+        path = tmp_path / "asking.tar"
+        path.write_bytes(_rewrite(exported, change))
+        r = machine_b("container", "restore", "--import", path)
+        assert r.returncode == 1 and what in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        _nothing_left(machine_b)
