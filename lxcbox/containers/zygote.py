@@ -127,8 +127,11 @@ def serve(root, become_monitor):
     import importlib
 
     for name in ("containers.health", "containers.logs", "containers.netattach", "containers.processes",
-                 "containers.state", "containers.inspect", "events", "network.networks"):
+                 "containers.state", "containers.inspect", "events", "network.networks", "runtime.cgroups",
+                 "runtime.security", "volumes"):
         importlib.import_module("lxcbox." + name)
+    for name in ("fcntl", "select", "json"):  # what they import when they run
+        importlib.import_module(name)
 
     path = socket_path(root)
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
