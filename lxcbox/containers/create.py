@@ -253,11 +253,14 @@ def render_lxc_config(cdir, config, layout=None, rootfs_path=None):
     renders it again (never editing the rendered text).  cdir: the container's directory.
     rootfs_path: a directory that is the root instead (a restore's mounted overlay)."""
     from ..runtime import cgroups, security
-    from ..volumes import mount_entries
 
     layout = layout or lxcconf.cgroup_layout()
     cid = config["id"]
-    mounts = mount_entries(config.get("mounts") or [])
+    mounts = ""
+    if config.get("mounts"):
+        from ..volumes import mount_entries  # not imported on the run path of a container without mounts
+
+        mounts = mount_entries(config["mounts"])
     if config.get("read_only"):
         mounts = "lxc.rootfs.options = ro\n" + mounts
     if config.get("bridge"):
@@ -298,6 +301,8 @@ def _network_block(config):
 
 def _mount_specs(volumes, mounts, tmpfs):
     """-v specs (or docker-py's {host: {'bind', 'mode'}} dict), mounts and --tmpfs, parsed."""
+    if not (volumes or mounts or tmpfs):
+        return []  # the run path of a container without mounts: no volumes module to import
     from .. import volumes as vol
 
     specs = []
@@ -341,6 +346,8 @@ def _docker_py_mount(m, vol):
 
 def _prepare_mounts(client, cid, specs, lowers, branch, driver="overlay"):
     """Create and seed volumes, pre-create mount points in the container's branch."""
+    if not specs:
+        return []
     from ..volumes import Volumes
 
     vols = Volumes(client.root)
