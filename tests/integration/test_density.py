@@ -82,16 +82,19 @@ def test_kill_9_of_each_resident_process(cli, base):
     wait_for(lambda: os.path.exists(os.path.join(cli.root, "zygote.pid")) and _zygote_pid(cli)[0] != zpid,
              what="a new zygote")
     assert cli.ok("run", "--rm", "--network", "none", "base", "echo", "again").stdout == "again\n"
-    # a monitor: its container runs on (its state says so), stops and goes; the others' logs
-    # are whole
-    mon = _state(cli, "ka")["MonitorPid"]
-    os.kill(mon, signal.SIGKILL)  # ka's monitor, started by this test
-    assert cli.ok("inspect", "-f", "{{.State.Status}}", "ka").stdout == "running\n"
+    # a monitor: a quiet container runs on (its state says so), stops and goes; one that writes
+    # gets EPIPE with nobody reading its pipes and ends, which its state says too; the others'
+    # logs are whole
+    cli.ok("run", "-d", "--network", "none", "--name", "quiet", "base", "sleep", "3600")
+    os.kill(_state(cli, "quiet")["MonitorPid"], signal.SIGKILL)  # quiet's monitor, started by this test
+    os.kill(_state(cli, "ka")["MonitorPid"], signal.SIGKILL)  # ka's monitor, started by this test
+    assert cli.ok("inspect", "-f", "{{.State.Status}}", "quiet").stdout == "running\n"
+    wait_for(lambda: cli.ok("inspect", "-f", "{{.State.Status}}", "ka").stdout == "exited\n", what="ka's end")
     for name in ("kb", "kc"):
         _intact(cli, name)
-    cli.ok("stop", "-t", "1", "ka")
-    assert cli.ok("inspect", "-f", "{{.State.Status}}", "ka").stdout == "exited\n"
-    cli.ok("rm", "ka")
+    cli.ok("stop", "-t", "1", "quiet")
+    assert cli.ok("inspect", "-f", "{{.State.Status}}", "quiet").stdout == "exited\n"
+    cli.ok("rm", "ka", "quiet")
     # lxc-execute: that container ends, its monitor records it; the others run on
     lxc = _state(cli, "kb")["Pid"]
     os.kill(lxc, signal.SIGKILL)  # kb's lxc-execute, started by this test
