@@ -124,9 +124,11 @@ def write(container, name, target):
 def _image_info(container):
     c = container.config
     info = {"Name": c.get("image"), "Id": "sha256:" + c["image_id"], "RepoDigests": []}
+    from ..errors import LxcboxError
+
     try:
         info["RepoDigests"] = container.client.images.get(c["image_id"]).attrs.get("RepoDigests") or []
-    except Exception:  # an image removed since: the id still says what is needed
+    except LxcboxError:  # an image removed since: the id still says what is needed
         pass
     return info
 

@@ -111,11 +111,7 @@ def create_record(client, image, command=None, name=None, environment=None, work
     port_list = _port_specs(network, ports, publish_all_ports, img)
     if ip and network_mode(network) != "bridge":
         raise InvalidArgument("--ip needs a bridge or user network")
-    from ..runtime import security
-
-    caps = security.capabilities(cap_add, cap_drop, privileged)
-    sec = security.parse_security_opts(security_opt)
-    seccomp = None if privileged else security.render_seccomp(caps, sec["seccomp"])
+    seccomp = _seccomp_policy(privileged, cap_add, cap_drop, security_opt)  # bad options fail here, early
     cid = os.urandom(32).hex()
     hostname = _valid_hostname(hostname) if hostname else cid[:12]
     if name:
@@ -169,9 +165,7 @@ def create_record(client, image, command=None, name=None, environment=None, work
         }
         config["mounts"] = _prepare_mounts(client, cid, mount_specs, lowers, branch, driver)
         _attach_network(client, cdir, config, network)
-        if seccomp:
-            fsutil.atomic_write(os.path.join(cdir, "seccomp.policy"), seccomp)
-        state = _commit_record(client, cdir, final, config)
+        state = _commit_record(client, cdir, final, config, seccomp)
     except BaseException:
         client.names.release(name, cid)
         fsutil.rmtree(cdir)
@@ -204,8 +198,20 @@ def _attach_network(client, cdir, config, network):
             open(os.path.join(cdir, f), "a").close()
 
 
-def _commit_record(client, cdir, final, config):
-    """The record's last files, then the staging directory renamed into containers/ whole."""
+def _seccomp_policy(privileged, cap_add, cap_drop, security_opt):
+    """The container's seccomp policy text for its capability set (None: privileged or unconfined)."""
+    from ..runtime import security
+
+    caps = security.capabilities(cap_add, cap_drop, bool(privileged))
+    sec = security.parse_security_opts(security_opt)
+    return None if privileged else security.render_seccomp(caps, sec["seccomp"])
+
+
+def _commit_record(client, cdir, final, config, seccomp):
+    """The record's last files (seccomp: its policy text, if any), then the staging directory
+    renamed into containers/ whole."""
+    if seccomp:
+        fsutil.atomic_write(os.path.join(cdir, "seccomp.policy"), seccomp)
     fsutil.atomic_write(os.path.join(cdir, "lxc.conf"), render_lxc_config(final, config))
     state = st.initial()
     st.write(os.path.join(cdir, "state.json"), state)
@@ -488,8 +494,6 @@ def create_from_record(client, record, upper_src, name=None, ports=None, log_src
     hostname, restored with its processes, stays the source's: the id a clone's source may
     still have, on this host too, names its veth).  name and ports: instead of the record's.
     Returns (id, config, state).  The caller holds the store lock."""
-    from ..runtime import security
-
     config = dict(record)
     # an archive from elsewhere asks for nothing on this host beyond its own container: no host
     # path bound in, no privileges, no host namespace
@@ -520,15 +524,11 @@ def create_from_record(client, record, upper_src, name=None, ports=None, log_src
         specs = [{k: v for k, v in m.items() if k != "host_path"} for m in record.get("mounts") or []]
         config["mounts"] = _prepare_mounts(client, cid, specs, lowers, os.path.join(cdir, "upper"))
         _attach_network(client, cdir, config, network)
-        privileged = bool(config.get("privileged"))
-        caps = security.capabilities(config.get("cap_add"), config.get("cap_drop"), privileged)
-        sec = security.parse_security_opts(config.get("security_opt"))
-        seccomp = None if privileged else security.render_seccomp(caps, sec["seccomp"])
-        if seccomp:
-            fsutil.atomic_write(os.path.join(cdir, "seccomp.policy"), seccomp)
+        seccomp = _seccomp_policy(config.get("privileged"), config.get("cap_add"), config.get("cap_drop"),
+                                  config.get("security_opt"))
         if log_src:
             os.rename(log_src, os.path.join(cdir, "json.log"))
-        state = _commit_record(client, cdir, final, config)
+        state = _commit_record(client, cdir, final, config, seccomp)
     except BaseException:
         client.names.release(name, cid)
         fsutil.rmtree(cdir)

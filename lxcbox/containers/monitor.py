@@ -87,16 +87,6 @@ def launch(container, stdin_fd=None, stdout_fd=None, stderr_fd=None, client_fd=N
             os.close(w)
             return r
 
-    def become_monitor():
-        code = 0
-        try:
-            m = Monitor(spec, container, w, stdin_fd, stdout_fd, stderr_fd, client_fd, winsize)
-            m.run()
-        except BaseException as exc:  # the monitor must never print a traceback
-            _report(w, "E 125 monitor failed: %s\n" % exc)
-            code = 1
-        os._exit(code)
-
     pid = os.fork()
     if pid == 0:
         try:
@@ -104,7 +94,8 @@ def launch(container, stdin_fd=None, stdout_fd=None, stderr_fd=None, client_fd=N
             os.setsid()
             # double fork: the monitor is nobody's child, so no caller ever has a zombie to reap
             if os.fork() == 0:
-                become_monitor()
+                _monitor_process(w, lambda: Monitor(spec, container, w, stdin_fd, stdout_fd, stderr_fd, client_fd,
+                                                    winsize))
         finally:
             os._exit(0)
     os.close(w)
@@ -115,16 +106,24 @@ def launch(container, stdin_fd=None, stdout_fd=None, stderr_fd=None, client_fd=N
 def run_launched(record_of, message, fds):
     """The monitor of a launch the zygote received (containers/zygote.py), in the zygote's
     grandchild: the launcher's environment, the container's record, then as launch()'s."""
-    code = 0
-    try:
+    def make():
         os.environ.clear()
         os.environ.update(message.get("env") or {})
         spec = LaunchSpec(**message["spec"])
         winsize = tuple(message["spec"].get("winsize") or ()) or None
-        Monitor(spec, record_of(spec.cid), fds["status"], fds.get("stdin"), fds.get("stdout"), fds.get("stderr"),
-                fds.get("client"), winsize).run()
+        return Monitor(spec, record_of(spec.cid), fds["status"], fds.get("stdin"), fds.get("stdout"),
+                       fds.get("stderr"), fds.get("client"), winsize)
+
+    _monitor_process(fds["status"], make)
+
+
+def _monitor_process(status_fd, make_monitor):
+    """Run the monitor make_monitor() builds, in this (forked) process, and end it."""
+    code = 0
+    try:
+        make_monitor().run()
     except BaseException as exc:  # the monitor must never print a traceback
-        _report(fds["status"], "E 125 monitor failed: %s\n" % exc)
+        _report(status_fd, "E 125 monitor failed: %s\n" % exc)
         code = 1
     os._exit(code)
 

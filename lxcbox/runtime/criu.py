@@ -64,11 +64,10 @@ def criu_version(path):
     return None
 
 
-def _file_key(fd):
-    """criu's id of an open file: file[<mnt_id hex>:<inode hex>], as its dump names it."""
+def _mount_id(fd):
+    """The id of the mount an open file is on (unique host-wide)."""
     with open("/proc/self/fdinfo/%d" % fd) as f:
-        mnt = next(int(line.split()[1]) for line in f if line.startswith("mnt_id:"))
-    return "file[%x:%x]" % (mnt, os.fstat(fd).st_ino)
+        return next(int(line.split()[1]) for line in f if line.startswith("mnt_id:"))
 
 
 def host_files(pid):
@@ -92,21 +91,18 @@ def host_files(pid):
             continue
         try:
             host_path = os.readlink(path)
+            mnt = _mount_id(fd)
             # a file of the container's own mounts needs nothing: criu finds it there
-            if _in_mount_ns(pid, fd):
-                continue
-            out[_file_key(fd)] = host_path
+            if not _in_container_mounts(pid, mnt):
+                # criu's id of it, as its dump names it: file[<mnt_id hex>:<inode hex>]
+                out["file[%x:%x]" % (mnt, os.fstat(fd).st_ino)] = host_path
         finally:
             os.close(fd)
     return out
 
 
-def _in_mount_ns(pid, fd):
-    """Whether the file open at fd (in lxcbox's mount namespace) is on a mount of the
-    container's mount namespace: its mount id (unique host-wide) is in the container's
-    mountinfo."""
-    with open("/proc/self/fdinfo/%d" % fd) as f:
-        mnt = next(int(line.split()[1]) for line in f if line.startswith("mnt_id:"))
+def _in_container_mounts(pid, mnt):
+    """Whether mount id mnt is one of the container's (pid's mount namespace's mountinfo)."""
     with open("/proc/%d/mountinfo" % pid) as f:
         return any(line.split(None, 1)[0] == str(mnt) for line in f)
 

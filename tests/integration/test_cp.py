@@ -157,3 +157,22 @@ def test_cp_of_a_stopped_container_sees_its_volumes(cli, base, tmp_path):
     assert sorted(os.listdir(src)) == ["bound.txt"]
     cli.ok("rm", "vols")
     cli.ok("volume", "rm", "cpvol")
+
+
+def test_cp_of_a_stopped_container_mounts_volumes_inside_its_root(cli, base, tmp_path):
+    """The image's mount point is a symlink to a host directory (a marker dir the test owns):
+    the volume is mounted where the symlink leads inside the container's root, and a cp into
+    it never reaches the marker dir."""
+    marker = tmp_path / "marker"
+    marker.mkdir()
+    cli.ok("run", "--name", "linker", "--network", "none", "base", "ln", "-s", str(marker), "/data")
+    cli.ok("commit", "linker", "linked")
+    cli.ok("rm", "linker")
+    cli.ok("run", "--name", "stopped", "--network", "none", "-v", "linkvol:/data", "linked", "true")
+    (tmp_path / "in.txt").write_text("to the volume\n")
+    cli.ok("cp", tmp_path / "in.txt", "stopped:/data/")
+    assert os.listdir(marker) == []
+    assert cli.ok("run", "--rm", "--network", "none", "-v", "linkvol:/v", "base", "cat", "/v/in.txt").stdout \
+        == "to the volume\n"
+    cli.ok("rm", "stopped")
+    cli.ok("volume", "rm", "linkvol")
