@@ -17,6 +17,34 @@ def wait_for(condition, timeout=10.0, interval=0.01, what="condition"):
         time.sleep(interval)
 
 
+def proc_comm(pid):
+    """A process's name (/proc/PID/comm), or "" once it is gone."""
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def check_numbered_log(log_dir, lines):
+    """The json-file log in log_dir (rotated files oldest first) holds out0, err1, out2 ... up
+    to lines, each stream in order and none missing (the 100,000-line tests)."""
+    import json
+    import os
+
+    expect = {"stdout": 0, "stderr": 1}
+    files = sorted((f for f in os.listdir(log_dir) if f.startswith("json.log")), key=lambda f: -int(f[9:] or 0))
+    for name in files:
+        with open(os.path.join(log_dir, name), "rb") as f:
+            for line in f:
+                rec = json.loads(line)
+                stream = rec["stream"]
+                assert rec["log"] == "%s%d\n" % ("out" if stream == "stdout" else "err", expect[stream]), rec
+                assert rec["time"].endswith("Z")
+                expect[stream] += 2
+    assert expect == {"stdout": lines, "stderr": lines + 1}, expect
+
+
 def free_port():
     """A TCP port free on loopback now (the caller binds it next)."""
     import socket

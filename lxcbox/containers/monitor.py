@@ -12,6 +12,7 @@ It tells its launcher how things went through a status pipe, one line each:
     E <code> <msg> it could not be started
 """
 import os
+import time
 
 from .. import fsutil
 from . import state as st
@@ -117,11 +118,36 @@ def run_launched(record_of, message, fds):
     _monitor_process(fds["status"], make)
 
 
-def _monitor_process(status_fd, make_monitor):
+def resume_handed_off(record_of, data, oom_killed, lost):
+    """The monitor again, in the process whose pump (handoff.py) saw the container close its
+    output: data is what the handoff left, oom_killed what the pump saw, lost the attached
+    streams whose client went away."""
+    from . import handoff
+
+    handoff.adopt_fds(data)
+
+    def make():
+        spec = LaunchSpec(**data["spec"])
+        targets = data["targets"]
+        m = Monitor(spec, record_of(spec.cid), data["status_fd"], data["stdin_fd"], targets.get("stdout"),
+                    targets.get("stderr"))
+        m.devnull = data["devnull"]
+        m.state = data["state"]
+        m.config_stamp = m.container.config_stamp_at_launch = tuple(data["config_stamp"] or ()) or None
+        m.oom_killed = bool(data["oom_killed"] or oom_killed)
+        m.oom_fds = (None, None) if data["oom_fds"] is not None else None  # watched, then closed
+        for stream in lost:
+            m.targets[stream] = None
+        return m
+
+    _monitor_process(data["status_fd"], make, resumed=data)
+
+
+def _monitor_process(status_fd, make_monitor, resumed=None):
     """Run the monitor make_monitor() builds, in this (forked) process, and end it."""
     code = 0
     try:
-        make_monitor().run()
+        make_monitor().run(resumed)
     except BaseException as exc:  # the monitor must never print a traceback
         _report(status_fd, "E 125 monitor failed: %s\n" % exc)
         code = 1
@@ -167,11 +193,15 @@ class Monitor:
         self.config_stamp = record.config_stamp()  # config.json as the launch read it
         record.config_stamp_at_launch = self.config_stamp
 
-    def _isolate(self):
+    @staticmethod
+    def _ignore_signals():
         import _signal
 
         for sig in (_signal.SIGINT, _signal.SIGHUP, _signal.SIGPIPE, _signal.SIGTTOU, _signal.SIGTTIN):
             _signal.signal(sig, _signal.SIG_IGN)
+
+    def _isolate(self):
+        self._ignore_signals()
         os.chdir("/")
         devnull = os.open("/dev/null", os.O_RDWR)
         keep = {self.status_fd, devnull}
@@ -186,6 +216,8 @@ class Monitor:
             keep.add(self.stdin_fd)
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)
+        for fd in keep:
+            os.set_inheritable(fd, False)  # lxc-execute passes what it inherits on to the container
         keep.update((0, 1, 2))
         for fd in _open_fds():
             if fd not in keep:
@@ -236,8 +268,13 @@ class Monitor:
         self.tty_path = path
         return pid, master
 
-    def run(self):
-        self._isolate()
+    def run(self, resumed=None):
+        """The container's lives.  resumed: the state a handed-off life left (handoff.py): the
+        first life is already running, its output was pumped, its end is this process's to see."""
+        if resumed is None:
+            self._isolate()
+        else:
+            self._ignore_signals()
         c = self.container
         log = _LazyLog(self.spec.log_path, self.spec.log_opts)
         stdin = self.stdin_fd if self.stdin_fd is not None else self.devnull
@@ -246,59 +283,18 @@ class Monitor:
         reported = False
         restore, restored_init = self.spec.restore, 0  # the first life only comes from the checkpoint
         lives = 0
+        if resumed is not None:
+            restarts, delay, lives, reported = resumed["restarts"], resumed["delay"], resumed["lives"], True
+            restore = None
         while True:
-            try:
-                if restore:
-                    from . import restoring
-
-                    restore = None
-                    try:
-                        pid, restored_init, fds = restoring.spawn(self.spec.restore, self.devnull)
-                    except restoring.RestoreFailed as exc:
-                        try:
-                            c.disconnect()  # the address and ports the start took
-                        except Exception:
-                            pass
-                        self._finish_state(125, error=str(exc))
-                        _report(self.status_fd, "E 125 %s\n" % exc)
-                        return
-                elif self.spec.tty:
-                    pid, master = self._spawn_tty()
-                    fds = None
-                else:
-                    pid, fds = self._spawn(stdin)
-            except OSError as exc:
-                self._finish_state(125, error="lxc-execute: %s" % exc)
-                _report(self.status_fd, "E 125 cannot start lxc-execute: %s\n" % exc)
-                return
-            state = dict(self.state)
-            if self.spec.net_state:
-                state["NetworkSettings"] = self.spec.net_state
-            state.update(Status=st.RUNNING, Running=True, Restarting=False, Pid=pid,
-                         PidStart=fsutil.pid_start_time(pid), MonitorPid=os.getpid(),
-                         MonitorStart=fsutil.pid_start_time(os.getpid()), StartedAt=fsutil.now(),
-                         FinishedAt=st.ZERO_TIME, ExitCode=0, Error="", RestartCount=restarts)
-            self._write_state(state)
-            self.health = None
-            if self.spec.health:
-                from .health import Checker
-
-                self.health = Checker(self.spec.health, lambda h: self._write_state(dict(self.state, Health=h)),
-                                      c.event)
-            if not reported:
-                _report(self.status_fd, "S %d %s\n" % (pid, self.tty_path))
-                reported = True
-            c.event("start")  # after the report: the journal never delays the caller
-            if lives:
-                try:
-                    c.reconnect_after_restart()  # `network connect`ed networks, as a start does
-                except Exception:
-                    pass  # the network may be gone; the container runs on without it
-            lives += 1
-            if fds is None:
-                self._pump_tty(master, log)
+            if resumed is not None:
+                pid, resumed = resumed["pid"], None
             else:
-                self._pump(fds, log)
+                pid, restored_init = self._start_life(c, log, stdin, restore, restarts, delay, lives, reported)
+                if pid is None:
+                    return
+                restore, reported = None, True
+                lives += 1
             _, status = os.waitpid(pid, 0)
             if restored_init:
                 # LXC's monitor of a restored container has ended; its init, adopted by this
@@ -367,6 +363,76 @@ class Monitor:
         c.event("die", exitCode=code)
         if self.spec.auto_remove and not c.restart_requested():
             c.event("destroy")
+
+    def _start_life(self, c, log, stdin, restore, restarts, delay, lives, reported):
+        """Start one life of the container and pump its output until it closes it (or hand the
+        pumping off, handoff.py, which never returns here).  Returns (lxc-execute's pid, a
+        restored container's init to reap or 0), or (None, 0) if it could not start (then the
+        state says so and the launcher has been told)."""
+        restored_init = 0
+        try:
+            if restore:
+                from . import restoring
+
+                try:
+                    pid, restored_init, fds = restoring.spawn(restore, self.devnull)
+                except restoring.RestoreFailed as exc:
+                    try:
+                        c.disconnect()  # the address and ports the start took
+                    except Exception:
+                        pass
+                    self._finish_state(125, error=str(exc))
+                    _report(self.status_fd, "E 125 %s\n" % exc)
+                    return None, 0
+            elif self.spec.tty:
+                pid, master = self._spawn_tty()
+                fds = None
+            else:
+                pid, fds = self._spawn(stdin)
+        except OSError as exc:
+            self._finish_state(125, error="lxc-execute: %s" % exc)
+            _report(self.status_fd, "E 125 cannot start lxc-execute: %s\n" % exc)
+            return None, 0
+        state = dict(self.state)
+        if self.spec.net_state:
+            state["NetworkSettings"] = self.spec.net_state
+        state.update(Status=st.RUNNING, Running=True, Restarting=False, Pid=pid,
+                     PidStart=fsutil.pid_start_time(pid), MonitorPid=os.getpid(),
+                     MonitorStart=fsutil.pid_start_time(os.getpid()), StartedAt=fsutil.now(),
+                     FinishedAt=st.ZERO_TIME, ExitCode=0, Error="", RestartCount=restarts)
+        self._write_state(state)
+        self.health = None
+        if self.spec.health:
+            from .health import Checker
+
+            self.health = Checker(self.spec.health, lambda h: self._write_state(dict(self.state, Health=h)),
+                                  c.event)
+        if not reported:
+            _report(self.status_fd, "S %d %s\n" % (pid, self.tty_path))
+        c.event("start")  # after the report: the journal never delays the caller
+        if lives:
+            try:
+                c.reconnect_after_restart()  # `network connect`ed networks, as a start does
+            except Exception:
+                pass  # the network may be gone; the container runs on without it
+        if fds is None:
+            self._pump_tty(master, log)
+        else:
+            # what a handoff must carry on (handoff.py): this life and the count of lives
+            self.life = {"pid": pid, "restarts": restarts, "delay": delay, "lives": lives + 1,
+                         "handoff": not restored_init and self.health is None}
+            self._pump(fds, log)
+        return pid, restored_init
+
+    def resume_data(self):
+        """What the handoff's finisher needs to go on as this monitor (handoff.py): plain data."""
+        spec = {name: getattr(self.spec, name) for name in LaunchSpec.__slots__}
+        spec["restore"] = None  # a restore is only ever the first life, and is never handed off
+        efd, ofd = self.oom_fds or (None, None)
+        return dict(self.life, root=self.container.client.root, spec=spec, status_fd=self.status_fd,
+                    stdin_fd=self.stdin_fd, devnull=self.devnull, targets=self.targets, state=self.state,
+                    config_stamp=self.config_stamp, oom_killed=self.oom_killed,
+                    oom_fds=[fd for fd in {efd, ofd} if fd is not None] if self.oom_fds is not None else None)
 
     def _should_restart(self, code, restarts):
         # the record's policy, read at the end of a life if the record changed since the launch:
@@ -502,6 +568,9 @@ class Monitor:
             pending.append(self._hairpin)
         tries = 0
         watching = not pending
+        from . import handoff
+
+        handoff_at = handoff.deadline(self)  # None: this life is pumped here to its end
         while open_fds:
             if not watching:
                 tries += 1
@@ -510,6 +579,13 @@ class Monitor:
             timeout = None if watching else 10
             if self.health is not None:
                 timeout = self.health.timeout_ms(timeout)
+            if handoff_at is not None and watching:
+                left = handoff_at - time.monotonic()
+                if left <= 0:
+                    handoff.hand_off(self, open_fds, log)  # returns only if the exec failed
+                    handoff_at = None
+                    continue
+                timeout = min(timeout if timeout is not None else 1e9, int(left * 1000) + 1)
             for fd, _ in p.poll(timeout):
                 if fd == (self.oom_fds or (None,))[0]:
                     self._check_oom(p)

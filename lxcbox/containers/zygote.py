@@ -190,7 +190,9 @@ def _serve_one(conn, become_monitor, json, stamp):
     conn.settimeout(10)
     fds = []
     try:
-        head, ancdata, _, _ = conn.recvmsg(4, socket.CMSG_SPACE(len(_FD_NAMES) * 4))
+        # close-on-exec from the start: a received fd must never reach lxc-execute, which hands
+        # every fd it inherits on to the container (only what the monitor dup2s is meant for it)
+        head, ancdata, _, _ = conn.recvmsg(4, socket.CMSG_SPACE(len(_FD_NAMES) * 4), socket.MSG_CMSG_CLOEXEC)
         for level, kind, data in ancdata:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 fds.extend(struct.unpack("%di" % (len(data) // 4), data[:len(data) - len(data) % 4]))

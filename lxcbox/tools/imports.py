@@ -20,7 +20,7 @@ LAYERS = [
     ("stores", {"images", "network", "volumes"}),
     ("containers", {"containers"}),
     ("build", {"build"}),
-    ("api", {"client", "models", "api", "zygote_main"}),
+    ("api", {"client", "models", "api", "zygote_main", "monitor_main"}),
     ("cli", {"cli", "__main__"}),
     ("tools", {"tools"}),
 ]

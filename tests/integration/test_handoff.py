@@ -1,0 +1,83 @@
+"""A running container's monitor handed off to the C log pump and back to Python at the end
+(containers/handoff.py): everything behaves as with the Python monitor, with real containers.
+LXCBOX_MONITOR_HANDOFF=0 hands off at once, so every byte goes through the pump."""
+import json
+import os
+
+import pytest
+
+from helpers import proc_comm, wait_for
+
+NOW = {"LXCBOX_MONITOR_HANDOFF": "0"}
+
+
+def _state(cli, ref):
+    cid = cli.ok("inspect", "-f", "{{.Id}}", ref).stdout.strip()
+    with open(os.path.join(cli.root, "containers", cid, "state.json")) as f:
+        return json.load(f)
+
+
+def test_attached_run_exit_code_and_stdin_through_the_pump(cli, base):
+    r = cli("run", "--name", "att", "base", "sh", "-c", "echo a; echo b >&2; sleep 0.2; echo c; exit 3", env=NOW)
+    assert (r.returncode, r.stdout, r.stderr) == (3, "a\nc\n", "b\n")
+    assert cli.ok("logs", "att").stdout == "a\nc\n"
+    r = cli("run", "-i", "--rm", "base", "sh", "-c", "sleep 0.2; cat", input="typed\n", env=NOW)
+    assert (r.returncode, r.stdout) == (0, "typed\n")
+    r = cli("run", "--rm", "--name", "gone", "base", "sh", "-c", "sleep 0.2; printf last", env=NOW)
+    assert (r.returncode, r.stdout) == (0, "last")  # a last line without a newline, flushed
+    assert cli("inspect", "gone").returncode == 1
+
+
+def test_the_monitor_becomes_the_pump_and_keeps_its_pid(cli, base):
+    cli.ok("run", "-d", "--name", "pumped", "base", "sleep", "60", env=NOW)
+    before = _state(cli, "pumped")
+    wait_for(lambda: proc_comm(before["MonitorPid"]) == "logpump", what="the handoff")
+    after = _state(cli, "pumped")
+    assert (after["MonitorPid"], after["MonitorStart"]) == (before["MonitorPid"], before["MonitorStart"])
+    # the pump holds what the monitor held: /dev/null, the status pipe, the two output pipes
+    fds = sorted(os.readlink("/proc/%d/fd/%s" % (before["MonitorPid"], n))
+                 for n in os.listdir("/proc/%d/fd" % before["MonitorPid"]))
+    assert all(t == "/dev/null" or t.startswith("pipe:") for t in fds), fds
+    assert len(fds) == 7, fds  # 0-2 and the monitor's devnull, the status pipe, stdout, stderr
+    cli.ok("stop", "-t", "1", "pumped")
+    assert cli.ok("inspect", "-f", "{{.State.ExitCode}}/{{.State.Error}}", "pumped").stdout == "143/\n"
+    wait_for(lambda: proc_comm(before["MonitorPid"]) == "", what="the finisher's end")
+
+
+def test_restart_policy_and_update_after_a_handoff(cli, base):
+    """Each life's end is the finisher's: it restarts by the policy read at that moment, and the
+    next life is handed off again.  A restarted life's container inherits no fd of the monitor."""
+    cli.ok("run", "-d", "--name", "lives", "--restart", "on-failure:2", "base", "sh", "-c",
+           "ls /proc/$$/fd | tr '\\n' ' '; echo life; sleep 0.3; exit 1", env=NOW)
+    assert cli.ok("wait", "lives", timeout=60).stdout.strip() == "1"
+    assert cli.ok("inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "lives").stdout == "2 exited\n"
+    assert cli.ok("logs", "lives").stdout == "0 1 2 life\n" * 3
+    # `update --restart no` while the pump runs: the finisher sees it
+    cli.ok("run", "-d", "--name", "upd", "--restart", "always", "base", "sh", "-c",
+           "[ -e /restarted ] && sleep 60; touch /restarted; sleep 1; exit 1", env=NOW)
+    wait_for(lambda: proc_comm(_state(cli, "upd")["MonitorPid"]) == "logpump", what="the handoff")
+    cli.ok("update", "--restart", "no", "upd")
+    assert cli.ok("wait", "upd", timeout=60).stdout.strip() == "1"
+    assert cli.ok("inspect", "-f", "{{.RestartCount}}", "upd").stdout == "0\n"
+
+
+def test_oom_kill_seen_by_the_pump(cli, base):
+    r = cli("run", "--name", "hogp", "-m", "32m", "base", "sh", "-c", "sleep 0.3; x=a; while :; do x=$x$x; done",
+            env=NOW)
+    assert r.returncode == 137
+    state = _state(cli, "hogp")
+    assert state["OOMKilled"] is True and state["ExitCode"] == 137
+    cli("run", "--name", "k9p", "-m", "32m", "base", "sh", "-c", "sleep 0.3; kill -9 $$", env=NOW)
+    assert cli.ok("inspect", "-f", "{{.State.OOMKilled}}", "k9p").stdout.strip() == "false"
+
+
+@pytest.mark.parametrize("how", ["zygote", "fork", "pump"])
+def test_the_container_inherits_no_fd_of_the_launch(cli, base, how):
+    """Hostile: the CLI's own stdout and stderr (here pipes of this test; a terminal or a host
+    file elsewhere) and the status pipe were reaching the container as fds 6-8 when the zygote
+    forked its monitor (received fds were inheritable).  Only 0, 1 and 2, whatever the path."""
+    env = {"zygote": {"LXCBOX_MONITOR_HANDOFF": "never"}, "fork": {"LXCBOX_NO_ZYGOTE": "1"}, "pump": NOW}[how]
+    r = cli("run", "--rm", "base", "sh", "-c", "sleep 0.2; ls /proc/$$/fd | tr '\\n' ' '", env=env)
+    assert (r.returncode, r.stdout) == (0, "0 1 2 ")
+    r = cli("run", "-i", "--rm", "base", "sh", "-c", "ls /proc/$$/fd | tr '\\n' ' '", input="", env=env)
+    assert (r.returncode, r.stdout) == (0, "0 1 2 ")
