@@ -21,8 +21,9 @@ Scenarios:
            and through a real dockerd started here (if it starts); requests per second and p99 of
            GET /_ping and GET /containers/json (100 containers) from 8 concurrent clients; the
            service's PSS idle and with 50 `logs -f` followers.
-  density  PSS per running container of what each engine keeps resident, 50 `sleep` containers:
-           lxcbox's monitors (forked by the zygote), lxc-execute and the zygote; podman's conmon.
+  density  PSS per running container of what each engine keeps resident, 100 `sleep` containers:
+           lxcbox's monitors (handed off to the C log pump), lxc-execute and the zygote; podman's
+           conmon; and `stop` of a handed-off container against a Python-monitored one.
   criu     checkpoint --export, then restore --import, of a container holding 100 MiB of memory:
            time and archive size, lxcbox and podman (runc, with the criu `make criu` builds).
   registry a 5-layer 200 MB image through a real registry (docker-registry on loopback): pull into
@@ -602,9 +603,19 @@ def _pss_total(pids):
     return sum(_pss_kib(p) for p in pids if p)
 
 
-def bench_density(bench, n=50):
+def _comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def bench_density(bench, n=100):
     """PSS of what each engine keeps resident per running `sleep` container, n of them: lxcbox's
-    monitors (forked by the root's zygote), lxc-execute and the zygote; podman's conmon."""
+    monitors (handed off to the C log pump after a second), lxc-execute and the zygote; podman's
+    conmon.  And what the handoff costs: `stop` of a handed-off container against one whose
+    monitor stays in Python (LXCBOX_MONITOR_HANDOFF=never), median of 5."""
     lx = LXCBOX + ["--root", bench.root]
     out = {}
     names = ["dens%d" % i for i in range(n)]
@@ -613,21 +624,50 @@ def bench_density(bench, n=50):
         subprocess.run(lx + ["run", "-d", "--network", "none", "--name", name, "base", "sleep", "3600"], check=True,
                        stdout=subprocess.DEVNULL)
     started = time.perf_counter() - t0
-    states = []
-    for name in names:
-        cid = subprocess.run(lx + ["inspect", "-f", "{{.Id}}", name], capture_output=True, text=True).stdout.strip()
-        with open(os.path.join(bench.root, "containers", cid, "state.json")) as f:
-            states.append(json.load(f))
+    ids = [subprocess.run(lx + ["inspect", "-f", "{{.Id}}", name], capture_output=True, text=True).stdout.strip()
+           for name in names]
+
+    def states():
+        found = []
+        for cid in ids:
+            with open(os.path.join(bench.root, "containers", cid, "state.json")) as f:
+                found.append(json.load(f))
+        return found
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not all(_comm(s["MonitorPid"]) == "logpump" for s in states()):
+        time.sleep(0.1)
+    current = states()
+    pumps = sum(_comm(s["MonitorPid"]) == "logpump" for s in current)
     try:
         with open(os.path.join(bench.root, "zygote.pid")) as f:
             zygote = int(f.read().split()[0])
     except (OSError, ValueError):
         zygote = 0
-    mon = _pss_total(s["MonitorPid"] for s in states)
-    lxc = _pss_total(s["Pid"] for s in states)
+    mon = _pss_total(s["MonitorPid"] for s in current)
+    lxc = _pss_total(s["Pid"] for s in current)
     out["lxcbox"] = {"per_container_kib": (mon + lxc + _pss_kib(zygote)) / n, "monitor_kib": mon / n,
-                     "lxc_execute_kib": lxc / n, "zygote_kib": _pss_kib(zygote), "start_s": started}
+                     "lxc_execute_kib": lxc / n, "zygote_kib": _pss_kib(zygote), "start_s": started,
+                     "handed_off": pumps, "n": n}
     subprocess.run(lx + ["rm", "-f"] + names, stdout=subprocess.DEVNULL)
+    stops = {}
+    for mode in ("1", "never"):
+        env = dict(os.environ, LXCBOX_MONITOR_HANDOFF=mode)
+        times = []
+        for _ in range(5):
+            cid = subprocess.run(lx + ["run", "-d", "--network", "none", "base", "sleep", "3600"], check=True,
+                                 capture_output=True, text=True, env=env).stdout.strip()
+            with open(os.path.join(bench.root, "containers", cid, "state.json")) as f:
+                monitor = json.load(f)["MonitorPid"]
+            deadline = time.monotonic() + 10
+            while mode == "1" and _comm(monitor) != "logpump" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            t0 = time.perf_counter()
+            subprocess.run(lx + ["stop", cid], check=True, stdout=subprocess.DEVNULL)
+            times.append((time.perf_counter() - t0) * 1000)
+            subprocess.run(lx + ["rm", cid], stdout=subprocess.DEVNULL)
+        stops["handed off" if mode == "1" else "python monitor"] = statistics.median(times)
+    out["lxcbox"]["stop_ms"] = stops
     if bench.podman:
         t0 = time.perf_counter()
         for name in names:
@@ -646,15 +686,21 @@ def bench_density(bench, n=50):
 def section_density(bench, opts):
     d = bench_density(bench)
     lx = d["lxcbox"]
-    lines = ["resident memory per running container (50 `sleep`, PSS):",
-             "  lxcbox   %.2f MiB (monitor %.2f, lxc-execute %.2f, the zygote %.1f MiB shared by all); 50 started in "
-             "%.1f s" % (lx["per_container_kib"] / 1024, lx["monitor_kib"] / 1024, lx["lxc_execute_kib"] / 1024,
-                         lx["zygote_kib"] / 1024, lx["start_s"])]
+    n = lx["n"]
+    lines = ["resident memory per running container (%d `sleep`, PSS):" % n,
+             "  lxcbox   %.2f MiB (monitor %.2f: %d of %d handed off to the C log pump; lxc-execute %.2f; the zygote "
+             "%.1f MiB shared by all); %d started in %.1f s" % (
+                 lx["per_container_kib"] / 1024, lx["monitor_kib"] / 1024, lx["handed_off"], n,
+                 lx["lxc_execute_kib"] / 1024, lx["zygote_kib"] / 1024, n, lx["start_s"]),
+             "  lxcbox   stop of a running container: %s" % ", ".join(
+                 "%s %.0f ms" % kv for kv in lx["stop_ms"].items())]
     verdicts = ["resident per container %.2f MiB (goal: <= 1 MiB)  %s" % (
         lx["per_container_kib"] / 1024, "OK" if lx["per_container_kib"] <= 1024 else "OVER")]
     if "podman" in d:
-        lines.append("  podman   %.2f MiB (conmon, %d found); 50 started in %.1f s"
-                     % (d["podman"]["per_container_kib"] / 1024, d["podman"]["conmons"], d["podman"]["start_s"]))
+        lines.append("  podman   %.2f MiB (conmon, %d found); %d started in %.1f s"
+                     % (d["podman"]["per_container_kib"] / 1024, d["podman"]["conmons"], n, d["podman"]["start_s"]))
+        verdicts.append("resident per container: lxcbox / podman's conmon = %.2f"
+                        % (lx["per_container_kib"] / max(d["podman"]["per_container_kib"], 1)))
     return d, lines, verdicts
 
 

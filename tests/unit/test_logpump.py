@@ -109,3 +109,32 @@ def test_pump_without_a_log_and_bad_usage(pump, tmp_path):
     assert subprocess.run([pump, "--replay", str(replay)], timeout=30).returncode == 0  # --log-driver none
     r = subprocess.run([pump, "--stdout"], capture_output=True, timeout=30)
     assert r.returncode == 125 and r.stderr.count(b"\n") == 1
+
+
+def test_pump_survives_hostile_output_under_asan(pump, tmp_path):
+    """Crafted output (random bytes, every length up to a full read, long runs without a newline,
+    lxc-execute's prefix cut at read boundaries) through the pump built with AddressSanitizer and
+    UBSan: no memory error, and still the Python writer's log."""
+    src = os.path.join(os.path.dirname(handoff.HELPER), "logpump.c")
+    asan = str(tmp_path / "logpump-asan")
+    subprocess.run(["gcc", "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-o", asan, src],
+                   check=True, capture_output=True, timeout=120)
+    rng = random.Random(7)
+    chunks = []
+    for _ in range(400):
+        kind = rng.random()
+        if kind < 0.3:
+            data = bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 300)))
+        elif kind < 0.4:
+            data = bytes(rng.choice(b"\n\x80\xbf\xc3\xe2\xf0\xf4a") for _ in range(rng.randint(1, 2000)))
+        elif kind < 0.5:
+            data = PREFIX[:rng.randint(1, len(PREFIX))]
+        elif kind < 0.55:
+            data = b"z" * rng.choice([16383, 16384, 16385, 32768, 65535, 65536])
+        else:
+            data = os.urandom(rng.randint(1, 65536))
+        chunks.append((rng.choice(("stdout", "stderr")), data))
+    py, c = str(tmp_path / "py.log"), str(tmp_path / "c.log")
+    _python_log(py, chunks, 300000, 4).close()
+    _c_log(asan, tmp_path, c, chunks, 300000, 4)
+    assert _files(py, 4) == _files(c, 4)
