@@ -67,6 +67,22 @@ def _health_spec(container):
     return launch_spec(container)
 
 
+# Set by a long-lived launcher (the Engine API service): its monitors come from the zygote, never
+# from a fork of its own large, threaded process.
+LONG_LIVED_LAUNCHER = False
+
+
+def _wants_zygote(spec):
+    """Whether this launch's monitor is the zygote's: if it stays in Python (a tty, a health
+    check, a restore, or handoffs turned off; the zygote's shared pages save it about 2 MiB), or
+    the launcher is the service.  A plain container's monitor forked by a CLI, which exits, becomes
+    the C pump within a second (handoff.py): a zygote kept for it would only add its own memory."""
+    if os.environ.get("LXCBOX_NO_ZYGOTE"):
+        return False
+    return (LONG_LIVED_LAUNCHER or spec.tty or bool(spec.health) or bool(spec.restore)
+            or os.environ.get("LXCBOX_MONITOR_HANDOFF") == "never")
+
+
 def launch(container, stdin_fd=None, stdout_fd=None, stderr_fd=None, client_fd=None, winsize=None):
     """Start container's monitor.  Returns the read end of its status pipe.
 
@@ -77,7 +93,7 @@ def launch(container, stdin_fd=None, stdout_fd=None, stderr_fd=None, client_fd=N
     """
     spec = LaunchSpec.of(container)
     r, w = os.pipe()
-    if not os.environ.get("LXCBOX_NO_ZYGOTE"):
+    if _wants_zygote(spec):
         # forked by the root's zygote, the monitor shares its pages (containers/zygote.py)
         from . import zygote
 
