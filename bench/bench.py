@@ -180,19 +180,20 @@ def import_cost(runs=30):
 
 
 def monitor_pss(bench):
-    """PSS in KiB of a lone lxcbox monitor, read from /proc/PID/smaps_rollup."""
+    """PSS in KiB of a lone lxcbox monitor (from /proc/PID/smaps_rollup): (in its first second,
+    the Python monitor forked by the CLI; once handed off to the C log pump), None if unread."""
     cid = subprocess.run(LXCBOX + ["--root", bench.root, "run", "-d", "base", "sleep", "60"], check=True,
                          capture_output=True, text=True).stdout.strip()
     try:
         with open(os.path.join(bench.root, "containers", cid, "state.json")) as f:
             pid = json.load(f)["MonitorPid"]
-        with open("/proc/%d/smaps_rollup" % pid) as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
+        first = _pss_kib(pid)
+        deadline = time.monotonic() + 10
+        while _comm(pid) != "logpump" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return first, _pss_kib(pid) if _comm(pid) == "logpump" else None
     finally:
         subprocess.run(LXCBOX + ["--root", bench.root, "rm", "-f", cid], stdout=subprocess.DEVNULL)
-    return None
 
 
 BIG_MB = 200
@@ -747,8 +748,11 @@ def section_run(bench, opts):
     if "podman" in throughput:
         lines.append("lxcbox / podman log throughput = %.2f" % (throughput["lxcbox"] / throughput["podman"]))
     lines.append("imports on the run path: %.1f ms (python -IS -c pass: %.1f ms)" % (imports[1] - imports[0], imports[0]))
-    lines.append("monitor PSS: %.1f MiB (bar: <= 8 MiB; containerd-shim ~12 MiB, conmon ~0.7 MiB)" % (pss / 1024.0))
-    verdicts.append("monitor PSS %.1f MiB (bar: <= 8)  %s" % (pss / 1024.0, "OK" if pss <= 8192 else "OVER"))
+    first, pumped = pss
+    lines.append("monitor PSS: %.1f MiB in its first second (Python; bar: <= 8 MiB; containerd-shim ~12 MiB, "
+                 "conmon ~0.7 MiB), %s once handed off to the C log pump"
+                 % (first / 1024.0, "%.2f MiB" % (pumped / 1024.0) if pumped else "not handed off"))
+    verdicts.append("monitor PSS %.1f MiB (bar: <= 8)  %s" % (first / 1024.0, "OK" if first <= 8192 else "OVER"))
     bridge = medians["  same, on the bridge (default)"]
     verdicts.append("run on the bridge %.1f ms (goal: <= 60 ms)  %s" % (bridge, "OK" if bridge <= 60 else "OVER"))
     if "podman run --rm (default network)" in medians:
