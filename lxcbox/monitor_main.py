@@ -1,7 +1,8 @@
 """The finisher of a handed-off monitor (containers/handoff.py): the C pump execs
-`python -IS -c '...; from lxcbox.monitor_main import finish; finish()' RESUME OOM LOST` when the
-container has closed its output, and this resumes the monitor with the records of the Client of
-its root (which the container layer may not import)."""
+`python -IS -c '...; from lxcbox.monitor_main import finish; finish()' RESUME-FD OOM LOST` when
+the container has closed its output (RESUME-FD: a pipe holding what the monitor left), and this
+resumes the monitor with the records of the Client of its root (which the container layer may
+not import)."""
 import sys
 
 
@@ -9,11 +10,11 @@ def finish():
     import json
 
     from .client import Client
-    from .containers import monitor
+    from .containers import handoff, monitor
     from .containers.container import Container
 
-    blob, oom, lost = sys.argv[1:4]
-    data = json.loads(blob)
+    resume_fd, oom, lost = sys.argv[1:4]
+    data = json.loads(handoff.read_resume(int(resume_fd)))
     client = Client(root=data["root"])
     monitor.resume_handed_off(lambda cid: Container(client, cid), data, oom == "1",
                               [s for s in lost.split(",") if s in ("stdout", "stderr")])

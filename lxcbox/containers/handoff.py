@@ -20,6 +20,7 @@ import time
 
 HELPER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "helpers", "logpump")
 DEFAULT_DELAY = 1.0
+RESUME_MAX = 60000  # the resume data must fit in a pipe's buffer (64 KiB) before the exec
 
 
 def delay():
@@ -78,9 +79,20 @@ def hand_off(monitor, open_fds, log):
     """Exec the pump in this process.  Returns only if that failed (the Python pump goes on)."""
     from ..fsutil import encode_json
 
+    data = encode_json(monitor.resume_data()).encode()
+    if len(data) > RESUME_MAX:
+        return  # (never seen: a few KiB) the pipe below could not hold it
+    # the resume data waits in a pipe for the finisher, not in the pump's argv, which any
+    # user can read in /proc/PID/cmdline
+    resume_r, resume_w = os.pipe()
+    try:
+        os.write(resume_w, data)
+    finally:
+        os.close(resume_w)
     argv, keep = pump_argv(monitor, open_fds, log)
+    keep.append(resume_r)
     code = "import sys; sys.path[:] = %r; from lxcbox.monitor_main import finish; finish()" % (sys.path,)
-    argv += ["--", sys.executable, "-IS", "-c", code, encode_json(monitor.resume_data())]
+    argv += ["--", sys.executable, "-IS", "-c", code, str(resume_r)]
     for fd in keep:
         os.set_inheritable(fd, True)
     try:
@@ -89,6 +101,19 @@ def hand_off(monitor, open_fds, log):
         for fd in keep:
             if fd > 2:
                 os.set_inheritable(fd, False)
+    os.close(resume_r)
+
+
+def read_resume(fd):
+    """In the finisher: the resume data from the pipe the monitor filled before the handoff."""
+    chunks = []
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks)
 
 
 def adopt_fds(data):

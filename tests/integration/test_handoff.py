@@ -36,11 +36,15 @@ def test_the_monitor_becomes_the_pump_and_keeps_its_pid(cli, base):
     wait_for(lambda: proc_comm(before["MonitorPid"]) == "logpump", what="the handoff")
     after = _state(cli, "pumped")
     assert (after["MonitorPid"], after["MonitorStart"]) == (before["MonitorPid"], before["MonitorStart"])
-    # the pump holds what the monitor held: /dev/null, the status pipe, the two output pipes
+    # the pump holds what the monitor held: /dev/null, the status pipe, the two output pipes,
+    # and the pipe holding the finisher's resume data (never the pump's argv, which any user
+    # can read)
     fds = sorted(os.readlink("/proc/%d/fd/%s" % (before["MonitorPid"], n))
                  for n in os.listdir("/proc/%d/fd" % before["MonitorPid"]))
     assert all(t == "/dev/null" or t.startswith("pipe:") for t in fds), fds
-    assert len(fds) == 7, fds  # 0-2 and the monitor's devnull, the status pipe, stdout, stderr
+    assert len(fds) == 8, fds  # 0-2 and the monitor's devnull, the status, stdout, stderr, resume pipes
+    with open("/proc/%d/cmdline" % before["MonitorPid"], "rb") as f:
+        assert b"{" not in f.read()
     cli.ok("stop", "-t", "1", "pumped")
     assert cli.ok("inspect", "-f", "{{.State.ExitCode}}/{{.State.Error}}", "pumped").stdout == "143/\n"
     wait_for(lambda: proc_comm(before["MonitorPid"]) == "", what="the finisher's end")
