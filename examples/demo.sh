@@ -38,6 +38,12 @@ lx run --rm --network none base sh -c 'grep Seccomp: /proc/self/status; unshare 
 echo; echo "== containers in the background"
 lx run -d --name sleeper base sleep 30
 lx ps -a
+echo; echo "== a running container's monitor: a second in, it is a small C log pump (same pid)"
+monitor=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["MonitorPid"])' \
+  "$ROOT/containers/$(lxcbox --root "$ROOT" inspect -f '{{.Id}}' sleeper)/state.json")
+for _ in $(seq 50); do [ "$(cat /proc/$monitor/comm)" = logpump ] && break; sleep 0.1; done
+echo "monitor $monitor: $(cat /proc/$monitor/comm), $(awk '/^Private_Dirty:/ {print $2}' /proc/$monitor/smaps_rollup) KiB" \
+  "of its own memory (its code is shared by every container's pump)"
 lx rm -f sleeper writer
 echo; echo "== the Python API"
 LXCBOX_ROOT="$ROOT" "$(dirname "$0")/../.venv/bin/python" "$(dirname "$0")/run_job.py"
