@@ -235,9 +235,18 @@ class ContainerRecord:
             os.makedirs(d, exist_ok=True)
             fsutil.atomic_write(self._exit_record(), str(code))
             now = time.time()
+            # the sweep stats every record: at most once a minute (a marker's mtime says when),
+            # not at every `run --rm`, where hundreds of records cost a millisecond or more
+            marker = os.path.join(d, ".swept")
+            try:
+                if now - os.stat(marker).st_mtime < 60:
+                    return
+            except FileNotFoundError:
+                pass
+            fsutil.atomic_write(marker, "")
             for name in os.listdir(d):
                 try:
-                    if now - os.stat(os.path.join(d, name)).st_mtime > 3600:
+                    if name != ".swept" and now - os.stat(os.path.join(d, name)).st_mtime > 3600:
                         os.unlink(os.path.join(d, name))
                 except OSError:
                     pass

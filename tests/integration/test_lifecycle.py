@@ -256,3 +256,26 @@ def test_api_logs(client_base):
     assert stamped.endswith(b" three\n") and stamped[:4].isdigit()
     live = client_base.containers.run("base", ["sh", "-c", "echo a; sleep 1; echo b"], detach=True)
     assert b"".join(live.logs(stream=True, follow=True)) == b"a\nb\n"
+
+
+def test_exit_records_of_removed_containers_are_swept_after_an_hour(cli, base, root):
+    """An --rm container's exit code is kept (for `wait`) and records older than an hour go, in
+    a sweep at most once a minute (not a stat of every record at every `run --rm`)."""
+    exits = os.path.join(root, "exits")
+    os.makedirs(exits, exist_ok=True)
+    old = os.path.join(exits, "f" * 64)
+    with open(old, "w") as f:
+        f.write("3")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    cid = cli.ok("run", "-d", "--rm", "base", "sh", "-c", "exit 4").stdout.strip()
+    assert cli("wait", cid).stdout.strip() == "4"
+    assert not os.path.exists(old)
+    with open(os.path.join(exits, cid)) as f:
+        assert f.read() == "4"
+    # a second old record, within the minute: left for the next sweep
+    with open(old, "w") as f:
+        f.write("3")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    cid = cli.ok("run", "-d", "--rm", "base", "true").stdout.strip()
+    assert cli("wait", cid).stdout.strip() == "0"
+    assert os.path.exists(old)
