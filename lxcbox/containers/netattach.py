@@ -205,6 +205,10 @@ class Networking:
         self._refresh_hosts(nets, name)
 
     def _refresh_hosts(self, nets, name):
+        from ..network import networks as net
+
+        if name == net.DEFAULT_NETWORK:
+            return  # no names on Docker's default bridge: not a read of every member's record
         nets.refresh_hosts(name, _members(self.client, nets, name))
 
     def disconnect(self):
