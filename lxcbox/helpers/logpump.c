@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -521,6 +522,7 @@ int main(int argc, char **argv)
 	}
 	if (!replay_path && (!finisher || !finisher[0]))
 		goto usage;
+	signal(SIGPIPE, SIG_IGN); /* a client gone is a failed write (EPIPE), never the pump's end */
 	if (replay_path)
 		replay(replay_path);
 	else
