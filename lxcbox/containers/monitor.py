@@ -441,11 +441,13 @@ class Monitor:
         return pid, restored_init
 
     def resume_data(self):
-        """What the handoff's finisher needs to go on as this monitor (handoff.py): plain data."""
+        """What the handoff's finisher needs to go on as this monitor (handoff.py): plain data
+        (the record's config as read at the launch, so the finisher need not read it again)."""
         spec = {name: getattr(self.spec, name) for name in LaunchSpec.__slots__}
         spec["restore"] = None  # a restore is only ever the first life, and is never handed off
         efd, ofd = self.oom_fds or (None, None)
-        return dict(self.life, root=self.container.client.root, spec=spec, status_fd=self.status_fd,
+        return dict(self.life, root=self.container.client.root, config=self.container._config, spec=spec,
+                    status_fd=self.status_fd,
                     stdin_fd=self.stdin_fd, devnull=self.devnull, targets=self.targets, state=self.state,
                     config_stamp=self.config_stamp, oom_killed=self.oom_killed,
                     oom_fds=[fd for fd in {efd, ofd} if fd is not None] if self.oom_fds is not None else None)
