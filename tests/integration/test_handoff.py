@@ -120,3 +120,26 @@ def test_the_container_inherits_no_fd_of_the_launch(cli, base, how):
         finally:
             cli.ok("rm", "-f", name)
             proc.communicate(timeout=30)
+
+
+def test_checkpoint_of_a_handed_off_container(cli, base):
+    """CRIU dumps the container, never its monitor: a pump keeps pumping after a dump that leaves
+    the container running, and its finisher records a dump's end as a stop (0); the restored
+    life is the Python monitor's (restores are never handed off)."""
+    cli.ok("run", "-d", "--network", "none", "--name", "ckp", "base", "sh", "-c",
+           "i=0; while true; do echo $i; i=$((i+1)); sleep 0.05; done", env=NOW)
+    monitor = _state(cli, "ckp")["MonitorPid"]
+    wait_for(lambda: proc_comm(monitor) == "logpump", what="the handoff")
+    cli.ok("checkpoint", "create", "--leave-running", "ckp", "c1", timeout=120)
+    assert proc_comm(monitor) == "logpump"
+    count = len(cli.ok("logs", "ckp").stdout.split())
+    wait_for(lambda: len(cli.ok("logs", "ckp").stdout.split()) > count + 3, what="the log to grow")
+    cli.ok("checkpoint", "create", "ckp", "c2", timeout=120)
+    assert cli.ok("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "ckp").stdout == "exited 0\n"
+    cli.ok("start", "--checkpoint", "c2", "ckp", timeout=120, env=NOW)
+    numbers = lambda: [int(x) for x in cli.ok("logs", "ckp").stdout.split()]  # noqa: E731
+    wait_for(lambda: len(numbers()) > count + 10, what="the restored counter")
+    found = numbers()
+    assert found == list(range(len(found)))  # the restored counter goes on from the dump's value
+    assert proc_comm(_state(cli, "ckp")["MonitorPid"]) != "logpump"
+    cli.ok("rm", "-f", "ckp")
