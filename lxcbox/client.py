@@ -18,6 +18,10 @@ from .containers.names import Registry
 class Client:
     def __init__(self, root=None, storage_driver=None):
         self.root, _ = paths.resolve_root(root)
+        # set by the CLI, which exits right after a start: its plain containers' monitors are
+        # forked from it.  Any other launcher (the Engine API service, a program using this
+        # package, perhaps threaded) has them forked by the root's zygote (containers/monitor.py)
+        self.short_lived = False
         self._driver_request = storage_driver or os.environ.get("LXCBOX_STORAGE_DRIVER") or None
         self._driver = None
         if not os.path.isdir(self.root):

@@ -136,9 +136,7 @@ def serve(client, hosts, tls=None, insecure_loopback=False, ready=None):
 
     from aiohttp import web
 
-    from ..containers import monitor
-
-    monitor.LONG_LIVED_LAUNCHER = True  # monitors from the zygote, never a fork of this process
+    client.short_lived = False  # monitors from the zygote, never a fork of this large, threaded process
     listeners = [parse_host(h) for h in hosts or ["unix://" + DEFAULT_SOCKET]]
     for kind, addr in listeners:
         if kind == "tcp" and tls is None:

@@ -10,10 +10,14 @@ from .parse import UsageError
 PROG = "lxcbox"
 
 
-def _client(g):
+def _client(g, short_lived=True):
+    """The Client of the root the flags name.  short_lived: this process exits after its verb
+    (all but `system service`), so a plain container's monitor may be forked from it."""
     from ..client import Client
 
-    return Client(root=g["root"], storage_driver=g.get("storage_driver"))
+    client = Client(root=g["root"], storage_driver=g.get("storage_driver"))
+    client.short_lived = short_lived
+    return client
 
 
 def _each(args, fn):

@@ -221,7 +221,7 @@ def _system_service(g, rest):
             raise UsageError("--tlsverify needs --tlscacert, --tlscert and --tlskey")
         tls = (po["tlscacert"], po["tlscert"], po["tlskey"])
     try:
-        server.serve(_client(g), hosts, tls=tls, insecure_loopback=po["insecure_loopback"],
+        server.serve(_client(g, short_lived=False), hosts, tls=tls, insecure_loopback=po["insecure_loopback"],
                      ready=lambda: print("API listening on %s" % ", ".join(hosts), file=sys.stderr, flush=True))
     except ValueError as exc:
         raise LxcboxError(str(exc)) from None

@@ -67,19 +67,16 @@ def _health_spec(container):
     return launch_spec(container)
 
 
-# Set by a long-lived launcher (the Engine API service): its monitors come from the zygote, never
-# from a fork of its own large, threaded process.
-LONG_LIVED_LAUNCHER = False
-
-
-def _wants_zygote(spec):
+def _wants_zygote(spec, client):
     """Whether this launch's monitor is the zygote's: if it stays in Python (a tty, a health
     check, a restore, or handoffs turned off; the zygote's shared pages save it about 2 MiB), or
-    the launcher is the service.  A plain container's monitor forked by a CLI, which exits, becomes
-    the C pump within a second (handoff.py): a zygote kept for it would only add its own memory."""
+    the launcher lives on (the Engine API service, a program using the package: a fork of it
+    would copy its size, and of its threads only this one).  A plain container's monitor forked
+    by the CLI, which exits, becomes the C pump within a second (handoff.py): a zygote kept for
+    it would only add its own memory."""
     if os.environ.get("LXCBOX_NO_ZYGOTE"):
         return False
-    return (LONG_LIVED_LAUNCHER or spec.tty or bool(spec.health) or bool(spec.restore)
+    return (not getattr(client, "short_lived", False) or spec.tty or bool(spec.health) or bool(spec.restore)
             or os.environ.get("LXCBOX_MONITOR_HANDOFF") == "never")
 
 
@@ -93,7 +90,7 @@ def launch(container, stdin_fd=None, stdout_fd=None, stderr_fd=None, client_fd=N
     """
     spec = LaunchSpec.of(container)
     r, w = os.pipe()
-    if _wants_zygote(spec):
+    if _wants_zygote(spec, container.client):
         # forked by the root's zygote, the monitor shares its pages (containers/zygote.py)
         from . import zygote
 
