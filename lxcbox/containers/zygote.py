@@ -48,7 +48,7 @@ def code_stamp():
     served by an older zygote, which then exits."""
     here = os.path.dirname(os.path.abspath(__file__))
     out = []
-    for rel in ("../__init__.py", "monitor.py", "container.py", "record.py", "zygote.py"):
+    for rel in ("../__init__.py", "monitor.py", "handoff.py", "container.py", "record.py", "zygote.py"):
         try:
             out.append(os.stat(os.path.join(here, rel)).st_mtime_ns)
         except OSError:
@@ -126,9 +126,9 @@ def serve(root, become_monitor):
     # what a monitor uses, imported now: shared by every monitor forked from here
     import importlib
 
-    for name in ("containers.health", "containers.logs", "containers.netattach", "containers.processes",
-                 "containers.state", "containers.inspect", "events", "network.networks", "runtime.cgroups",
-                 "runtime.security", "volumes"):
+    for name in ("containers.handoff", "containers.health", "containers.logs", "containers.netattach",
+                 "containers.processes", "containers.state", "containers.inspect", "events", "network.networks",
+                 "runtime.cgroups", "runtime.security", "volumes"):
         importlib.import_module("lxcbox." + name)
     for name in ("fcntl", "select", "json"):  # what they import when they run
         importlib.import_module(name)
