@@ -167,8 +167,7 @@ def create_record(client, image, command=None, name=None, environment=None, work
         _attach_network(client, cdir, config, network)
         state = _commit_record(client, cdir, final, config, seccomp)
     except BaseException:
-        client.names.release(name, cid)
-        fsutil.rmtree(cdir)
+        _unstage(client, cid, name, cdir)
         raise
     return cid, config, state
 
@@ -185,6 +184,12 @@ def _stage(client, cid, name):
         fsutil.rmtree(cdir)
         raise
     return cdir, name
+
+
+def _unstage(client, cid, name, cdir):
+    """_stage undone, for a creation that failed: the name released, the staging directory gone."""
+    client.names.release(name, cid)
+    fsutil.rmtree(cdir)
 
 
 def _attach_network(client, cdir, config, network):
@@ -530,7 +535,6 @@ def create_from_record(client, record, upper_src, name=None, ports=None, log_src
             os.rename(log_src, os.path.join(cdir, "json.log"))
         state = _commit_record(client, cdir, final, config, seccomp)
     except BaseException:
-        client.names.release(name, cid)
-        fsutil.rmtree(cdir)
+        _unstage(client, cid, name, cdir)
         raise
     return cid, config, state

@@ -36,8 +36,8 @@ def delay():
 
 def deadline(monitor):
     """When the current life's pumping is handed off (time.monotonic()), or None."""
-    life = getattr(monitor, "life", None)
-    if not life or not life.get("handoff") or not os.access(HELPER, os.X_OK):
+    life = monitor.life
+    if not life or not life["handoff"] or not os.access(HELPER, os.X_OK):
         return None
     d = delay()
     return None if d is None else time.monotonic() + d

@@ -76,8 +76,11 @@ def _wants_zygote(spec, client):
     it would only add its own memory."""
     if os.environ.get("LXCBOX_NO_ZYGOTE"):
         return False
-    return (not getattr(client, "short_lived", False) or spec.tty or bool(spec.health) or bool(spec.restore)
-            or os.environ.get("LXCBOX_MONITOR_HANDOFF") == "never")
+    if not getattr(client, "short_lived", False) or spec.tty or spec.health or spec.restore:
+        return True
+    from .handoff import delay
+
+    return delay() is None  # handoffs turned off
 
 
 def launch(container, stdin_fd=None, stdout_fd=None, stderr_fd=None, client_fd=None, winsize=None):
@@ -146,7 +149,7 @@ def resume_handed_off(record_of, data, oom_killed, lost):
                     targets.get("stderr"))
         m.devnull = data["devnull"]
         m.state = data["state"]
-        m.config_stamp = m.container.config_stamp_at_launch = tuple(data["config_stamp"] or ()) or None
+        m.config_stamp = m.container.config_stamp_at_launch = data["config_stamp"]
         m.oom_killed = bool(data["oom_killed"] or oom_killed)
         m.oom_fds = (None, None) if data["oom_fds"] is not None else None  # watched, then closed
         for stream in lost:
@@ -203,6 +206,7 @@ class Monitor:
         self.oom_fds = None  # (eventfd, watched fd) once the memory cgroup is watched
         self.oom_killed = False
         self.health = None  # the health checker of the current life (containers/health.py)
+        self.life = None  # the pumped life's pid and the count of lives, for a handoff (handoff.py)
         self.config_stamp = record.config_stamp()  # config.json as the launch read it
         record.config_stamp_at_launch = self.config_stamp
 
@@ -284,21 +288,18 @@ class Monitor:
     def run(self, resumed=None):
         """The container's lives.  resumed: the state a handed-off life left (handoff.py): the
         first life is already running, its output was pumped, its end is this process's to see."""
-        if resumed is None:
-            self._isolate()
-        else:
-            self._ignore_signals()
         c = self.container
         log = _LazyLog(self.spec.log_path, self.spec.log_opts)
-        stdin = self.stdin_fd if self.stdin_fd is not None else self.devnull
-        restarts = self.state.get("RestartCount", 0)
-        delay = 0.1
-        reported = False
-        restore, restored_init = self.spec.restore, 0  # the first life only comes from the checkpoint
-        lives = 0
-        if resumed is not None:
+        restored_init = 0
+        if resumed is None:
+            self._isolate()
+            restarts, delay, lives, reported = self.state.get("RestartCount", 0), 0.1, 0, False
+            restore = self.spec.restore  # the first life only comes from the checkpoint
+        else:
+            self._ignore_signals()
             restarts, delay, lives, reported = resumed["restarts"], resumed["delay"], resumed["lives"], True
             restore = None
+        stdin = self.stdin_fd if self.stdin_fd is not None else self.devnull
         while True:
             if resumed is not None:
                 pid, resumed = resumed["pid"], None
